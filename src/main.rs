@@ -1,1 +1,76 @@
-fn main() {}
+//! The `ctwatch` binary: parse the command line, set up logging and signals, dispatch, print the error chain.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ctwatch::cli::{self, Cli, Command, WatchlistCommand};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.verbose {
+        0 => "warn,ctwatch=info",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ctwatch: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ctwatch: error: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Run(args) => cli::run_command(args, shutdown_signal()).await,
+        Command::Search(args) => cli::search_command(args),
+        Command::Logs(args) => cli::logs_command(args),
+        Command::Outbox(args) => cli::outbox_command(args),
+        Command::Watchlist { command: WatchlistCommand::Check { path } } => cli::watchlist_check_command(path),
+    }
+}
+
+/// A receiver that turns true on the first Ctrl-C or SIGTERM. A second signal exits at once.
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing the batch in hand (signal again to exit now)");
+        let _ = tx.send(true);
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+    rx
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

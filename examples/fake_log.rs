@@ -1,0 +1,45 @@
+//! Serve a fake RFC 6962 log on 127.0.0.1 for benchmarks and reference comparisons.
+//!
+//! ```text
+//! cargo run --release --example fake_log -- --entries 200000 --out DIR
+//! ```
+//! Writes `DIR/log_list.json` (naming the log) and `DIR/url` once it listens, then serves until killed.
+//! With `--entries N` the log holds N distinct entries synthesized from the real navigli2025h2 templates in
+//! tests/fixtures (see `ctwatch::fakelog::synthesize`); without it, exactly the 1024 real entries.
+
+use std::path::PathBuf;
+
+use ctwatch::fakelog::{self, FakeLog};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut entries_wanted: Option<usize> = None;
+    let mut out = PathBuf::from(".");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--entries" => entries_wanted = Some(args.next().unwrap_or_default().parse()?),
+            "--out" => out = PathBuf::from(args.next().unwrap_or_default()),
+            other => anyhow::bail!("unknown argument {other} (use --entries N --out DIR)"),
+        }
+    }
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/navigli");
+    let mut templates = Vec::new();
+    for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
+        let body = std::fs::read(fixtures.join(format!("get-entries_start-{a}_end-{b}.json")))?;
+        templates.extend(fakelog::entries_from_get_entries_json(&body).map_err(anyhow::Error::msg)?);
+    }
+    let entries = match entries_wanted {
+        Some(n) => fakelog::synthesize(&templates, n),
+        None => templates,
+    };
+    let n = entries.len();
+    let log = FakeLog::new(entries);
+    let (url, server) = fakelog::serve(log.clone()).await?;
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("log_list.json"), log.log_list_json(&url, "ctwatch fake log"))?;
+    std::fs::write(out.join("url"), &url)?;
+    eprintln!("fake log with {n} entries at {url}");
+    server.await?;
+    Ok(())
+}

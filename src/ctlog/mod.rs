@@ -1,0 +1,116 @@
+//! Clients for CT logs, behind one trait so the tailer does not care which kind of log it follows.
+//!
+//! ```text
+//! CtLog::latest_head()        signed tree head / checkpoint, signature verified with the log-list key
+//! CtLog::fetch_range(a, b)    exactly the entries [a, b), in order (short responses and retries handled inside)
+//! CtLog::consistency_proof()  ties a root we computed at size m to the signed root at size n
+//! CtLog::tree_at(n)           the collapsed tree at n, proven against a signed head (start mid-log)
+//! ```
+
+pub mod http;
+pub mod rfc6962;
+pub mod static_ct;
+
+use std::future::Future;
+
+use crate::leaf::LogEntry;
+use crate::merkle::{CollapsedTree, Hash};
+
+/// A tree head whose signature was verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeHead {
+    pub tree_size: u64,
+    pub timestamp_ms: u64,
+    pub root_hash: Hash,
+}
+
+/// One log entry as downloaded, before certificate parsing.
+pub struct RawEntry {
+    /// The Merkle tree leaf bytes (RFC 6962 MerkleTreeLeaf); its hash is what the tree commits to.
+    pub leaf_input: Vec<u8>,
+    /// RFC 6962 `extra_data` (empty for tiled logs, whose chain is resolved by the client).
+    pub extra_data: Vec<u8>,
+    /// The decoded entry, or why it could not be decoded (the entry is then stored as malformed).
+    pub entry: Result<LogEntry, String>,
+}
+
+/// Errors talking to a log. `is_transient` says whether retrying later can help.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("GET {url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("GET {url}: HTTP {status}{}", body_hint(.body))]
+    Status { url: String, status: u16, body: String },
+    #[error("GET {url}: response larger than {limit} bytes")]
+    TooLarge { url: String, limit: usize },
+    #[error("GET {url}: malformed response: {message}")]
+    BadResponse { url: String, message: String },
+    #[error("{log}: tree head signature does not verify: {message}")]
+    BadSignature { log: String, message: String },
+    #[error("{log}: LOG MISBEHAVIOUR: {message}")]
+    Misbehaving { log: String, message: String },
+    #[error("{log}: ROOT MISMATCH: {message}")]
+    RootMismatch { log: String, message: String },
+    #[error("{log}: {message}")]
+    Unsupported { log: String, message: String },
+}
+
+fn body_hint(body: &str) -> String {
+    if body.is_empty() { String::new() } else { format!(": {}", body.chars().take(200).collect::<String>()) }
+}
+
+impl LogError {
+    /// Whether the same request may succeed later (network trouble, rate limits, server errors).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LogError::Transport { .. } | LogError::TooLarge { .. } => true,
+            LogError::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// A short machine-readable kind, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LogError::Transport { .. } => "transport",
+            LogError::Status { status: 429, .. } => "rate_limited",
+            LogError::Status { .. } => "http_status",
+            LogError::TooLarge { .. } => "too_large",
+            LogError::BadResponse { .. } => "bad_response",
+            LogError::BadSignature { .. } => "bad_signature",
+            LogError::Misbehaving { .. } => "misbehaving",
+            LogError::RootMismatch { .. } => "root_mismatch",
+            LogError::Unsupported { .. } => "unsupported",
+        }
+    }
+}
+
+/// A CT log as the tailer sees it.
+///
+/// Contract: every method retries transient failures itself (with backoff, honouring rate limits) up to the
+/// client's retry policy and then returns the last error; methods may be called concurrently (the tailer keeps
+/// several `fetch_range` calls in flight); nothing here touches storage.
+pub trait CtLog: Send + Sync + 'static {
+    /// The URL (or monitoring prefix) of the log, for messages.
+    fn url(&self) -> &str;
+
+    /// Range sizes the tailer should request (and align to): a log's page size, or the tile width.
+    fn range_size(&self) -> u64;
+
+    /// The newest tree head, with its signature verified against the log's key.
+    fn latest_head(&self) -> impl Future<Output = Result<TreeHead, LogError>> + Send;
+
+    /// Exactly the entries `[start, end)`, in order. `head` is a verified head with `tree_size >= end`.
+    fn fetch_range(
+        &self,
+        start: u64,
+        end: u64,
+        head: &TreeHead,
+    ) -> impl Future<Output = Result<Vec<RawEntry>, LogError>> + Send;
+
+    /// A consistency proof between tree sizes `first < second` (RFC 6962 section 2.1.2).
+    fn consistency_proof(&self, first: u64, second: u64) -> impl Future<Output = Result<Vec<Hash>, LogError>> + Send;
+
+    /// The collapsed tree of the first `size` entries, proven against `head` (0 < size <= head.tree_size).
+    fn tree_at(&self, size: u64, head: &TreeHead) -> impl Future<Output = Result<CollapsedTree, LogError>> + Send;
+}

@@ -1,0 +1,156 @@
+//! RFC 6962 logs: `get-sth`, `get-entries`, `get-sth-consistency`, `get-proof-by-hash`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+
+use super::http::Fetcher;
+use super::{CtLog, LogError, RawEntry, TreeHead};
+use crate::leaf;
+use crate::merkle::{self, CollapsedTree, Hash};
+use crate::sig::LogKey;
+use crate::sth;
+
+/// An RFC 6962 log at `url` (ending in '/').
+pub struct Rfc6962Log {
+    url: String,
+    key: LogKey,
+    fetcher: Fetcher,
+    page_size: u64,
+}
+
+impl Rfc6962Log {
+    /// `page_size` is how many entries one `get-entries` asks for (logs may return fewer).
+    pub fn new(url: &str, key: LogKey, fetcher: Fetcher, page_size: u64) -> Rfc6962Log {
+        let url = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
+        Rfc6962Log { url, key, fetcher, page_size: page_size.max(1) }
+    }
+
+    fn bad(&self, endpoint: &str, message: impl Into<String>) -> LogError {
+        LogError::BadResponse { url: format!("{}ct/v1/{endpoint}", self.url), message: message.into() }
+    }
+
+    /// One `get-entries` call: at most `end - start` entries starting at `start` (maybe fewer).
+    async fn get_entries(&self, start: u64, end: u64) -> Result<Vec<RawEntry>, LogError> {
+        #[derive(Deserialize)]
+        struct Resp {
+            entries: Vec<Item>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            leaf_input: String,
+            extra_data: String,
+        }
+        let url = format!("{}ct/v1/get-entries?start={start}&end={}", self.url, end - 1);
+        let body = self.fetcher.get(&url).await?;
+        let resp: Resp = serde_json::from_slice(&body).map_err(|e| self.bad("get-entries", e.to_string()))?;
+        let wanted = (end - start) as usize;
+        let mut out = Vec::with_capacity(resp.entries.len().min(wanted));
+        for (i, item) in resp.entries.into_iter().take(wanted).enumerate() {
+            let index = start + i as u64;
+            let decode = |field: &str, v: &str| {
+                B64.decode(v).map_err(|e| self.bad("get-entries", format!("entry {index}: {field}: {e}")))
+            };
+            let leaf_input = decode("leaf_input", &item.leaf_input)?;
+            let extra_data = decode("extra_data", &item.extra_data)?;
+            let entry = leaf::decode_rfc6962(&leaf_input, &extra_data).map_err(|e| e.to_string());
+            out.push(RawEntry { leaf_input, extra_data, entry });
+        }
+        Ok(out)
+    }
+
+    fn decode_hashes(&self, endpoint: &str, field: &str, items: &[String]) -> Result<Vec<Hash>, LogError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let bytes = B64.decode(s).map_err(|e| self.bad(endpoint, format!("{field}[{i}]: {e}")))?;
+                Hash::try_from(bytes.as_slice())
+                    .map_err(|_| self.bad(endpoint, format!("{field}[{i}]: {} bytes, want 32", bytes.len())))
+            })
+            .collect()
+    }
+}
+
+impl CtLog for Rfc6962Log {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn range_size(&self) -> u64 {
+        self.page_size
+    }
+
+    async fn latest_head(&self) -> Result<TreeHead, LogError> {
+        let body = self.fetcher.get(&format!("{}ct/v1/get-sth", self.url)).await?;
+        let sth = sth::parse_get_sth(&body).map_err(|e| self.bad("get-sth", e.to_string()))?;
+        sth.verify(&self.key)
+            .map_err(|e| LogError::BadSignature { log: self.url.clone(), message: e.to_string() })?;
+        Ok(TreeHead { tree_size: sth.tree_size, timestamp_ms: sth.timestamp_ms, root_hash: sth.root_hash })
+    }
+
+    async fn fetch_range(&self, start: u64, end: u64, _head: &TreeHead) -> Result<Vec<RawEntry>, LogError> {
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut next = start;
+        while next < end {
+            let got = self.get_entries(next, end).await?;
+            if got.is_empty() {
+                return Err(self.bad("get-entries", format!("no entries returned for start={next} end={}", end - 1)));
+            }
+            next += got.len() as u64;
+            out.extend(got);
+        }
+        Ok(out)
+    }
+
+    async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, LogError> {
+        #[derive(Deserialize)]
+        struct Resp {
+            consistency: Vec<String>,
+        }
+        let url = format!("{}ct/v1/get-sth-consistency?first={first}&second={second}", self.url);
+        let body = self.fetcher.get(&url).await?;
+        let resp: Resp = serde_json::from_slice(&body).map_err(|e| self.bad("get-sth-consistency", e.to_string()))?;
+        self.decode_hashes("get-sth-consistency", "consistency", &resp.consistency)
+    }
+
+    async fn tree_at(&self, size: u64, head: &TreeHead) -> Result<CollapsedTree, LogError> {
+        #[derive(Deserialize)]
+        struct Resp {
+            leaf_index: u64,
+            audit_path: Vec<String>,
+        }
+        if size == 0 {
+            return Ok(CollapsedTree::new());
+        }
+        let last = self.get_entries(size - 1, size).await?;
+        let Some(last) = last.into_iter().next() else {
+            return Err(self.bad("get-entries", format!("no entry returned for index {}", size - 1)));
+        };
+        let leaf_hash = merkle::leaf_hash(&last.leaf_input);
+        let mut url = url::Url::parse(&format!("{}ct/v1/get-proof-by-hash", self.url))
+            .map_err(|e| self.bad("get-proof-by-hash", e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("hash", &B64.encode(leaf_hash))
+            .append_pair("tree_size", &head.tree_size.to_string());
+        let body = self.fetcher.get(url.as_str()).await?;
+        let resp: Resp = serde_json::from_slice(&body).map_err(|e| self.bad("get-proof-by-hash", e.to_string()))?;
+        if resp.leaf_index != size - 1 {
+            return Err(LogError::Unsupported {
+                log: self.url.clone(),
+                message: format!(
+                    "get-proof-by-hash for entry {} answered index {} (duplicate leaf?)",
+                    size - 1,
+                    resp.leaf_index
+                ),
+            });
+        }
+        let path = self.decode_hashes("get-proof-by-hash", "audit_path", &resp.audit_path)?;
+        CollapsedTree::from_inclusion_proof(size - 1, head.tree_size, leaf_hash, &path, &head.root_hash).map_err(|e| {
+            LogError::RootMismatch {
+                log: self.url.clone(),
+                message: format!("inclusion proof of entry {} in tree {}: {e}", size - 1, head.tree_size),
+            }
+        })
+    }
+}

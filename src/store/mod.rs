@@ -1,0 +1,109 @@
+//! SQLite storage: log positions, deduplicated certificates and their sightings, matches, malformed entries and
+//! the notification outbox, in one file.
+//!
+//! Contract: [`Store`] methods are synchronous and safe to call from several threads (one connection behind a
+//! mutex; WAL mode so that other processes — `ctwatch search`, `ctwatch logs` — can read while a daemon writes).
+//! Async code calls them through `tokio::task::spawn_blocking`. The one rule that makes ctwatch kill-safe lives
+//! in [`Store::commit_batch`]: a batch of entries and the log position after it are written in ONE transaction.
+
+mod batch;
+mod logs;
+mod outbox;
+mod query;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
+pub use logs::{LogMeta, LogRow, LogPosition};
+pub use outbox::{Delivery, OutboxSummary, SinkRoute};
+pub use query::{CertRecord, MalformedRow, Sighting};
+pub use schema::SCHEMA_VERSION;
+
+/// Errors from the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("database schema version {found} is newer than this ctwatch supports ({supported}); upgrade ctwatch")]
+    TooNew { found: i64, supported: i64 },
+    #[error("stored collapsed tree for log {log} is corrupt: {reason}")]
+    CorruptTree { log: String, reason: String },
+    #[error("batch for log {log} starts at {batch_start} but the stored position is {stored:?}")]
+    PositionMismatch { log: String, batch_start: u64, stored: Option<i64> },
+    #[error("stored JSON in {what} is corrupt: {source}")]
+    Json { what: &'static str, source: serde_json::Error },
+}
+
+/// The ctwatch database.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    routes: Mutex<Vec<SinkRoute>>,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+        }
+        let conn = Connection::open(path)?;
+        Self::setup(conn, path.to_path_buf())
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::setup(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn setup(mut conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the last commits).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        Ok(Store { conn: Mutex::new(conn), path, routes: Mutex::new(Vec::new()) })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable (SQLite rolls back the open transaction).
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The sinks that new events are queued for. Set once at start-up (and on config reload).
+    pub fn set_sink_routes(&self, routes: Vec<SinkRoute>) {
+        *self.routes.lock().unwrap_or_else(|e| e.into_inner()) = routes;
+    }
+
+    fn sink_routes(&self) -> Vec<SinkRoute> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Current time in unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// "www.example.com" -> "com.example.www": the index key that makes "NAME and everything under it" a range scan.
+pub fn reverse_name(name: &str) -> String {
+    let mut labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
+    labels.reverse();
+    labels.join(".").to_ascii_lowercase()
+}

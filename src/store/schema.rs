@@ -1,0 +1,153 @@
+//! Schema migrations. Each entry of [`MIGRATIONS`] moves the database from version `i` to `i + 1`; the current
+//! version lives in `PRAGMA user_version`. Migrations only ever get appended: a released one is never edited.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Ordered migrations; index `i` upgrades version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // v1: the core pipeline.
+    r#"
+    -- One row per CT log we have ever followed. The verified position (size, root, collapsed tree) only moves
+    -- in the same transaction that stores the entries up to it.
+    CREATE TABLE logs (
+        log_id            BLOB PRIMARY KEY,
+        url               TEXT NOT NULL,
+        kind              TEXT NOT NULL,            -- 'rfc6962' | 'tiled'
+        description       TEXT NOT NULL DEFAULT '',
+        operator          TEXT NOT NULL DEFAULT '',
+        state             TEXT NOT NULL DEFAULT '',
+        verified_size     INTEGER NOT NULL DEFAULT 0,
+        verified_root     BLOB,
+        verified_sth_timestamp INTEGER,
+        collapsed_tree    BLOB,
+        head_size         INTEGER,
+        head_root         BLOB,
+        head_timestamp    INTEGER,
+        last_success_at   INTEGER,
+        last_error        TEXT,
+        last_error_at     INTEGER,
+        entries_processed INTEGER NOT NULL DEFAULT 0,
+        added_at          INTEGER NOT NULL
+    ) STRICT;
+
+    -- Certificates, deduplicated by tbs_sha256: a precert and its final certificate, in any number of logs,
+    -- are one row.
+    CREATE TABLE certificates (
+        id           INTEGER PRIMARY KEY,
+        tbs_sha256   BLOB NOT NULL UNIQUE,
+        cert_sha256  BLOB NOT NULL,                 -- fingerprint of the first sighting's DER
+        entry_type   TEXT NOT NULL,                 -- of the first sighting
+        subject      TEXT NOT NULL,
+        issuer       TEXT NOT NULL,
+        serial       TEXT NOT NULL,
+        not_before   INTEGER NOT NULL,
+        not_after    INTEGER NOT NULL,
+        dns_names    TEXT NOT NULL,                 -- JSON array
+        ip_addresses TEXT NOT NULL,                 -- JSON array
+        pubkey_sha256 BLOB NOT NULL,
+        der          BLOB,
+        first_seen   INTEGER NOT NULL
+    ) STRICT;
+
+    -- Every DER fingerprint of a certificate (precert and final cert differ).
+    CREATE TABLE fingerprints (
+        cert_sha256 BLOB PRIMARY KEY,
+        cert_id     INTEGER NOT NULL REFERENCES certificates(id),
+        entry_type  TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    -- Every (log, index) where a stored certificate was seen.
+    CREATE TABLE sightings (
+        log_id       BLOB NOT NULL,
+        entry_index  INTEGER NOT NULL,
+        cert_id      INTEGER NOT NULL REFERENCES certificates(id),
+        entry_type   TEXT NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        cert_sha256  BLOB NOT NULL,
+        PRIMARY KEY (log_id, entry_index)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX sightings_cert ON sightings(cert_id);
+
+    -- Names of stored certificates, reversed label order ("com.example.www") so that "a name and everything
+    -- under it" is one index range.
+    CREATE TABLE cert_names (
+        rname   TEXT NOT NULL,
+        cert_id INTEGER NOT NULL REFERENCES certificates(id),
+        PRIMARY KEY (rname, cert_id)
+    ) STRICT, WITHOUT ROWID;
+
+    -- First time each DNS name was seen in a stored certificate (feeds the expiry probe).
+    CREATE TABLE names (
+        name        TEXT PRIMARY KEY,
+        first_seen  INTEGER NOT NULL,
+        cert_id     INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    -- Watchlist matches, one row per (certificate, matched item, name).
+    CREATE TABLE matches (
+        id         INTEGER PRIMARY KEY,
+        cert_id    INTEGER NOT NULL REFERENCES certificates(id),
+        kind       TEXT NOT NULL,
+        item       TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        tags       TEXT NOT NULL,                   -- JSON array
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX matches_cert ON matches(cert_id);
+
+    -- Leaves that did not decode: kept with their bytes so they can be inspected and re-processed.
+    CREATE TABLE malformed (
+        log_id      BLOB NOT NULL,
+        entry_index INTEGER NOT NULL,
+        reason      TEXT NOT NULL,
+        leaf_input  BLOB NOT NULL,
+        extra_data  BLOB NOT NULL,
+        seen_at     INTEGER NOT NULL,
+        PRIMARY KEY (log_id, entry_index)
+    ) STRICT, WITHOUT ROWID;
+
+    -- The outbox: events are written in the transaction that records what caused them; one delivery row per
+    -- (event, sink) is marked delivered only after the sink accepted it.
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        group_key  TEXT NOT NULL,
+        tags       TEXT NOT NULL,                   -- JSON array
+        payload    TEXT NOT NULL                    -- JSON object
+    ) STRICT;
+    CREATE TABLE deliveries (
+        event_id        INTEGER NOT NULL REFERENCES events(id),
+        sink            TEXT NOT NULL,
+        status          TEXT NOT NULL,              -- 'pending' | 'delivered' | 'failed'
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        delivered_at    INTEGER,
+        PRIMARY KEY (sink, event_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX deliveries_pending ON deliveries(status, sink, next_attempt_at);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring the database up to [`SCHEMA_VERSION`], one transaction per migration. A database written by a newer
+/// ctwatch is refused rather than misread.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::TooNew { found: current, supported: SCHEMA_VERSION });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! Shared harness: a fake log with the 1024 real navigli entries, a collecting sink, and a one-shot run.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ctwatch::ctlog::http::RetryPolicy;
+use ctwatch::fakelog::{self, FakeEntry, FakeLog};
+use ctwatch::notify::{DeliveryPolicy, Sink, SinkError};
+use ctwatch::run::{RunOptions, RunSummary};
+use ctwatch::store::{Delivery, SinkRoute, Store};
+use ctwatch::tailer::{StartAt, TailConfig};
+use ctwatch::watchlist::Watchlist;
+use serde_json::Value;
+
+pub const NAVIGLI_ROOT_778: &str = "+WnHOMRZl/LG1669oeskbdK9bcO4nkrY1cfVyknC52U=";
+pub const NAVIGLI_ROOT_1024: &str = "EMfGG85uIddeOXt5/wdQGP3IQd0COCqoLg9Q6CsPLJA=";
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
+
+/// The 1024 real navigli2025h2 entries, in order.
+pub fn navigli_entries() -> Vec<FakeEntry> {
+    let mut out = Vec::new();
+    for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
+        let body = std::fs::read(fixture(&format!("navigli/get-entries_start-{a}_end-{b}.json"))).unwrap();
+        out.extend(fakelog::entries_from_get_entries_json(&body).unwrap());
+    }
+    assert_eq!(out.len(), 1024);
+    out
+}
+
+/// A sink that records every payload it is given.
+#[derive(Default)]
+pub struct Collect {
+    pub events: Mutex<Vec<Value>>,
+}
+
+impl Sink for Collect {
+    fn name(&self) -> &str {
+        "collect"
+    }
+    fn max_batch(&self) -> usize {
+        100
+    }
+    fn send<'a>(&'a self, events: &'a [Delivery]) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.events.lock().unwrap().extend(events.iter().map(|d| d.payload.clone()));
+            Ok(())
+        })
+    }
+}
+
+impl Collect {
+    pub fn take(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+}
+
+/// A test environment: temp dir with the log list, watchlist and database.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<Store>,
+    pub sink: Arc<Collect>,
+    pub log_lists: Vec<String>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("ctwatch.db")).unwrap());
+        Env { dir, store, sink: Arc::new(Collect::default()), log_lists: Vec::new() }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("ctwatch.db")
+    }
+
+    /// Write a log list naming `logs` (each: fake log + its URL) and return its path.
+    pub fn write_log_list(&self, logs: &[(&Arc<FakeLog>, &str)]) -> PathBuf {
+        let mut list: Value = serde_json::from_str(&logs[0].0.log_list_json(logs[0].1, "fake log 0")).unwrap();
+        for (i, (log, url)) in logs.iter().enumerate().skip(1) {
+            let other: Value = serde_json::from_str(&log.log_list_json(url, &format!("fake log {i}"))).unwrap();
+            let entry = other["operators"][0]["logs"][0].clone();
+            list["operators"][0]["logs"].as_array_mut().unwrap().push(entry);
+        }
+        let path = self.dir.path().join("log_list.json");
+        std::fs::write(&path, list.to_string()).unwrap();
+        path
+    }
+
+    pub fn write_watchlist(&self, text: &str) -> PathBuf {
+        let path = self.dir.path().join("watch.txt");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 8,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(10),
+        ..RetryPolicy::default()
+    }
+}
+
+pub fn once_config(start_at: StartAt) -> TailConfig {
+    TailConfig {
+        once: true,
+        start_at,
+        parallel_requests: 4,
+        batch_entries: 256,
+        once_max_failures: 1,
+        error_backoff: Duration::from_millis(10),
+        ..TailConfig::default()
+    }
+}
+
+/// `ctwatch run --once` in-process.
+pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailConfig) -> RunSummary {
+    let list = ctwatch::loglist::parse(&std::fs::read(log_list).unwrap()).unwrap();
+    let wl = Watchlist::parse_str("watch.txt", watchlist).unwrap();
+    let sink: Arc<dyn Sink> = env.sink.clone();
+    let opts = RunOptions {
+        log_list: list,
+        watchlist: Arc::new(wl),
+        watchlist_path: None,
+        store: env.store.clone(),
+        tail,
+        retry: fast_retry(),
+        page_size: 256,
+        sinks: vec![(sink, SinkRoute::all("collect"))],
+        delivery: DeliveryPolicy { base_delay: Duration::from_millis(10), ..DeliveryPolicy::default() },
+        drain_timeout: Duration::from_secs(10),
+        include_logs: vec![],
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    ctwatch::run::run(opts, rx).await.unwrap()
+}
+
+/// tbs_sha256 values of reported events, sorted.
+pub fn tbs_set(events: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = events.iter().map(|e| e["tbs_sha256"].as_str().unwrap().to_string()).collect();
+    v.sort();
+    v
+}
