@@ -205,11 +205,7 @@ fn explain(
     let mut out = Vec::new();
     for p in &v.problems {
         match p {
-            Status::Expired => out.push(format!(
-                "certificate expired at {} ({} day(s) ago)",
-                date(leaf.not_after),
-                -v.days_left
-            )),
+            Status::Expired => out.push(format!("certificate expired at {}", date(leaf.not_after))),
             Status::NotYetValid => out.push(format!(
                 "certificate not valid before {}",
                 date(leaf.not_before)

@@ -174,124 +174,40 @@ mod tests {
     use EventKind::*;
     use Status::*;
 
+    /// (case, stored snapshot, probe result, consecutive failures, expected event)
+    type Case = (
+        &'static str,
+        Option<(Status, Option<&'static str>)>,
+        (Status, Option<&'static str>),
+        u32,
+        Option<EventKind>,
+    );
+
     #[test]
     fn table() {
-        let cases: Vec<(
-            &str,
-            Option<ProbeSnapshot>,
-            HostReport,
-            u32,
-            Option<EventKind>,
-        )> = vec![
-            ("first probe ok", None, report(Ok, Some("a")), 0, None),
-            (
-                "first probe expired",
-                None,
-                report(Expired, Some("a")),
-                0,
-                Some(Raised),
-            ),
-            (
-                "first probe unreachable once",
-                None,
-                report(Unreachable, None),
-                1,
-                None,
-            ),
-            (
-                "first probe unreachable twice",
-                None,
-                report(Unreachable, None),
-                2,
-                Some(Raised),
-            ),
-            (
-                "ok -> warning",
-                Some(snap(Ok, Some("a"))),
-                report(Warning, Some("a")),
-                0,
-                Some(Raised),
-            ),
-            (
-                "warning -> warning",
-                Some(snap(Warning, Some("a"))),
-                report(Warning, Some("a")),
-                0,
-                None,
-            ),
-            (
-                "warning -> critical",
-                Some(snap(Warning, Some("a"))),
-                report(Critical, Some("a")),
-                0,
-                Some(Raised),
-            ),
-            (
-                "critical -> expired",
-                Some(snap(Critical, Some("a"))),
-                report(Expired, Some("a")),
-                0,
-                Some(Changed),
-            ),
-            (
-                "expired -> renewed",
-                Some(snap(Expired, Some("a"))),
-                report(Ok, Some("b")),
-                0,
-                Some(Lowered),
-            ),
-            (
-                "renewed while ok",
-                Some(snap(Ok, Some("a"))),
-                report(Ok, Some("b")),
-                0,
-                None,
-            ),
-            (
-                "new cert, still warning",
-                Some(snap(Warning, Some("a"))),
-                report(Warning, Some("b")),
-                0,
-                Some(Changed),
-            ),
-            (
-                "ok -> unreachable once",
-                Some(snap(Ok, Some("a"))),
-                report(Unreachable, None),
-                1,
-                None,
-            ),
-            (
-                "ok -> unreachable twice",
-                Some(snap(Ok, Some("a"))),
-                report(Unreachable, None),
-                2,
-                Some(Raised),
-            ),
-            (
-                "still down, other failure",
-                Some(snap(Unreachable, None)),
-                report(HandshakeFailed, None),
-                3,
-                None,
-            ),
-            (
-                "down -> up",
-                Some(snap(Unreachable, None)),
-                report(Ok, Some("a")),
-                0,
-                Some(Lowered),
-            ),
-            (
-                "expired -> unreachable twice",
-                Some(snap(Expired, Some("a"))),
-                report(Unreachable, None),
-                2,
-                Some(Changed),
-            ),
+        let a = Some("a");
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            ("first probe ok", None, (Ok, a), 0, None),
+            ("first probe expired", None, (Expired, a), 0, Some(Raised)),
+            ("first unreachable once", None, (Unreachable, None), 1, None),
+            ("first unreachable twice", None, (Unreachable, None), 2, Some(Raised)),
+            ("ok -> warning", Some((Ok, a)), (Warning, a), 0, Some(Raised)),
+            ("warning -> warning", Some((Warning, a)), (Warning, a), 0, None),
+            ("warning -> critical", Some((Warning, a)), (Critical, a), 0, Some(Raised)),
+            ("critical -> expired", Some((Critical, a)), (Expired, a), 0, Some(Changed)),
+            ("expired -> renewed", Some((Expired, a)), (Ok, Some("b")), 0, Some(Lowered)),
+            ("renewed while ok", Some((Ok, a)), (Ok, Some("b")), 0, None),
+            ("new cert, still warning", Some((Warning, a)), (Warning, Some("b")), 0, Some(Changed)),
+            ("ok -> unreachable once", Some((Ok, a)), (Unreachable, None), 1, None),
+            ("ok -> unreachable twice", Some((Ok, a)), (Unreachable, None), 2, Some(Raised)),
+            ("down, other failure", Some((Unreachable, None)), (HandshakeFailed, None), 3, None),
+            ("down -> up", Some((Unreachable, None)), (Ok, a), 0, Some(Lowered)),
+            ("expired -> down twice", Some((Expired, a)), (Unreachable, None), 2, Some(Changed)),
         ];
-        for (name, prev, now, failures, want) in cases {
-            let got = transition(prev.as_ref(), &now, failures).map(|e| e.kind);
+        for &(name, prev, (status, cert), failures, want) in cases {
+            let prev = prev.map(|(s, c)| snap(s, c));
+            let got = transition(prev.as_ref(), &report(status, cert), failures).map(|e| e.kind);
             assert_eq!(got, want, "{name}");
         }
     }
