@@ -8,6 +8,8 @@ use rustls::pki_types::ServerName;
 use tokio::sync::Semaphore;
 
 use super::chain::{self, LeafDetails, ServedChain};
+#[cfg(test)]
+use super::classify::Level;
 use super::classify::{self, Status, Verdict};
 use super::report::{AddressReport, HostReport};
 use super::tls::{ProbeClient, TlsOutcome};
@@ -322,5 +324,139 @@ pub(super) fn host_report(
         probed_at: rfc3339(probed_at).unwrap_or_default(),
         duration_ms: started.elapsed().as_millis() as u64,
         addresses,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::TrustRoots;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    /// Real GTS WE1 chain for cloudflare.com, valid 2025-09-10T18:11:56Z .. 2025-12-09T19:11:41Z
+    /// (90 days and 59 min 45 s).
+    fn real_chain() -> ServedChain {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/probe/cloudflaressl_we1_chain.pem"
+        );
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        ServedChain {
+            end_entity: certs[0].clone(),
+            intermediates: certs[1..].to_vec(),
+            ocsp_response: Vec::new(),
+        }
+    }
+
+    fn opts() -> ProbeOptions {
+        ProbeOptions {
+            roots: std::sync::Arc::new(TrustRoots::webpki()),
+            ..ProbeOptions::default()
+        }
+    }
+
+    const NOT_BEFORE: i64 = 1_757_527_916; // 2025-09-10T18:11:56Z
+    const V4: &str = "192.0.2.1:443";
+    const V6: &str = "[2001:db8::1]:443";
+
+    fn name() -> ServerName<'static> {
+        ServerName::try_from("cloudflare.com").unwrap()
+    }
+
+    fn served(now: i64) -> AddressReport {
+        let outcome = TlsOutcome::Served {
+            chain: real_chain(),
+            tls_version: "TLSv1.3".into(),
+        };
+        address_report(V4.parse().unwrap(), outcome, &name(), &opts(), now)
+    }
+
+    fn unreachable(addr: &str, no_route: bool) -> AddressReport {
+        let outcome = TlsOutcome::Unreachable {
+            error: "connect failed: Network is unreachable".into(),
+            no_route,
+        };
+        address_report(addr.parse().unwrap(), outcome, &name(), &opts(), NOT_BEFORE)
+    }
+
+    #[test]
+    fn real_chain_thirty_days_in_is_ok() {
+        let r = served(NOT_BEFORE + 30 * 86_400);
+        assert_eq!(
+            (r.status, r.days_left, r.chain_len),
+            (Status::Ok, Some(60), 3)
+        );
+        assert_eq!(r.not_after.as_deref(), Some("2025-12-09T19:11:41Z"));
+        assert_eq!(
+            r.issuer.as_deref(),
+            Some("C=US, O=Google Trust Services, CN=WE1")
+        );
+        assert_eq!(r.error, None);
+    }
+
+    #[test]
+    fn real_chain_after_expiry() {
+        let r = served(NOT_BEFORE + 100 * 86_400);
+        assert_eq!((r.status, r.days_left), (Status::Expired, Some(-10)));
+        assert_eq!(
+            r.error.as_deref(),
+            Some("certificate expired at 2025-12-09T19:11:41Z")
+        );
+    }
+
+    #[test]
+    fn failed_handshake_keeps_the_chain_it_saw() {
+        let outcome = TlsOutcome::HandshakeFailed {
+            error: "TLS handshake failed: bad signature".into(),
+            chain: Some(real_chain()),
+        };
+        let now = NOT_BEFORE + 100 * 86_400;
+        let r = address_report(V4.parse().unwrap(), outcome, &name(), &opts(), now);
+        assert_eq!(r.problems, [Status::Expired, Status::HandshakeFailed]);
+        assert_eq!(r.status, Status::Expired);
+        assert!(r.cert_sha256.is_some());
+        assert_eq!(
+            r.error.as_deref(),
+            Some(
+                "TLS handshake failed: bad signature; \
+                 certificate expired at 2025-12-09T19:11:41Z"
+            )
+        );
+    }
+
+    #[test]
+    fn unroutable_ipv6_does_not_count_against_the_host() {
+        let target = Target::parse("cloudflare.com", 443).unwrap();
+        let ok = served(NOT_BEFORE + 30 * 86_400);
+        let host = host_report(&target, vec![ok, unreachable(V6, true)], 0, Instant::now());
+        assert_eq!((host.status, host.level), (Status::Ok, Level::Ok));
+        assert_eq!(host.days_left, Some(60));
+        assert!(!host.addresses[1].counted);
+
+        let host = host_report(&target, vec![unreachable(V6, true)], 0, Instant::now());
+        assert_eq!(host.status, Status::Unreachable);
+        assert_eq!(
+            host.error.as_deref(),
+            Some("connect failed: Network is unreachable")
+        );
+    }
+
+    #[test]
+    fn host_error_names_the_failing_address() {
+        let target = Target::parse("cloudflare.com", 443).unwrap();
+        let ok = served(NOT_BEFORE + 30 * 86_400);
+        let host = host_report(&target, vec![ok, unreachable(V4, false)], 0, Instant::now());
+        assert_eq!(host.status, Status::Unreachable);
+        assert_eq!(
+            host.error.as_deref(),
+            Some("192.0.2.1:443: connect failed: Network is unreachable")
+        );
+        // The certificate fields come from the address that served one.
+        assert_eq!(host.days_left, Some(60));
+        assert_eq!(host.problems, [Status::Unreachable]);
     }
 }
