@@ -9,7 +9,7 @@ const SECS_PER_DAY: i64 = 86_400;
 
 /// Result of one address (or of a host: the worst of its addresses).
 ///
-/// Declared from least to most severe; `Ord` follows [`Status::severity`], not this order.
+/// `Ord` follows [`Status::severity`] (worse is greater), not the declaration order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
