@@ -42,6 +42,8 @@ pub enum Command {
     },
     /// Show queued notifications (pending / failed per sink), or re-queue failed ones.
     Outbox(OutboxArgs),
+    /// Probe what TLS certificate hosts really serve (bulk; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 failure).
+    Check(crate::probe::cli::CheckArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -22,6 +22,7 @@
 //!   [`checkpoint`], [`loglist`], [`watchlist`], [`event`].
 //! - I/O behind small traits: [`ctlog`] (the [`ctlog::CtLog`] trait and its HTTP clients), [`store`] (SQLite),
 //!   [`notify`] (the [`notify::Sink`] trait and the outbox workers).
+//! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`).
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks), [`cli`] (commands).
 //! - Test and benchmark support: [`fakelog`] (a misbehaving RFC 6962 log on 127.0.0.1).
 
@@ -36,6 +37,7 @@ pub mod leaf;
 pub mod loglist;
 pub mod merkle;
 pub mod notify;
+pub mod probe;
 pub mod run;
 pub mod sig;
 pub mod stats;

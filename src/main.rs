@@ -40,6 +40,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Logs(args) => cli::logs_command(args),
         Command::Outbox(args) => cli::outbox_command(args),
         Command::Watchlist { command: WatchlistCommand::Check { path } } => cli::watchlist_check_command(path),
+        Command::Check(args) => ctwatch::probe::cli::run(args).await,
     }
 }
 
