@@ -1,1 +1,4 @@
 //! ctwatch
+pub mod cert;
+pub mod der;
+pub mod leaf;
