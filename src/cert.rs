@@ -368,12 +368,16 @@ fn decode_string(value: &Any<'_>) -> Option<String> {
         // TeletexString: in practice Latin-1
         20 => Some(data.iter().map(|&b| char::from(b)).collect()),
         // BMPString: UTF-16BE
-        30 if data.len() % 2 == 0 => {
-            let units = data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units).collect::<Result<String, _>>().ok()
+        30 if data.len().is_multiple_of(2) => {
+            let units = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
         }
         // UniversalString: UTF-32BE
-        28 if data.len() % 4 == 0 => data
+        28 if data.len().is_multiple_of(4) => data
             .chunks_exact(4)
             .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
             .collect(),
@@ -438,4 +442,115 @@ fn first_attribute(name: &X509Name<'_>, oid: &str) -> Option<String> {
     name.iter_attributes()
         .find(|atv| atv.attr_type().to_id_string() == oid)
         .and_then(|atv| decode_string(atv.attr_value()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Extension { extnID 1.3.6.1.4.1.11129.2.4.3, critical TRUE, extnValue OCTET STRING { NULL } }`, by hand.
+    const POISON: [u8; 21] = [
+        0x30, 0x13, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x03, 0x01,
+        0x01, 0xff, 0x04, 0x02, 0x05, 0x00,
+    ];
+
+    #[test]
+    fn poison_only_extension_list_is_dropped_with_its_wrapper() {
+        // SEQUENCE { INTEGER 1, [3] { SEQUENCE { poison } } }
+        let mut tbs = vec![0x30, 0x1c, 0x02, 0x01, 0x01, 0xa3, 0x17, 0x30, 0x15];
+        tbs.extend_from_slice(&POISON);
+        assert_eq!(tbs.len(), 2 + 0x1c);
+        let expected = sha256(&[0x30, 0x03, 0x02, 0x01, 0x01]);
+        assert_eq!(tbs_identity(&tbs).unwrap(), expected);
+        // With a second, ordinary extension (basicConstraints, empty SEQUENCE) it stays, lengths shrink by 21.
+        let bc = [0x30, 0x07, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x30, 0x00];
+        let mut two = vec![0x30, 0x25, 0x02, 0x01, 0x01, 0xa3, 0x20, 0x30, 0x1e];
+        two.extend_from_slice(&POISON);
+        two.extend_from_slice(&bc);
+        assert_eq!(two.len(), 2 + 0x25);
+        let kept = [
+            &[0x30, 0x10, 0x02, 0x01, 0x01, 0xa3, 0x0b, 0x30, 0x09][..],
+            &bc[..],
+        ]
+        .concat();
+        assert_eq!(tbs_identity(&two).unwrap(), sha256(&kept));
+        assert_eq!(tbs_identity(&kept).unwrap(), sha256(&kept));
+    }
+
+    #[test]
+    fn malformed_tbs_is_rejected() {
+        assert!(matches!(
+            tbs_identity(&[0x31, 0x00]),
+            Err(CertError::UnexpectedTag {
+                what: "TBSCertificate",
+                expected: 0x30,
+                found: 0x31
+            })
+        ));
+        assert!(matches!(
+            tbs_identity(&[0x30, 0x00, 0x00]),
+            Err(CertError::TrailingData {
+                what: "TBSCertificate",
+                len: 1
+            })
+        ));
+        // Two [3] fields.
+        let tbs = [0x30, 0x08, 0xa3, 0x02, 0x30, 0x00, 0xa3, 0x02, 0x30, 0x00];
+        assert!(matches!(
+            tbs_identity(&tbs),
+            Err(CertError::DuplicateExtensionsField)
+        ));
+        // An extension that is not a SEQUENCE.
+        let tbs = [0x30, 0x06, 0xa3, 0x04, 0x30, 0x02, 0x05, 0x00];
+        assert!(matches!(
+            tbs_identity(&tbs),
+            Err(CertError::UnexpectedTag {
+                what: "Extension",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn host_names_and_their_normal_form() {
+        for name in [
+            "example.com",
+            "*.example.com",
+            "a_b.example",
+            "localhost",
+            "xn--bcher-kva.de",
+        ] {
+            assert!(is_host_name(name), "{name}");
+        }
+        for name in [
+            "",
+            "Example Corp",
+            "a..b",
+            "*.*.example",
+            "ex*ample.com",
+            "a.*.b",
+            "é.com",
+        ] {
+            assert!(!is_host_name(name), "{name}");
+        }
+        assert!(!is_host_name(&format!("{}.com", "a".repeat(64))));
+        assert_eq!(normalize_dns_name("WWW.Example.COM."), "www.example.com");
+    }
+
+    #[test]
+    fn ip_addresses_and_escaping() {
+        assert_eq!(ip_to_string(&[192, 0, 2, 1]).unwrap(), "192.0.2.1");
+        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(ip_to_string(&v6).unwrap(), "2001:db8::1");
+        assert!(matches!(
+            ip_to_string(&[1, 2, 3]),
+            Err(CertError::BadIpAddress { len: 3 })
+        ));
+        let mut out = String::new();
+        escape_value(" #a,b+c\"d\\e;<f> ", &mut out);
+        assert_eq!(out, "\\ #a\\,b\\+c\\\"d\\\\e\\;\\<f\\>\\ ");
+        let mut out = String::new();
+        escape_value("#x", &mut out);
+        assert_eq!(out, "\\#x");
+    }
 }

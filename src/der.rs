@@ -26,7 +26,9 @@ pub enum DerError {
     LengthTooLong { offset: usize, octets: usize },
     #[error("DER: non-minimal length encoding at offset {offset}")]
     NonMinimalLength { offset: usize },
-    #[error("DER: element at offset {offset} declares {declared} content bytes but only {available} remain")]
+    #[error(
+        "DER: element at offset {offset} declares {declared} content bytes but only {available} remain"
+    )]
     TruncatedContent {
         offset: usize,
         declared: usize,
@@ -63,7 +65,9 @@ pub fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DerError> {
 
 /// Like [`read_tlv`], reporting offsets as `base + position in input`.
 fn read_tlv_at(input: &[u8], base: usize) -> Result<(Tlv<'_>, &[u8]), DerError> {
-    let (&tag, rest) = input.split_first().ok_or(DerError::Empty { offset: base })?;
+    let (&tag, rest) = input
+        .split_first()
+        .ok_or(DerError::Empty { offset: base })?;
     if tag & 0x1f == 0x1f {
         return Err(DerError::HighTagNumber { offset: base, tag });
     }
@@ -266,7 +270,11 @@ mod tests {
         let der = [0x04, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00];
         assert!(matches!(
             read_tlv(&der),
-            Err(DerError::TruncatedContent { declared: 0xffff_ffff, available: 2, .. })
+            Err(DerError::TruncatedContent {
+                declared: 0xffff_ffff,
+                available: 2,
+                ..
+            })
         ));
     }
 }

@@ -70,7 +70,9 @@ pub enum LeafError {
     UnknownVersion(u8),
     #[error("leaf_input: unknown leaf_type {0} (only 0 = timestamped_entry is defined)")]
     UnknownLeafType(u8),
-    #[error("{what}: unknown entry_type {entry_type} at offset {offset} (0 = x509_entry, 1 = precert_entry)")]
+    #[error(
+        "{what}: unknown entry_type {entry_type} at offset {offset} (0 = x509_entry, 1 = precert_entry)"
+    )]
     UnknownEntryType {
         what: &'static str,
         offset: usize,
@@ -80,7 +82,9 @@ pub enum LeafError {
     EmptyCertificate { what: &'static str, offset: usize },
     #[error("tile entry extensions: {reason} at offset {offset}")]
     BadExtension { offset: usize, reason: &'static str },
-    #[error("tile entry: chain fingerprint list of {len} bytes at offset {offset} is not a multiple of 32")]
+    #[error(
+        "tile entry: chain fingerprint list of {len} bytes at offset {offset} is not a multiple of 32"
+    )]
     BadFingerprintList { offset: usize, len: usize },
     #[error("data tile entry {position}: leaf_index extension is {found}, expected {expected}")]
     LeafIndexMismatch {
@@ -88,7 +92,9 @@ pub enum LeafError {
         expected: u64,
         found: u64,
     },
-    #[error("data tile: more than {TILE_WIDTH} entries (entry {TILE_WIDTH} starts at offset {offset})")]
+    #[error(
+        "data tile: more than {TILE_WIDTH} entries (entry {TILE_WIDTH} starts at offset {offset})"
+    )]
     TooManyEntries { offset: usize },
     #[error("data tile: body is empty")]
     EmptyTile,
@@ -151,15 +157,25 @@ pub struct TileLeaf {
     pub chain_fingerprints: Vec<[u8; 32]>,
 }
 
-/// A cursor over one buffer that names the buffer in its errors.
+/// A cursor over one buffer. Errors report `base + pos`, so a reader over a nested vector reports offsets in the
+/// enclosing buffer.
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    base: usize,
 }
 
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader::nested(buf, 0)
+    }
+
+    fn nested(buf: &'a [u8], base: usize) -> Self {
+        Reader { buf, pos: 0, base }
+    }
+
+    fn offset(&self) -> usize {
+        self.base + self.pos
     }
 
     fn remaining(&self) -> usize {
@@ -170,7 +186,7 @@ impl<'a> Reader<'a> {
         if self.remaining() < n {
             return Err(LeafError::Truncated {
                 what,
-                offset: self.pos,
+                offset: self.offset(),
                 needed: n,
                 available: self.remaining(),
             });
@@ -194,7 +210,7 @@ impl<'a> Reader<'a> {
 
     /// An `ASN.1Cert` (`opaque<1..2^24-1>`).
     fn cert(&mut self, what: &'static str) -> Result<&'a [u8], LeafError> {
-        let offset = self.pos;
+        let offset = self.offset();
         let cert = self.vector(3, what)?;
         if cert.is_empty() {
             return Err(LeafError::EmptyCertificate { what, offset });
@@ -207,7 +223,7 @@ impl<'a> Reader<'a> {
             0 => Ok(()),
             len => Err(LeafError::TrailingData {
                 what,
-                offset: self.pos,
+                offset: self.offset(),
                 len,
             }),
         }
@@ -231,7 +247,7 @@ fn read_timestamped_entry<'a>(
     what: &'static str,
 ) -> Result<Timestamped<'a>, LeafError> {
     let timestamp_ms = r.uint(8, what)?;
-    let type_offset = r.pos;
+    let type_offset = r.offset();
     let entry_type = match r.uint(2, what)? {
         0 => EntryType::X509,
         1 => EntryType::Precert,
@@ -257,47 +273,19 @@ fn read_timestamped_entry<'a>(
         signed_der,
         issuer_key_hash,
         extensions,
-        extensions_offset: r.pos - extensions.len(),
+        extensions_offset: r.offset() - extensions.len(),
     })
 }
 
 /// Split a u24-length list of u24-length certificates (the RFC 6962 `extra_data` chain).
 fn read_chain(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<Vec<u8>>, LeafError> {
     let list = r.vector(3, what)?;
-    let list_offset = r.pos - list.len();
-    let mut inner = Reader::new(list);
+    let mut inner = Reader::nested(list, r.offset() - list.len());
     let mut chain = Vec::new();
     while inner.remaining() > 0 {
-        let cert = inner.cert(what).map_err(|e| shift_offset(e, list_offset))?;
-        chain.push(cert.to_vec());
+        chain.push(inner.cert(what)?.to_vec());
     }
     Ok(chain)
-}
-
-/// Re-base the offset of an error raised by a nested reader onto the enclosing buffer.
-fn shift_offset(err: LeafError, by: usize) -> LeafError {
-    match err {
-        LeafError::Truncated {
-            what,
-            offset,
-            needed,
-            available,
-        } => LeafError::Truncated {
-            what,
-            offset: offset + by,
-            needed,
-            available,
-        },
-        LeafError::EmptyCertificate { what, offset } => LeafError::EmptyCertificate {
-            what,
-            offset: offset + by,
-        },
-        LeafError::BadExtension { offset, reason } => LeafError::BadExtension {
-            offset: offset + by,
-            reason,
-        },
-        other => other,
-    }
 }
 
 /// Decode an RFC 6962 get-entries item (leaf_input and extra_data already base64-decoded).
@@ -336,11 +324,11 @@ pub fn decode_rfc6962(leaf_input: &[u8], extra_data: &[u8]) -> Result<LogEntry, 
 }
 
 /// Find the `leaf_index` extension in a static-ct `CtExtensions` body (`u8 type | u16 length | data`, repeated).
-fn parse_leaf_index(extensions: &[u8]) -> Result<Option<u64>, LeafError> {
-    let mut r = Reader::new(extensions);
+fn parse_leaf_index(extensions: &[u8], base: usize) -> Result<Option<u64>, LeafError> {
+    let mut r = Reader::nested(extensions, base);
     let mut leaf_index = None;
     while r.remaining() > 0 {
-        let start = r.pos;
+        let start = r.offset();
         let bad = |reason| LeafError::BadExtension {
             offset: start,
             reason,
@@ -369,8 +357,7 @@ fn read_tile_leaf(r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
     let mut merkle_leaf_input = Vec::with_capacity(2 + r.pos - start);
     merkle_leaf_input.extend_from_slice(&[0, 0]);
     merkle_leaf_input.extend_from_slice(&r.buf[start..r.pos]);
-    let leaf_index =
-        parse_leaf_index(te.extensions).map_err(|e| shift_offset(e, te.extensions_offset))?;
+    let leaf_index = parse_leaf_index(te.extensions, te.extensions_offset)?;
 
     let (cert_der, precert_tbs) = match te.entry_type {
         EntryType::X509 => (te.signed_der.to_vec(), None),
@@ -379,9 +366,9 @@ fn read_tile_leaf(r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
             (pre_certificate.to_vec(), Some(te.signed_der.to_vec()))
         }
     };
-    let list_offset = r.pos;
+    let list_offset = r.offset();
     let list = r.vector(2, "tile entry: certificate_chain")?;
-    if list.len() % 32 != 0 {
+    if !list.len().is_multiple_of(32) {
         return Err(LeafError::BadFingerprintList {
             offset: list_offset,
             len: list.len(),
@@ -439,7 +426,7 @@ pub fn decode_data_tile(body: &[u8], first_index: u64) -> Result<Vec<TileLeaf>, 
     while r.remaining() > 0 {
         let position = leaves.len();
         if position == TILE_WIDTH {
-            return Err(LeafError::TooManyEntries { offset: r.pos });
+            return Err(LeafError::TooManyEntries { offset: r.offset() });
         }
         let expected = first_index + position as u64;
         let leaf = read_tile_leaf(&mut r).map_err(|e| LeafError::InTileEntry {
@@ -461,3 +448,139 @@ pub fn decode_data_tile(body: &[u8], first_index: u64) -> Result<Vec<TileLeaf>, 
     Ok(leaves)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real precert entry (scrape-ct-log fixture): leaf_input is 1100 bytes, extra_data 4015.
+    const LEAF: &[u8] = include_bytes!(
+        "../tests/fixtures/rfc6962/single-entries/scrape-ct-log_precert_leaf_input.bin"
+    );
+    const EXTRA: &[u8] = include_bytes!(
+        "../tests/fixtures/rfc6962/single-entries/scrape-ct-log_precert_extra_data.bin"
+    );
+
+    fn u24_at(buf: &[u8], at: usize) -> usize {
+        (usize::from(buf[at]) << 16) | (usize::from(buf[at + 1]) << 8) | usize::from(buf[at + 2])
+    }
+
+    #[test]
+    fn every_truncation_of_a_real_leaf_is_a_truncation_error() {
+        assert!(decode_rfc6962(LEAF, EXTRA).is_ok());
+        for n in 0..LEAF.len() {
+            match decode_rfc6962(&LEAF[..n], EXTRA) {
+                Err(LeafError::Truncated {
+                    what: "leaf_input", ..
+                }) => {}
+                other => panic!("prefix {n}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected_with_their_position() {
+        let leaf = [LEAF, &[1, 2, 3]].concat();
+        match decode_rfc6962(&leaf, EXTRA) {
+            Err(LeafError::TrailingData { what, offset, len }) => {
+                assert_eq!((what, offset, len), ("leaf_input", LEAF.len(), 3));
+            }
+            other => panic!("{other:?}"),
+        }
+        let extra = [EXTRA, &[0]].concat();
+        assert!(matches!(
+            decode_rfc6962(LEAF, &extra),
+            Err(LeafError::TrailingData {
+                what: "extra_data",
+                offset: 4015,
+                len: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn unknown_version_leaf_type_and_entry_type_are_named() {
+        let mut leaf = LEAF.to_vec();
+        leaf[0] = 1;
+        assert!(matches!(
+            decode_rfc6962(&leaf, EXTRA),
+            Err(LeafError::UnknownVersion(1))
+        ));
+        let mut leaf = LEAF.to_vec();
+        leaf[1] = 5;
+        assert!(matches!(
+            decode_rfc6962(&leaf, EXTRA),
+            Err(LeafError::UnknownLeafType(5))
+        ));
+        let mut leaf = LEAF.to_vec();
+        leaf[10..12].copy_from_slice(&[0, 7]);
+        let err = decode_rfc6962(&leaf, EXTRA).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LeafError::UnknownEntryType {
+                    offset: 10,
+                    entry_type: 7,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "leaf_input: unknown entry_type 7 at offset 10 (0 = x509_entry, 1 = precert_entry)"
+        );
+    }
+
+    #[test]
+    fn hostile_lengths_fail_without_allocating() {
+        // precert: 12 header bytes, 32 issuer_key_hash bytes, then the u24 TBS length.
+        let mut leaf = LEAF.to_vec();
+        leaf[44..47].copy_from_slice(&[0xff, 0xff, 0xff]);
+        match decode_rfc6962(&leaf, EXTRA) {
+            Err(LeafError::Truncated {
+                offset,
+                needed,
+                available,
+                ..
+            }) => {
+                assert_eq!(
+                    (offset, needed, available),
+                    (47, 0xff_ffff, LEAF.len() - 47)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn chain_errors_report_offsets_in_extra_data() {
+        // extra_data = u24 pre_certificate | u24 chain list length | (u24 cert)*. Make the first chain cert claim
+        // the whole list length: it then overruns the list by 3 bytes.
+        let precert_len = u24_at(EXTRA, 0);
+        let list_at = 3 + precert_len;
+        let list_len = u24_at(EXTRA, list_at);
+        let mut extra = EXTRA.to_vec();
+        extra[list_at + 3..list_at + 6].copy_from_slice(&EXTRA[list_at..list_at + 3]);
+        match decode_rfc6962(LEAF, &extra) {
+            Err(LeafError::Truncated {
+                what,
+                offset,
+                needed,
+                available,
+            }) => {
+                assert_eq!(what, "extra_data: certificate_chain");
+                assert_eq!(
+                    (offset, needed, available),
+                    (list_at + 6, list_len, list_len - 3)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut extra = EXTRA.to_vec();
+        extra[list_at + 3..list_at + 6].copy_from_slice(&[0, 0, 0]);
+        assert!(matches!(
+            decode_rfc6962(LEAF, &extra),
+            Err(LeafError::EmptyCertificate { offset, .. }) if offset == list_at + 3
+        ));
+    }
+}
