@@ -428,7 +428,7 @@ pub fn decode_data_tile(body: &[u8], first_index: u64) -> Result<Vec<TileLeaf>, 
         if position == TILE_WIDTH {
             return Err(LeafError::TooManyEntries { offset: r.offset() });
         }
-        let expected = first_index + position as u64;
+        let expected = first_index.saturating_add(position as u64);
         let leaf = read_tile_leaf(&mut r).map_err(|e| LeafError::InTileEntry {
             position,
             index: expected,

@@ -1,6 +1,9 @@
 //! Real-data tests for `leaf` and `cert`: the 1024 navigli2025h2 entries in both API forms (RFC 6962 JSON and
 //! static-ct data tiles), real single entries, real certificates, and certspotter 0.16's output for the same
 //! entries as ground truth (see tests/fixtures/certspotter_0.16_truth.json, "provenance").
+//!
+//! Every other file under tests/fixtures/ is a byte copy of /work/shared/ctdata at the same relative path (see its
+//! PROVENANCE.md): `rfc6962/`, `static-ct/navigli2025h2/`, `certs/`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
