@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other} (use --entries N --out DIR)"),
         }
     }
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/navigli");
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rfc6962/navigli2025h2-converted-from-tiles");
     let mut templates = Vec::new();
     for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
         let body = std::fs::read(fixtures.join(format!("get-entries_start-{a}_end-{b}.json")))?;

@@ -27,7 +27,7 @@ pub fn fixture(rel: &str) -> PathBuf {
 pub fn navigli_entries() -> Vec<FakeEntry> {
     let mut out = Vec::new();
     for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
-        let body = std::fs::read(fixture(&format!("navigli/get-entries_start-{a}_end-{b}.json"))).unwrap();
+        let body = std::fs::read(fixture(&format!("rfc6962/navigli2025h2-converted-from-tiles/get-entries_start-{a}_end-{b}.json"))).unwrap();
         out.extend(fakelog::entries_from_get_entries_json(&body).unwrap());
     }
     assert_eq!(out.len(), 1024);

@@ -1,0 +1,556 @@
+//! Certificate facts a monitor needs from a [`LogEntry`]: names, issuer, validity, fingerprints, and the identity
+//! shared by a precertificate and its final certificate.
+//!
+//! Pure. Fields are parsed with x509-parser; the identity needs an *edited* TBSCertificate, which x509-parser cannot
+//! produce, so [`tbs_identity`] walks the DER itself (see `der.rs`).
+//!
+//! Which TBSCertificate is described: for a precert entry, the one in the leaf (`precert_tbs`) — that is the final
+//! certificate's TBS minus the SCT list, with the issuer already rewritten when a precert-signing certificate was
+//! used — and for an x509 entry, the certificate's own. This matches certspotter, whose `tbs_sha256` is the SHA-256
+//! of the leaf's TBS for precerts and of the certificate's TBS without the SCT list extension for certificates.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use x509_parser::certificate::TbsCertificate;
+use x509_parser::der_parser::asn1_rs::{Any, Class, FromDer};
+use x509_parser::extensions::GeneralName;
+use x509_parser::x509::X509Name;
+
+use crate::der::{self, DerError};
+use crate::leaf::{EntryType, LogEntry};
+
+/// DER content of OID 1.3.6.1.4.1.11129.2.4.3, the CT precertificate poison extension (RFC 6962 section 3.1).
+const OID_CT_POISON: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x03];
+/// DER content of OID 1.3.6.1.4.1.11129.2.4.2, the embedded SCT list extension (RFC 6962 section 3.3).
+const OID_CT_SCT_LIST: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02];
+
+/// Why certificate facts could not be extracted.
+#[derive(Debug, Error)]
+pub enum CertError {
+    #[error("{what}: malformed DER")]
+    Der {
+        what: &'static str,
+        #[source]
+        source: DerError,
+    },
+    #[error("{what}: expected tag 0x{expected:02x}, found 0x{found:02x}")]
+    UnexpectedTag {
+        what: &'static str,
+        expected: u8,
+        found: u8,
+    },
+    #[error("{what}: {len} trailing bytes after the element")]
+    TrailingData { what: &'static str, len: usize },
+    #[error("TBSCertificate: more than one extensions [3] field")]
+    DuplicateExtensionsField,
+    #[error("{what}: {reason}")]
+    Parse { what: &'static str, reason: String },
+    #[error("precert entry has no TBSCertificate (precert_tbs is None)")]
+    MissingPrecertTbs,
+    #[error("subjectAltName iPAddress of {len} bytes (expected 4 or 16)")]
+    BadIpAddress { len: usize },
+    #[error("subjectAltName dNSName is not valid text: {bytes:02x?}")]
+    BadDnsName { bytes: Vec<u8> },
+}
+
+fn der_err(what: &'static str) -> impl FnOnce(DerError) -> CertError {
+    move |source| CertError::Der { what, source }
+}
+
+/// Facts about one logged certificate or precertificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    /// SAN dNSNames, then the subject CN when it is a host name (or `*.host`); lowercased, trailing dot removed,
+    /// deduplicated, order preserved.
+    pub dns_names: Vec<String>,
+    /// SAN iPAddresses as text (v4 dotted, v6 RFC 5952), then the subject CN if it is an IP literal.
+    pub ip_addresses: Vec<String>,
+    /// RFC 4514 order (last RDN first), e.g. `"CN=example.com, O=Example, C=US"`; empty for an empty subject.
+    pub subject: String,
+    pub issuer: String,
+    /// The issuer's first O attribute.
+    pub issuer_org: Option<String>,
+    /// The issuer's first CN attribute.
+    pub issuer_cn: Option<String>,
+    /// Lowercase hex of the DER INTEGER content (so a sign byte `00` stays, as DER has it).
+    pub serial: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// SHA-256 of `LogEntry::cert_der` (for a precert: of the pre_certificate DER).
+    pub cert_sha256: [u8; 32],
+    /// The issuance identity shared by precert and final cert; see [`tbs_identity`].
+    pub tbs_sha256: [u8; 32],
+    /// SHA-256 of the subject SubjectPublicKeyInfo DER (certspotter's `pubkey_sha256`).
+    pub pubkey_sha256: [u8; 32],
+    /// precert: `issuer_key_hash`; x509: SHA-256 of chain[0]'s SPKI when a chain was given.
+    pub issuer_spki_sha256: Option<[u8; 32]>,
+    pub is_precert: bool,
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Read exactly one element of tag `tag` spanning all of `input`.
+fn single<'a>(input: &'a [u8], tag: u8, what: &'static str) -> Result<der::Tlv<'a>, CertError> {
+    let (tlv, rest) = der::read_tlv(input).map_err(der_err(what))?;
+    if tlv.tag != tag {
+        return Err(CertError::UnexpectedTag {
+            what,
+            expected: tag,
+            found: tlv.tag,
+        });
+    }
+    if !rest.is_empty() {
+        return Err(CertError::TrailingData {
+            what,
+            len: rest.len(),
+        });
+    }
+    Ok(tlv)
+}
+
+/// Extract the raw TBSCertificate bytes from a certificate DER.
+pub fn tbs_of_certificate(cert_der: &[u8]) -> Result<&[u8], CertError> {
+    let cert = single(cert_der, der::TAG_SEQUENCE, "Certificate")?;
+    let (tbs, _signature_parts) = der::read_tlv(cert.content).map_err(der_err("TBSCertificate"))?;
+    if tbs.tag != der::TAG_SEQUENCE {
+        return Err(CertError::UnexpectedTag {
+            what: "TBSCertificate",
+            expected: der::TAG_SEQUENCE,
+            found: tbs.tag,
+        });
+    }
+    Ok(tbs.raw)
+}
+
+/// Is this `Extension` element the CT poison or the embedded SCT list?
+fn is_ct_extension(ext: &der::Tlv<'_>) -> Result<bool, CertError> {
+    if ext.tag != der::TAG_SEQUENCE {
+        return Err(CertError::UnexpectedTag {
+            what: "Extension",
+            expected: der::TAG_SEQUENCE,
+            found: ext.tag,
+        });
+    }
+    let (oid, _) = der::read_tlv(ext.content).map_err(der_err("Extension extnID"))?;
+    if oid.tag != der::TAG_OID {
+        return Err(CertError::UnexpectedTag {
+            what: "Extension extnID",
+            expected: der::TAG_OID,
+            found: oid.tag,
+        });
+    }
+    Ok(oid.content == OID_CT_POISON || oid.content == OID_CT_SCT_LIST)
+}
+
+/// SHA-256 of the TBSCertificate with the CT poison (1.3.6.1.4.1.11129.2.4.3) and embedded SCT list
+/// (1.3.6.1.4.1.11129.2.4.2) extensions removed, re-encoded as correct DER (fix every enclosing length; drop the
+/// extensions [3] wrapper entirely if no extension remains).
+///
+/// Why: the same issuance is logged as a precertificate (poison, no SCTs) and as the final certificate (SCTs, no
+/// poison); without those two extensions their TBSCertificates are identical, so this hash lets a monitor alert
+/// once per issuance. When neither extension is present the input bytes are hashed unchanged — which is exactly
+/// certspotter's `tbs_sha256` for precert leaves, whose TBS the log has already stripped of the poison.
+pub fn tbs_identity(tbs_der: &[u8]) -> Result<[u8; 32], CertError> {
+    let tbs = single(tbs_der, der::TAG_SEQUENCE, "TBSCertificate")?;
+    let fields = der::children(tbs.content).map_err(der_err("TBSCertificate fields"))?;
+    let mut parts: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(fields.len());
+    let mut removed_any = false;
+    let mut seen_extensions = false;
+    for field in &fields {
+        if field.tag != der::context_constructed(3) {
+            parts.push(field.raw.into());
+            continue;
+        }
+        if seen_extensions {
+            return Err(CertError::DuplicateExtensionsField);
+        }
+        seen_extensions = true;
+        let list = single(field.content, der::TAG_SEQUENCE, "Extensions")?;
+        let extensions = der::children(list.content).map_err(der_err("Extensions"))?;
+        let mut kept: Vec<&[u8]> = Vec::with_capacity(extensions.len());
+        for ext in &extensions {
+            if !is_ct_extension(ext)? {
+                kept.push(ext.raw);
+            }
+        }
+        if kept.len() == extensions.len() {
+            parts.push(field.raw.into());
+            continue;
+        }
+        removed_any = true;
+        if !kept.is_empty() {
+            let list = der::build_constructed(der::TAG_SEQUENCE, &kept);
+            parts.push(der::build_constructed(der::context_constructed(3), &[&list]).into());
+        }
+    }
+    if !removed_any {
+        return Ok(sha256(tbs_der));
+    }
+    let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
+    Ok(sha256(&der::build_constructed(der::TAG_SEQUENCE, &parts)))
+}
+
+/// Parse a TBSCertificate that must span all of `tbs_der`.
+fn parse_tbs<'a>(tbs_der: &'a [u8], what: &'static str) -> Result<TbsCertificate<'a>, CertError> {
+    let (rest, tbs) = TbsCertificate::from_der(tbs_der).map_err(|e| CertError::Parse {
+        what,
+        reason: e.to_string(),
+    })?;
+    if !rest.is_empty() {
+        return Err(CertError::TrailingData {
+            what,
+            len: rest.len(),
+        });
+    }
+    Ok(tbs)
+}
+
+pub fn cert_info(entry: &LogEntry) -> Result<CertInfo, CertError> {
+    let tbs_der: &[u8] = match entry.entry_type {
+        EntryType::X509 => tbs_of_certificate(&entry.cert_der)?,
+        EntryType::Precert => entry
+            .precert_tbs
+            .as_deref()
+            .ok_or(CertError::MissingPrecertTbs)?,
+    };
+    let tbs = parse_tbs(tbs_der, "TBSCertificate")?;
+    let issuer_spki_sha256 = match entry.entry_type {
+        EntryType::Precert => entry.issuer_key_hash,
+        EntryType::X509 => match entry.chain.first() {
+            None => None,
+            Some(issuer_der) => {
+                let what = "issuer certificate (chain[0])";
+                let issuer = parse_tbs(tbs_of_certificate(issuer_der)?, what)?;
+                Some(sha256(issuer.subject_pki.raw))
+            }
+        },
+    };
+    let (dns_names, ip_addresses) = names(&tbs)?;
+    Ok(CertInfo {
+        dns_names,
+        ip_addresses,
+        subject: format_name(&tbs.subject),
+        issuer: format_name(&tbs.issuer),
+        issuer_org: first_attribute(&tbs.issuer, OID_ORGANIZATION),
+        issuer_cn: first_attribute(&tbs.issuer, OID_COMMON_NAME),
+        serial: hex::encode(tbs.raw_serial()),
+        not_before: tbs.validity.not_before.timestamp(),
+        not_after: tbs.validity.not_after.timestamp(),
+        cert_sha256: sha256(&entry.cert_der),
+        tbs_sha256: tbs_identity(tbs_der)?,
+        pubkey_sha256: sha256(tbs.subject_pki.raw),
+        issuer_spki_sha256,
+        is_precert: entry.entry_type == EntryType::Precert,
+    })
+}
+
+/// Add `value` to `list` unless already present (lists are short: a linear scan keeps the order simply).
+fn push_unique(list: &mut Vec<String>, value: String) {
+    if !list.contains(&value) {
+        list.push(value);
+    }
+}
+
+/// Lowercase (ASCII only: DNS names are ASCII, IDNs come as punycode) and drop one trailing root dot.
+fn normalize_dns_name(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    match lower.strip_suffix('.') {
+        Some(stripped) => stripped.to_string(),
+        None => lower,
+    }
+}
+
+/// Does a (normalized) subject CN look like a host name, so that it names the site just like a SAN would?
+/// Labels of letters, digits, `-` and `_` (seen in the wild), at most 63 each; the first label may be `*`.
+fn is_host_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    name.split('.').enumerate().all(|(i, label)| {
+        (i == 0 && label == "*")
+            || (!label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    })
+}
+
+/// DNS names and IP addresses: SAN entries first, then subject CNs that are host names or IP literals.
+fn names(tbs: &TbsCertificate<'_>) -> Result<(Vec<String>, Vec<String>), CertError> {
+    let mut dns = Vec::new();
+    let mut ips = Vec::new();
+    let san = tbs
+        .subject_alternative_name()
+        .map_err(|e| CertError::Parse {
+            what: "subjectAltName",
+            reason: e.to_string(),
+        })?;
+    for name in san.iter().flat_map(|ext| &ext.value.general_names) {
+        match name {
+            GeneralName::DNSName(s) => {
+                let s = normalize_dns_name(s);
+                if !s.is_empty() {
+                    push_unique(&mut dns, s);
+                }
+            }
+            GeneralName::IPAddress(bytes) => push_unique(&mut ips, ip_to_string(bytes)?),
+            GeneralName::Invalid(tag, bytes) if tag.0 == 2 => {
+                return Err(CertError::BadDnsName {
+                    bytes: bytes.to_vec(),
+                });
+            }
+            _ => {}
+        }
+    }
+    for atv in tbs.subject.iter_common_name() {
+        let Some(cn) = decode_string(atv.attr_value()) else {
+            continue;
+        };
+        let cn = cn.trim();
+        if let Ok(ip) = cn.parse::<IpAddr>() {
+            push_unique(&mut ips, ip.to_string());
+            continue;
+        }
+        let cn = normalize_dns_name(cn);
+        if is_host_name(&cn) {
+            push_unique(&mut dns, cn);
+        }
+    }
+    Ok((dns, ips))
+}
+
+fn ip_to_string(bytes: &[u8]) -> Result<String, CertError> {
+    match bytes.len() {
+        4 => Ok(Ipv4Addr::from(<[u8; 4]>::try_from(bytes).expect("4 bytes")).to_string()),
+        16 => Ok(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).expect("16 bytes")).to_string()),
+        len => Err(CertError::BadIpAddress { len }),
+    }
+}
+
+const OID_COMMON_NAME: &str = "2.5.4.3";
+const OID_ORGANIZATION: &str = "2.5.4.10";
+
+/// Short names for the attribute types RFC 4514 lists, plus a few common in WebPKI subjects.
+fn attribute_label(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.9" => "STREET",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        "2.5.4.5" => "serialNumber",
+        "2.5.4.17" => "postalCode",
+        "2.5.4.15" => "businessCategory",
+        "1.2.840.113549.1.9.1" => "emailAddress",
+        _ => return None,
+    })
+}
+
+/// Decode a directory string into text; `None` for non-string types or undecodable bytes.
+fn decode_string(value: &Any<'_>) -> Option<String> {
+    if value.header.class() != Class::Universal {
+        return None;
+    }
+    let data = value.data;
+    match value.header.tag().0 {
+        // UTF8String, NumericString, PrintableString, IA5String, VisibleString
+        12 | 18 | 19 | 22 | 26 => String::from_utf8(data.to_vec()).ok(),
+        // TeletexString: in practice Latin-1
+        20 => Some(data.iter().map(|&b| char::from(b)).collect()),
+        // BMPString: UTF-16BE
+        30 if data.len().is_multiple_of(2) => {
+            let units = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
+        }
+        // UniversalString: UTF-32BE
+        28 if data.len().is_multiple_of(4) => data
+            .chunks_exact(4)
+            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        _ => None,
+    }
+}
+
+/// RFC 4514 section 2.4 escaping of an attribute value.
+fn escape_value(value: &str, out: &mut String) {
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// RFC 4514 string: RDNs in reverse order separated by `", "`, multi-valued RDNs joined by `+`; values that are
+/// not text are written as `#` + hex of their DER, as RFC 4514 prescribes.
+fn format_name(name: &X509Name<'_>) -> String {
+    let rdns: Vec<_> = name.iter_rdn().collect();
+    let mut out = String::new();
+    for (i, rdn) in rdns.iter().rev().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for (j, atv) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            let oid = atv.attr_type().to_id_string();
+            out.push_str(attribute_label(&oid).unwrap_or(&oid));
+            out.push('=');
+            match decode_string(atv.attr_value()) {
+                Some(text) => escape_value(&text, &mut out),
+                None => {
+                    let value = atv.attr_value();
+                    let mut der_bytes = Vec::new();
+                    let header = &value.header;
+                    let tag_byte = ((header.class() as u8) << 6)
+                        | (u8::from(header.is_constructed()) << 5)
+                        | (header.tag().0 as u8 & 0x1f);
+                    der::write_tlv(tag_byte, value.data, &mut der_bytes);
+                    out.push('#');
+                    out.push_str(&hex::encode(der_bytes));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The text of the first attribute of type `oid` in `name`.
+fn first_attribute(name: &X509Name<'_>, oid: &str) -> Option<String> {
+    name.iter_attributes()
+        .find(|atv| atv.attr_type().to_id_string() == oid)
+        .and_then(|atv| decode_string(atv.attr_value()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Extension { extnID 1.3.6.1.4.1.11129.2.4.3, critical TRUE, extnValue OCTET STRING { NULL } }`, by hand.
+    const POISON: [u8; 21] = [
+        0x30, 0x13, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x03, 0x01,
+        0x01, 0xff, 0x04, 0x02, 0x05, 0x00,
+    ];
+
+    #[test]
+    fn poison_only_extension_list_is_dropped_with_its_wrapper() {
+        // SEQUENCE { INTEGER 1, [3] { SEQUENCE { poison } } }
+        let mut tbs = vec![0x30, 0x1c, 0x02, 0x01, 0x01, 0xa3, 0x17, 0x30, 0x15];
+        tbs.extend_from_slice(&POISON);
+        assert_eq!(tbs.len(), 2 + 0x1c);
+        let expected = sha256(&[0x30, 0x03, 0x02, 0x01, 0x01]);
+        assert_eq!(tbs_identity(&tbs).unwrap(), expected);
+        // With a second, ordinary extension (basicConstraints, empty SEQUENCE) it stays, lengths shrink by 21.
+        let bc = [0x30, 0x07, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x30, 0x00];
+        let mut two = vec![0x30, 0x25, 0x02, 0x01, 0x01, 0xa3, 0x20, 0x30, 0x1e];
+        two.extend_from_slice(&POISON);
+        two.extend_from_slice(&bc);
+        assert_eq!(two.len(), 2 + 0x25);
+        let kept = [
+            &[0x30, 0x10, 0x02, 0x01, 0x01, 0xa3, 0x0b, 0x30, 0x09][..],
+            &bc[..],
+        ]
+        .concat();
+        assert_eq!(tbs_identity(&two).unwrap(), sha256(&kept));
+        assert_eq!(tbs_identity(&kept).unwrap(), sha256(&kept));
+    }
+
+    #[test]
+    fn malformed_tbs_is_rejected() {
+        assert!(matches!(
+            tbs_identity(&[0x31, 0x00]),
+            Err(CertError::UnexpectedTag {
+                what: "TBSCertificate",
+                expected: 0x30,
+                found: 0x31
+            })
+        ));
+        assert!(matches!(
+            tbs_identity(&[0x30, 0x00, 0x00]),
+            Err(CertError::TrailingData {
+                what: "TBSCertificate",
+                len: 1
+            })
+        ));
+        // Two [3] fields.
+        let tbs = [0x30, 0x08, 0xa3, 0x02, 0x30, 0x00, 0xa3, 0x02, 0x30, 0x00];
+        assert!(matches!(
+            tbs_identity(&tbs),
+            Err(CertError::DuplicateExtensionsField)
+        ));
+        // An extension that is not a SEQUENCE.
+        let tbs = [0x30, 0x06, 0xa3, 0x04, 0x30, 0x02, 0x05, 0x00];
+        assert!(matches!(
+            tbs_identity(&tbs),
+            Err(CertError::UnexpectedTag {
+                what: "Extension",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn host_names_and_their_normal_form() {
+        for name in [
+            "example.com",
+            "*.example.com",
+            "a_b.example",
+            "localhost",
+            "xn--bcher-kva.de",
+        ] {
+            assert!(is_host_name(name), "{name}");
+        }
+        for name in [
+            "",
+            "Example Corp",
+            "a..b",
+            "*.*.example",
+            "ex*ample.com",
+            "a.*.b",
+            "é.com",
+        ] {
+            assert!(!is_host_name(name), "{name}");
+        }
+        assert!(!is_host_name(&format!("{}.com", "a".repeat(64))));
+        assert_eq!(normalize_dns_name("WWW.Example.COM."), "www.example.com");
+    }
+
+    #[test]
+    fn ip_addresses_and_escaping() {
+        assert_eq!(ip_to_string(&[192, 0, 2, 1]).unwrap(), "192.0.2.1");
+        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(ip_to_string(&v6).unwrap(), "2001:db8::1");
+        assert!(matches!(
+            ip_to_string(&[1, 2, 3]),
+            Err(CertError::BadIpAddress { len: 3 })
+        ));
+        let mut out = String::new();
+        escape_value(" #a,b+c\"d\\e;<f> ", &mut out);
+        assert_eq!(out, "\\ #a\\,b\\+c\\\"d\\\\e\\;\\<f\\>\\ ");
+        let mut out = String::new();
+        escape_value("#x", &mut out);
+        assert_eq!(out, "\\#x");
+    }
+}
