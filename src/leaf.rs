@@ -395,7 +395,7 @@ fn read_tile_leaf(r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
 }
 
 /// Gunzip `body` if it starts with the gzip magic, refusing to inflate beyond [`MAX_TILE_BYTES`].
-fn maybe_gunzip(body: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, LeafError> {
+pub fn maybe_gunzip(body: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, LeafError> {
     if !body.starts_with(&[0x1f, 0x8b]) {
         return Ok(std::borrow::Cow::Borrowed(body));
     }
