@@ -1,1 +1,2 @@
 //! ctwatch
+pub mod watchlist;
