@@ -104,6 +104,8 @@ struct Builder {
     keywords: Vec<String>,
     keyword_slots: HashMap<String, usize>,
     brands: Vec<Brand>,
+    /// (label, tags) of domain brands so far: `example.com` and `example.net` of one owner are one brand.
+    brand_labels: HashSet<(String, Vec<String>)>,
     /// Registrable domains of domain, exact and wildcard items: never look-alikes.
     own: HashSet<String>,
 }
@@ -119,10 +121,13 @@ impl Builder {
                     index.domain_children.insert(p, id);
                 }
                 self.own.extend(registrable(name).map(str::to_string));
-                // Only a registrable domain is a brand: `shop.example.com` would repeat `example.com`'s.
-                if item.lookalike && registrable(name) == Some(name.as_str()) {
-                    let label =
-                        label_to_unicode(name.split('.').next().unwrap_or(name)).into_owned();
+                // Only a registrable domain is a brand (`shop.example.com` would repeat `example.com`), and one
+                // label is one brand per tag set (`example.net` would repeat `example.com`).
+                let label = label_to_unicode(name.split('.').next().unwrap_or(name)).into_owned();
+                if item.lookalike
+                    && registrable(name) == Some(name.as_str())
+                    && self.brand_labels.insert((label.clone(), item.tags.clone()))
+                {
                     self.brands.push(Brand {
                         item: id,
                         label,
