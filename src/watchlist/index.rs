@@ -1,0 +1,225 @@
+//! From parsed items to the lookup structures the matcher uses (built once per load, then read-only).
+//!
+//! No structure is scanned item by item at match time: domain-like items sit in hash maps keyed by the name they
+//! cover (a certificate name is looked up once per label suffix), regexes in one `RegexSet`, keywords in one
+//! Aho-Corasick automaton, brands in the look-alike index.
+
+use std::collections::{HashMap, HashSet};
+
+use aho_corasick::AhoCorasick;
+use regex::{RegexSet, RegexSetBuilder};
+
+use super::MatchKind;
+use super::lookalike::{Brand, LookalikeIndex};
+use super::multimap::MultiMap;
+use super::name::{label_count, label_to_unicode, parent, registrable};
+use super::parse::{IssuerRule, ParsedItem, Pattern};
+
+/// Compiled-program limits for the regex set: generous, because one set holds every regex of every file.
+const REGEX_SIZE_LIMIT: usize = 256 << 20;
+const REGEX_DFA_LIMIT: usize = 64 << 20;
+
+/// One inclusion item as the matcher reports it.
+#[derive(Debug)]
+pub struct Item {
+    pub text: String,
+    /// `file:line`.
+    pub source: String,
+    pub kind: MatchKind,
+    pub tags: Vec<String>,
+    pub issuers: Vec<IssuerRule>,
+    /// Among items with an issuance policy that cover a name, only the most specific decide: exact names beat
+    /// wildcards, which beat domains; deeper domains beat shallower ones.
+    pub specificity: usize,
+}
+
+/// One `!` line; `tags` empty means it suppresses matches of every item, else only of items sharing a tag.
+#[derive(Debug)]
+pub struct Exclusion {
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    pub items: Vec<Item>,
+    pub exclusions: Vec<Exclusion>,
+    /// Domain items by their name.
+    pub domain: MultiMap,
+    /// Domain items by their parent, for wildcard certificate names (`*.example.com` covers `www.example.com`).
+    pub domain_children: MultiMap,
+    /// Exact items by their name (a literal `*.x` name included).
+    pub exact: MultiMap,
+    /// Non-wildcard exact items by their parent, for wildcard certificate names.
+    pub exact_children: MultiMap,
+    /// Wildcard items by the parent they cover one label under.
+    pub wildcard: MultiMap,
+    pub regex_set: Option<RegexSet>,
+    /// Pattern i of `regex_set` belongs to item `regex_items[i]`.
+    pub regex_items: Vec<u32>,
+    pub keywords: Option<AhoCorasick>,
+    /// Pattern i of `keywords` belongs to the items `keyword_items[i]` (equal keywords share one pattern).
+    pub keyword_items: Vec<Vec<u32>>,
+    /// Exclusions by name (and subdomains) and by exact name.
+    pub excluded_domain: MultiMap,
+    pub excluded_exact: MultiMap,
+    pub lookalike: LookalikeIndex,
+}
+
+/// Why building failed even though every line was valid (the regex set as a whole is too big).
+#[derive(Debug, thiserror::Error)]
+#[error("the {count} regexes together are too large to compile: {message}")]
+pub struct BuildError {
+    pub count: usize,
+    pub message: String,
+}
+
+impl Index {
+    /// `parsed` pairs each valid item with its file name.
+    pub fn build(parsed: Vec<(&str, ParsedItem)>) -> Result<Index, BuildError> {
+        let mut builder = Builder::default();
+        for (file, item) in parsed {
+            match &item.pattern {
+                Pattern::Exclude { name, exact } => {
+                    let id = builder.index.exclusions.len() as u32;
+                    let map = if *exact {
+                        &mut builder.index.excluded_exact
+                    } else {
+                        &mut builder.index.excluded_domain
+                    };
+                    map.insert(name, id);
+                    builder.index.exclusions.push(Exclusion { tags: item.tags });
+                }
+                _ => builder.add_item(file, item),
+            }
+        }
+        builder.finish()
+    }
+}
+
+/// What `Index::build` accumulates before the regex set, keyword automaton and look-alike index are compiled.
+#[derive(Default)]
+struct Builder {
+    index: Index,
+    regexes: Vec<String>,
+    keywords: Vec<String>,
+    keyword_slots: HashMap<String, usize>,
+    brands: Vec<Brand>,
+    /// (label, tags) of domain brands so far: `example.com` and `example.net` of one owner are one brand.
+    brand_labels: HashSet<(String, Vec<String>)>,
+    /// Registrable domains of domain, exact and wildcard items: never look-alikes.
+    own: HashSet<String>,
+}
+
+impl Builder {
+    fn add_item(&mut self, file: &str, item: ParsedItem) {
+        let id = self.index.items.len() as u32;
+        let index = &mut self.index;
+        match &item.pattern {
+            Pattern::Domain(name) => {
+                index.domain.insert(name, id);
+                if let Some(p) = parent(name) {
+                    index.domain_children.insert(p, id);
+                }
+                self.own.extend(registrable(name).map(str::to_string));
+                // Only a registrable domain is a brand (`shop.example.com` would repeat `example.com`), and one
+                // label is one brand per tag set (`example.net` would repeat `example.com`).
+                let label = label_to_unicode(name.split('.').next().unwrap_or(name)).into_owned();
+                if item.lookalike
+                    && registrable(name) == Some(name.as_str())
+                    && self.brand_labels.insert((label.clone(), item.tags.clone()))
+                {
+                    self.brands.push(Brand {
+                        item: id,
+                        label,
+                        display: name.clone(),
+                        is_keyword: false,
+                    });
+                }
+            }
+            Pattern::Exact(name) => {
+                index.exact.insert(name, id);
+                if let Some(p) = parent(name).filter(|_| !name.starts_with("*.")) {
+                    index.exact_children.insert(p, id);
+                }
+                self.own
+                    .extend(registrable(name.trim_start_matches("*.")).map(str::to_string));
+            }
+            Pattern::Wildcard(p) => {
+                index.wildcard.insert(p, id);
+                self.own.extend(registrable(p).map(str::to_string));
+            }
+            Pattern::Regex(pattern) => {
+                self.regexes.push(pattern.clone());
+                index.regex_items.push(id);
+            }
+            Pattern::Keyword(keyword) => {
+                let keywords = &mut self.keywords;
+                let slot = *self
+                    .keyword_slots
+                    .entry(keyword.clone())
+                    .or_insert_with(|| {
+                        keywords.push(keyword.clone());
+                        index.keyword_items.push(Vec::new());
+                        keywords.len() - 1
+                    });
+                index.keyword_items[slot].push(id);
+                if item.lookalike {
+                    let (label, display) = (keyword.clone(), keyword.clone());
+                    self.brands.push(Brand {
+                        item: id,
+                        label,
+                        display,
+                        is_keyword: true,
+                    });
+                }
+            }
+            Pattern::Exclude { .. } => unreachable!("exclusions are not items"),
+        }
+        self.index.items.push(make_item(file, item));
+    }
+
+    fn finish(mut self) -> Result<Index, BuildError> {
+        self.index.regex_set = build_regex_set(&self.regexes)?;
+        if !self.keywords.is_empty() {
+            self.index.keywords =
+                Some(AhoCorasick::new(&self.keywords).expect("keywords are short literals"));
+        }
+        self.index.lookalike = LookalikeIndex::build(self.brands, self.own);
+        Ok(self.index)
+    }
+}
+
+fn make_item(file: &str, item: ParsedItem) -> Item {
+    let (kind, specificity) = match &item.pattern {
+        Pattern::Domain(name) => (MatchKind::Domain, label_count(name)),
+        Pattern::Wildcard(p) => (MatchKind::Wildcard, label_count(p) + 1),
+        Pattern::Exact(_) => (MatchKind::Exact, usize::MAX),
+        Pattern::Regex(_) => (MatchKind::Regex, 0),
+        Pattern::Keyword(_) => (MatchKind::Keyword, 0),
+        Pattern::Exclude { .. } => unreachable!("exclusions are not items"),
+    };
+    Item {
+        text: item.text,
+        source: format!("{file}:{}", item.line),
+        kind,
+        tags: item.tags,
+        issuers: item.issuers,
+        specificity,
+    }
+}
+
+fn build_regex_set(patterns: &[String]) -> Result<Option<RegexSet>, BuildError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    RegexSetBuilder::new(patterns)
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_LIMIT)
+        .build()
+        .map(Some)
+        .map_err(|e| BuildError {
+            count: patterns.len(),
+            message: e.to_string(),
+        })
+}

@@ -1,0 +1,225 @@
+//! Matching one certificate against the index (pure, read-only, safe to call from many threads).
+//!
+//! Per name, in this order:
+//! 1. exclusions: a global one drops the name; tagged ones are remembered to filter hits at the end;
+//! 2. domain, exact and wildcard items: hash lookups on the name, its label suffixes and its parent
+//!    (a wildcard certificate name `*.p` also reaches the items one label under `p`);
+//! 3. the regex set, then keywords on the ASCII and (for `xn--` names) Unicode forms;
+//! 4. issuance policies: the most specific covering items with `issuers=` turn into `unauthorized_issuer` when the
+//!    certificate's issuer is not one of theirs;
+//! 5. look-alikes, unless the same item already matched the name in another way.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashSet;
+
+use super::index::Index;
+use super::name::{has_idn_label, normalize_cert_name, parent, suffixes, to_unicode};
+use super::parse::{IssuerRule, normalize_issuer_text};
+use super::{Match, MatchInput, MatchKind};
+
+/// One item that matched one name, before it becomes a [`Match`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hit {
+    item: u32,
+    kind: MatchKind,
+    /// Look-alikes: the brand id in the look-alike index.
+    brand: Option<u32>,
+}
+
+/// The certificate's issuer, normalised lazily and at most once per certificate.
+struct Issuer<'a> {
+    input: &'a MatchInput<'a>,
+    names: OnceCell<[String; 2]>,
+}
+
+impl Issuer<'_> {
+    fn is_authorized_by(&self, rules: &[IssuerRule]) -> bool {
+        let names = self.names.get_or_init(|| {
+            let norm = |s: Option<&str>| s.map(normalize_issuer_text).unwrap_or_default();
+            [norm(self.input.issuer_org), norm(self.input.issuer_cn)]
+        });
+        rules.iter().any(|rule| match rule {
+            IssuerRule::Name(wanted) => names.iter().any(|n| n.contains(wanted.as_str())),
+            IssuerRule::Spki(key) => self.input.issuer_spki_sha256 == Some(key),
+        })
+    }
+}
+
+pub fn match_cert(index: &Index, input: &MatchInput<'_>) -> Vec<Match> {
+    let issuer = Issuer {
+        input,
+        names: OnceCell::new(),
+    };
+    let mut seen: HashSet<Cow<'_, str>> = HashSet::new();
+    let mut out = Vec::new();
+    for raw in input.dns_names {
+        let name = normalize_cert_name(raw);
+        if name.is_empty() || !seen.insert(name.clone()) {
+            continue;
+        }
+        match_name(index, &name, &issuer, &mut out);
+    }
+    out
+}
+
+fn match_name(index: &Index, name: &str, issuer: &Issuer<'_>, out: &mut Vec<Match>) {
+    let base = name.strip_prefix("*.");
+    let Some(scoped_exclusions) = exclusions(index, name, base) else {
+        return;
+    };
+    let unicode = if has_idn_label(name) {
+        to_unicode(name)
+    } else {
+        Cow::Borrowed(name)
+    };
+    let mut hits = Vec::new();
+    structural_hits(index, name, base, &mut hits);
+    apply_issuer_policy(index, issuer, &mut hits);
+    pattern_hits(index, name, &unicode, &mut hits);
+    lookalike_hits(index, base.unwrap_or(name), &mut hits);
+    hits.retain(|hit| {
+        let tags = &index.items[hit.item as usize].tags;
+        !scoped_exclusions.iter().any(|&e| {
+            index.exclusions[e as usize]
+                .tags
+                .iter()
+                .any(|t| tags.contains(t))
+        })
+    });
+    hits.sort_by_key(|h| (h.item, h.brand));
+    hits.dedup_by_key(|h| h.item);
+    for hit in hits {
+        let item = &index.items[hit.item as usize];
+        out.push(Match {
+            item: item.text.clone(),
+            source: item.source.clone(),
+            name: name.to_string(),
+            name_unicode: unicode.clone().into_owned(),
+            kind: hit.kind,
+            tags: item.tags.clone(),
+            brand: hit.brand.map(|b| index.lookalike.brand(b).display.clone()),
+        });
+    }
+}
+
+/// `None` if an untagged exclusion covers the name; otherwise the tagged exclusions that do.
+/// `base` is the name without its leading `*.` for wildcard names: `*.dev.example.com` lies under `dev.example.com`.
+fn exclusions(index: &Index, name: &str, base: Option<&str>) -> Option<Vec<u32>> {
+    if index.exclusions.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut found: Vec<u32> = index.excluded_exact.get(name).collect();
+    for suffix in suffixes(base.unwrap_or(name)) {
+        found.extend(index.excluded_domain.get(suffix));
+    }
+    if found
+        .iter()
+        .any(|&e| index.exclusions[e as usize].tags.is_empty())
+    {
+        return None;
+    }
+    Some(found)
+}
+
+fn structural_hits(index: &Index, name: &str, base: Option<&str>, hits: &mut Vec<Hit>) {
+    let mut push = |item: u32| {
+        hits.push(Hit {
+            item,
+            kind: index.items[item as usize].kind,
+            brand: None,
+        })
+    };
+    index.exact.get(name).for_each(&mut push);
+    match base {
+        // A wildcard certificate name covers exactly the names one label under `base`.
+        Some(base) => {
+            suffixes(base)
+                .flat_map(|s| index.domain.get(s))
+                .for_each(&mut push);
+            index.domain_children.get(base).for_each(&mut push);
+            index.exact_children.get(base).for_each(&mut push);
+            index.wildcard.get(base).for_each(&mut push);
+        }
+        None => {
+            suffixes(name)
+                .flat_map(|s| index.domain.get(s))
+                .for_each(&mut push);
+            parent(name)
+                .into_iter()
+                .flat_map(|p| index.wildcard.get(p))
+                .for_each(&mut push);
+        }
+    }
+}
+
+/// Turns the hits of the most specific items with an issuance policy into `UnauthorizedIssuer` when the issuer is
+/// not allowed by them. Less specific policies are overridden (`shop.example.com issuers=x` inside
+/// `example.com issuers=y` lets `x` issue for the shop).
+fn apply_issuer_policy(index: &Index, issuer: &Issuer<'_>, hits: &mut [Hit]) {
+    let with_policy = |h: &Hit| !index.items[h.item as usize].issuers.is_empty();
+    let Some(top) = hits
+        .iter()
+        .filter(|h| with_policy(h))
+        .map(|h| index.items[h.item as usize].specificity)
+        .max()
+    else {
+        return;
+    };
+    for hit in hits.iter_mut().filter(|h| with_policy(h)) {
+        let item = &index.items[hit.item as usize];
+        if item.specificity == top && !issuer.is_authorized_by(&item.issuers) {
+            hit.kind = MatchKind::UnauthorizedIssuer;
+        }
+    }
+}
+
+fn pattern_hits(index: &Index, name: &str, unicode: &str, hits: &mut Vec<Hit>) {
+    if let Some(set) = &index.regex_set {
+        for i in set.matches(name).iter() {
+            hits.push(Hit {
+                item: index.regex_items[i],
+                kind: MatchKind::Regex,
+                brand: None,
+            });
+        }
+    }
+    if let Some(automaton) = &index.keywords {
+        let forms: &[&str] = if unicode == name {
+            &[name]
+        } else {
+            &[name, unicode]
+        };
+        for form in forms {
+            for found in automaton.find_overlapping_iter(*form) {
+                for &item in &index.keyword_items[found.pattern().as_usize()] {
+                    hits.push(Hit {
+                        item,
+                        kind: MatchKind::Keyword,
+                        brand: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Look-alikes of items that matched the name in another way are dropped: `paypal-login.com` is a keyword match
+/// of `~paypal`, not also a look-alike of it.
+fn lookalike_hits(index: &Index, base: &str, hits: &mut Vec<Hit>) {
+    if index.lookalike.is_empty() {
+        return;
+    }
+    let mut brands = Vec::new();
+    index.lookalike.find(base, &mut brands);
+    for brand in brands {
+        let item = index.lookalike.brand(brand).item;
+        if !hits.iter().any(|h| h.item == item) {
+            hits.push(Hit {
+                item,
+                kind: MatchKind::Lookalike,
+                brand: Some(brand),
+            });
+        }
+    }
+}
