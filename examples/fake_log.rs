@@ -23,11 +23,13 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other} (use --entries N --out DIR)"),
         }
     }
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rfc6962/navigli2025h2-converted-from-tiles");
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/rfc6962/navigli2025h2-converted-from-tiles");
     let mut templates = Vec::new();
     for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
         let body = std::fs::read(fixtures.join(format!("get-entries_start-{a}_end-{b}.json")))?;
-        templates.extend(fakelog::entries_from_get_entries_json(&body).map_err(anyhow::Error::msg)?);
+        templates
+            .extend(fakelog::entries_from_get_entries_json(&body).map_err(anyhow::Error::msg)?);
     }
     let entries = match entries_wanted {
         Some(n) => fakelog::synthesize(&templates, n),
@@ -37,7 +39,10 @@ async fn main() -> anyhow::Result<()> {
     let log = FakeLog::new(entries);
     let (url, server) = fakelog::serve(log.clone()).await?;
     std::fs::create_dir_all(&out)?;
-    std::fs::write(out.join("log_list.json"), log.log_list_json(&url, "ctwatch fake log"))?;
+    std::fs::write(
+        out.join("log_list.json"),
+        log.log_list_json(&url, "ctwatch fake log"),
+    )?;
     std::fs::write(out.join("url"), &url)?;
     eprintln!("fake log with {n} entries at {url}");
     server.await?;

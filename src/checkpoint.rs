@@ -48,36 +48,54 @@ pub fn key_id(name: &str, log_id: &[u8; 32]) -> [u8; 4] {
 
 /// Parse `note`, check its origin, and verify the log's RFC6962NoteSignature with `key`. Signature lines of other
 /// keys or algorithms (grease, witness cosignatures, post-quantum signatures) are ignored.
-pub fn parse_and_verify(note: &[u8], expected_origin: &str, key: &LogKey) -> Result<Checkpoint, CheckpointError> {
+pub fn parse_and_verify(
+    note: &[u8],
+    expected_origin: &str,
+    key: &LogKey,
+) -> Result<Checkpoint, CheckpointError> {
     let text = std::str::from_utf8(note).map_err(|_| CheckpointError::NotText)?;
     let Some(split) = text.find("\n\n") else {
-        return Err(CheckpointError::Malformed("no blank line before the signatures".into()));
+        return Err(CheckpointError::Malformed(
+            "no blank line before the signatures".into(),
+        ));
     };
     let (body, sigs) = (&text[..split + 1], &text[split + 2..]);
     let mut lines = body.lines();
     let origin = lines.next().unwrap_or_default();
     if origin != expected_origin {
-        return Err(CheckpointError::WrongOrigin { expected: expected_origin.into(), found: origin.into() });
+        return Err(CheckpointError::WrongOrigin {
+            expected: expected_origin.into(),
+            found: origin.into(),
+        });
     }
-    let size_line = lines.next().ok_or_else(|| CheckpointError::Malformed("missing tree size line".into()))?;
-    let tree_size: u64 = size_line
-        .parse()
-        .map_err(|_| CheckpointError::Malformed(format!("tree size {size_line:?} is not a number")))?;
-    let root_line = lines.next().ok_or_else(|| CheckpointError::Malformed("missing root hash line".into()))?;
-    let root = B64.decode(root_line).map_err(|e| CheckpointError::Malformed(format!("root hash: {e}")))?;
-    let root_hash: Hash = root
-        .as_slice()
-        .try_into()
-        .map_err(|_| CheckpointError::Malformed(format!("root hash is {} bytes, want 32", root.len())))?;
+    let size_line = lines
+        .next()
+        .ok_or_else(|| CheckpointError::Malformed("missing tree size line".into()))?;
+    let tree_size: u64 = size_line.parse().map_err(|_| {
+        CheckpointError::Malformed(format!("tree size {size_line:?} is not a number"))
+    })?;
+    let root_line = lines
+        .next()
+        .ok_or_else(|| CheckpointError::Malformed("missing root hash line".into()))?;
+    let root = B64
+        .decode(root_line)
+        .map_err(|e| CheckpointError::Malformed(format!("root hash: {e}")))?;
+    let root_hash: Hash = root.as_slice().try_into().map_err(|_| {
+        CheckpointError::Malformed(format!("root hash is {} bytes, want 32", root.len()))
+    })?;
 
     let want_id = key_id(expected_origin, &key.log_id());
     let msg_for = |ts: u64| tree_head_signature_input(tree_size, ts, &root_hash);
     let mut last_problem = String::from("no signature line by the log");
     for line in sigs.lines() {
         let Some(rest) = line.strip_prefix("— ") else {
-            return Err(CheckpointError::Malformed(format!("signature line without '— ': {line:?}")));
+            return Err(CheckpointError::Malformed(format!(
+                "signature line without '— ': {line:?}"
+            )));
         };
-        let Some((name, b64)) = rest.split_once(' ') else { continue };
+        let Some((name, b64)) = rest.split_once(' ') else {
+            continue;
+        };
         if name != expected_origin {
             continue;
         }
@@ -88,7 +106,12 @@ pub fn parse_and_verify(note: &[u8], expected_origin: &str, key: &LogKey) -> Res
         let ts = u64::from_be_bytes(sig[4..12].try_into().expect("8 bytes"));
         match key.verify_digitally_signed(&msg_for(ts), &sig[12..]) {
             Ok(()) => {
-                return Ok(Checkpoint { origin: origin.to_string(), tree_size, root_hash, timestamp_ms: ts });
+                return Ok(Checkpoint {
+                    origin: origin.to_string(),
+                    tree_size,
+                    root_hash,
+                    timestamp_ms: ts,
+                });
             }
             Err(e) => last_problem = e.to_string(),
         }
@@ -109,7 +132,11 @@ pub fn sign_checkpoint(
     let mut sig = key_id(origin, log_id).to_vec();
     sig.extend_from_slice(&timestamp_ms.to_be_bytes());
     sig.extend_from_slice(&ds);
-    format!("{origin}\n{tree_size}\n{}\n\n— {origin} {}\n", B64.encode(root), B64.encode(sig))
+    format!(
+        "{origin}\n{tree_size}\n{}\n\n— {origin} {}\n",
+        B64.encode(root),
+        B64.encode(sig)
+    )
 }
 
 #[cfg(test)]
@@ -117,7 +144,10 @@ mod tests {
     use super::*;
 
     fn real() -> Vec<(String, Vec<u8>, LogKey, serde_json::Value)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/static-ct/checkpoints/");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/static-ct/checkpoints/"
+        );
         let meta: serde_json::Value =
             serde_json::from_slice(&std::fs::read(format!("{dir}logs.json")).unwrap()).unwrap();
         let logs: Vec<(String, serde_json::Value)> = match &meta["logs"] {
@@ -131,7 +161,8 @@ mod tests {
         logs.into_iter()
             .map(|(origin, l)| {
                 let note = std::fs::read(format!("{dir}{}", l["file"].as_str().unwrap())).unwrap();
-                let key = LogKey::from_spki_der(&B64.decode(l["key"].as_str().unwrap()).unwrap()).unwrap();
+                let key = LogKey::from_spki_der(&B64.decode(l["key"].as_str().unwrap()).unwrap())
+                    .unwrap();
                 let expected = meta["verification_by_collector"][&origin].clone();
                 (origin, note, key, expected)
             })
@@ -143,10 +174,23 @@ mod tests {
         let all = real();
         assert_eq!(all.len(), 10);
         for (origin, note, key, expected) in &all {
-            let cp = parse_and_verify(note, origin, key).unwrap_or_else(|e| panic!("{origin}: {e}"));
-            assert_eq!(cp.tree_size, expected["tree_size"].as_u64().unwrap(), "{origin}");
-            assert_eq!(B64.encode(cp.root_hash), expected["root"].as_str().unwrap(), "{origin}");
-            assert_eq!(cp.timestamp_ms, expected["timestamp_ms"].as_u64().unwrap(), "{origin}");
+            let cp =
+                parse_and_verify(note, origin, key).unwrap_or_else(|e| panic!("{origin}: {e}"));
+            assert_eq!(
+                cp.tree_size,
+                expected["tree_size"].as_u64().unwrap(),
+                "{origin}"
+            );
+            assert_eq!(
+                B64.encode(cp.root_hash),
+                expected["root"].as_str().unwrap(),
+                "{origin}"
+            );
+            assert_eq!(
+                cp.timestamp_ms,
+                expected["timestamp_ms"].as_u64().unwrap(),
+                "{origin}"
+            );
         }
     }
 
@@ -158,13 +202,19 @@ mod tests {
             // size
             let mut l = lines.clone();
             l[1] = format!("{}", l[1].parse::<u64>().unwrap() + 1);
-            assert!(parse_and_verify(l.join("\n").as_bytes(), &origin, &key).is_err(), "{origin}: size");
+            assert!(
+                parse_and_verify(l.join("\n").as_bytes(), &origin, &key).is_err(),
+                "{origin}: size"
+            );
             // root: flip a base64 character that stays valid
             let mut l = lines.clone();
             let mut root = B64.decode(&l[2]).unwrap();
             root[0] ^= 1;
             l[2] = B64.encode(root);
-            assert!(parse_and_verify(l.join("\n").as_bytes(), &origin, &key).is_err(), "{origin}: root");
+            assert!(
+                parse_and_verify(l.join("\n").as_bytes(), &origin, &key).is_err(),
+                "{origin}: root"
+            );
             // signature: flip one byte of every signature by the log's name
             for line in lines.iter_mut().skip(4) {
                 if let Some(b64) = line.strip_prefix(&format!("— {origin} ")) {
@@ -175,7 +225,10 @@ mod tests {
                 }
             }
             let err = parse_and_verify(lines.join("\n").as_bytes(), &origin, &key).unwrap_err();
-            assert!(matches!(err, CheckpointError::NoValidSignature(_)), "{origin}: {err}");
+            assert!(
+                matches!(err, CheckpointError::NoValidSignature(_)),
+                "{origin}: {err}"
+            );
             // origin
             let err = parse_and_verify(&note, "evil.example", &key).unwrap_err();
             assert!(matches!(err, CheckpointError::WrongOrigin { .. }));
@@ -186,9 +239,19 @@ mod tests {
     fn signed_test_checkpoint_roundtrips() {
         let (kp, spki) = crate::sth::testkey::test_p256_keypair();
         let key = LogKey::from_spki_der(&spki).unwrap();
-        let note = sign_checkpoint("log.example/test", 1024, &[5; 32], 1_700_000_000_123, &kp, &key.log_id());
+        let note = sign_checkpoint(
+            "log.example/test",
+            1024,
+            &[5; 32],
+            1_700_000_000_123,
+            &kp,
+            &key.log_id(),
+        );
         let cp = parse_and_verify(note.as_bytes(), "log.example/test", &key).unwrap();
-        assert_eq!((cp.tree_size, cp.root_hash, cp.timestamp_ms), (1024, [5; 32], 1_700_000_000_123));
+        assert_eq!(
+            (cp.tree_size, cp.root_hash, cp.timestamp_ms),
+            (1024, [5; 32], 1_700_000_000_123)
+        );
         let (_, other) = crate::sth::testkey::test_p256_keypair();
         let other = LogKey::from_spki_der(&other).unwrap();
         assert!(parse_and_verify(note.as_bytes(), "log.example/test", &other).is_err());

@@ -18,7 +18,11 @@ use crate::watchlist::Watchlist;
 pub const DEFAULT_LOG_LIST: &str = "https://www.gstatic.com/ct/log_list/v3/log_list.json";
 
 #[derive(Parser, Debug)]
-#[command(name = "ctwatch", version, about = "Certificate Transparency log monitor")]
+#[command(
+    name = "ctwatch",
+    version,
+    about = "Certificate Transparency log monitor"
+)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -74,7 +78,9 @@ impl DbArg {
 
 /// `$XDG_DATA_HOME/ctwatch/ctwatch.db`, or `./ctwatch.db` when there is no home directory.
 pub fn default_db_path() -> PathBuf {
-    dirs::data_dir().map(|d| d.join("ctwatch").join("ctwatch.db")).unwrap_or_else(|| PathBuf::from("ctwatch.db"))
+    dirs::data_dir()
+        .map(|d| d.join("ctwatch").join("ctwatch.db"))
+        .unwrap_or_else(|| PathBuf::from("ctwatch.db"))
 }
 
 #[derive(Args, Debug)]
@@ -164,18 +170,26 @@ pub struct OutboxArgs {
 
 /// Load and validate the watchlist, printing every error.
 pub fn load_watchlist(path: &Path) -> Result<Watchlist> {
-    Watchlist::load(path).map_err(|errs| anyhow::anyhow!("invalid watchlist {}:\n{errs}", path.display()))
+    Watchlist::load(path)
+        .map_err(|errs| anyhow::anyhow!("invalid watchlist {}:\n{errs}", path.display()))
 }
 
 /// Read a log list from a file or URL.
 pub async fn load_log_list(spec: &str) -> Result<crate::loglist::LogList> {
     let bytes = if spec.starts_with("http://") || spec.starts_with("https://") {
         let client = crate::ctlog::http::build_client()?;
-        let resp = client.get(spec).send().await.with_context(|| format!("fetching log list {spec}"))?;
+        let resp = client
+            .get(spec)
+            .send()
+            .await
+            .with_context(|| format!("fetching log list {spec}"))?;
         if !resp.status().is_success() {
             bail!("fetching log list {spec}: HTTP {}", resp.status());
         }
-        resp.bytes().await.with_context(|| format!("reading log list {spec}"))?.to_vec()
+        resp.bytes()
+            .await
+            .with_context(|| format!("reading log list {spec}"))?
+            .to_vec()
     } else {
         std::fs::read(spec).with_context(|| format!("reading log list {spec}"))?
     };
@@ -187,11 +201,18 @@ pub async fn load_log_list(spec: &str) -> Result<crate::loglist::LogList> {
 }
 
 /// Assemble `run` from its flags.
-pub async fn run_command(args: RunArgs, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<u8> {
+pub async fn run_command(
+    args: RunArgs,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<u8> {
     let watchlist = Arc::new(load_watchlist(&args.watchlist)?);
     let log_list = load_log_list(&args.log_list).await?;
     let store = Arc::new(args.db.open()?);
-    let format = if args.json { StdoutFormat::Json } else { StdoutFormat::Human };
+    let format = if args.json {
+        StdoutFormat::Json
+    } else {
+        StdoutFormat::Human
+    };
     let stdout: Arc<dyn Sink> = Arc::new(StdoutSink { format });
     let opts = crate::run::RunOptions {
         log_list,
@@ -224,7 +245,9 @@ pub async fn run_command(args: RunArgs, shutdown: tokio::sync::watch::Receiver<b
         eprintln!("ctwatch: log {log} did not catch up: {err}");
     }
     for (sink, n) in summary.undelivered.iter().filter(|(_, n)| *n > 0) {
-        eprintln!("ctwatch: {n} notification(s) for {sink} still queued; they will be sent by the next run");
+        eprintln!(
+            "ctwatch: {n} notification(s) for {sink} still queued; they will be sent by the next run"
+        );
     }
     Ok(if summary.ok() { 0 } else { 1 })
 }
@@ -237,7 +260,10 @@ pub fn search_command(args: SearchArgs) -> Result<u8> {
         return Ok(0);
     }
     if certs.is_empty() {
-        println!("no stored certificate for {} or any name under it", args.name);
+        println!(
+            "no stored certificate for {} or any name under it",
+            args.name
+        );
     }
     for c in &certs {
         println!("{} {} ({})", c.tbs_sha256, c.subject, c.entry_type);
@@ -245,7 +271,10 @@ pub fn search_command(args: SearchArgs) -> Result<u8> {
         println!("  issuer:   {}", c.issuer);
         println!("  valid:    {} .. {}", c.not_before, c.not_after);
         for s in &c.sightings {
-            println!("  seen:     {} #{} {} {}", s.log, s.index, s.entry_type, s.timestamp);
+            println!(
+                "  seen:     {} #{} {} {}",
+                s.log, s.index, s.entry_type, s.timestamp
+            );
         }
     }
     Ok(0)
@@ -259,10 +288,16 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
         return Ok(0);
     }
     let tty = std::io::stdout().is_terminal();
-    println!("{:<8} {:<10} {:>12} {:>12} {:>10}  {:<20}  URL / last error", "KIND", "STATE", "VERIFIED", "HEAD", "BACKLOG", "LAST CONTACT");
+    println!(
+        "{:<8} {:<10} {:>12} {:>12} {:>10}  {:<20}  URL / last error",
+        "KIND", "STATE", "VERIFIED", "HEAD", "BACKLOG", "LAST CONTACT"
+    );
     for l in &logs {
         let fmt_n = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
-        let contact = l.last_success_at.map(crate::event::rfc3339).unwrap_or_else(|| "never".into());
+        let contact = l
+            .last_success_at
+            .map(crate::event::rfc3339)
+            .unwrap_or_else(|| "never".into());
         println!(
             "{:<8} {:<10} {:>12} {:>12} {:>10}  {:<20}  {}",
             l.kind,
@@ -274,7 +309,11 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
             l.url
         );
         if let Some(err) = &l.last_error {
-            let err: String = if tty { err.chars().take(160).collect() } else { err.clone() };
+            let err: String = if tty {
+                err.chars().take(160).collect()
+            } else {
+                err.clone()
+            };
             println!("{:>8} last error: {err}", "");
         }
     }
@@ -292,9 +331,15 @@ pub fn outbox_command(args: OutboxArgs) -> Result<u8> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!("{:<24} {:>8} {:>8} {:>10}", "SINK", "PENDING", "FAILED", "DELIVERED");
+        println!(
+            "{:<24} {:>8} {:>8} {:>10}",
+            "SINK", "PENDING", "FAILED", "DELIVERED"
+        );
         for s in &summary {
-            println!("{:<24} {:>8} {:>8} {:>10}", s.sink, s.pending, s.failed, s.delivered);
+            println!(
+                "{:<24} {:>8} {:>8} {:>10}",
+                s.sink, s.pending, s.failed, s.delivered
+            );
         }
     }
     Ok(0)

@@ -53,8 +53,15 @@ pub fn certificate_events(log: &LogRef, entry: &StoredEntry) -> Vec<Event> {
     kinds
         .into_iter()
         .map(|kind| {
-            let matches: Vec<_> = entry.matches.iter().filter(|m| m.kind.event_kind() == kind).collect();
-            let mut tags: Vec<String> = matches.iter().flat_map(|m| m.tags.iter().cloned()).collect();
+            let matches: Vec<_> = entry
+                .matches
+                .iter()
+                .filter(|m| m.kind.event_kind() == kind)
+                .collect();
+            let mut tags: Vec<String> = matches
+                .iter()
+                .flat_map(|m| m.tags.iter().cloned())
+                .collect();
             tags.sort();
             tags.dedup();
             let matched: Vec<MatchedJson<'_>> = matches
@@ -62,14 +69,21 @@ pub fn certificate_events(log: &LogRef, entry: &StoredEntry) -> Vec<Event> {
                 .map(|m| MatchedJson {
                     item: &m.item,
                     name: &m.name,
-                    name_unicode: if m.name_unicode != m.name { &m.name_unicode } else { "" },
+                    name_unicode: if m.name_unicode != m.name {
+                        &m.name_unicode
+                    } else {
+                        ""
+                    },
                     kind: m.kind.as_str(),
                     source: &m.source,
                     tags: &m.tags,
                     brand: m.brand.as_deref(),
                 })
                 .collect();
-            let group = tags.first().cloned().unwrap_or_else(|| matches[0].item.clone());
+            let group = tags
+                .first()
+                .cloned()
+                .unwrap_or_else(|| matches[0].item.clone());
             let info = &entry.info;
             let payload = json!({
                 "version": PAYLOAD_VERSION,
@@ -92,7 +106,12 @@ pub fn certificate_events(log: &LogRef, entry: &StoredEntry) -> Vec<Event> {
                 "not_after": rfc3339(info.not_after),
                 "tags": tags,
             });
-            Event { kind: kind.to_string(), group_key: format!("{kind}|{group}"), tags, payload }
+            Event {
+                kind: kind.to_string(),
+                group_key: format!("{kind}|{group}"),
+                tags,
+                payload,
+            }
         })
         .collect()
 }
@@ -101,7 +120,10 @@ pub fn certificate_events(log: &LogRef, entry: &StoredEntry) -> Vec<Event> {
 pub fn rfc3339(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| secs.to_string())
 }
 
@@ -111,14 +133,21 @@ pub fn rfc3339_ms(ms: i64) -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    t.ok().and_then(|t| t.format(&fmt).ok()).unwrap_or_else(|| ms.to_string())
+    t.ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// One human line for a certificate event (the default stdout format).
 pub fn human_line(payload: &Value) -> String {
     let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or("");
-    let names: Vec<&str> =
-        payload.get("dns_names").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let names: Vec<&str> = payload
+        .get("dns_names")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     let shown = if names.len() > 4 {
         format!("{} (+{} more)", names[..4].join(", "), names.len() - 4)
     } else {

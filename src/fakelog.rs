@@ -99,7 +99,8 @@ impl FakeLog {
 
     /// Announce only the first `n` entries.
     pub fn publish(&self, n: u64) {
-        self.published.store(n.min(self.tree.read().unwrap().len()), Relaxed);
+        self.published
+            .store(n.min(self.tree.read().unwrap().len()), Relaxed);
     }
 
     pub fn published(&self) -> u64 {
@@ -122,7 +123,12 @@ impl FakeLog {
 
     /// How many requests an endpoint got.
     pub fn request_count(&self, endpoint: &str) -> u64 {
-        self.requests.lock().unwrap().get(endpoint).copied().unwrap_or(0)
+        self.requests
+            .lock()
+            .unwrap()
+            .get(endpoint)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// A Google v3 log list naming this log at `url`, state `usable`.
@@ -151,14 +157,17 @@ impl FakeLog {
 
     fn count(&self, endpoint: &str) -> u64 {
         let mut r = self.requests.lock().unwrap();
-        let c = r.entry(endpoint.to_string()).or_default();
-        *c += 1;
+        let c = {
+            let c = r.entry(endpoint.to_string()).or_default();
+            *c += 1;
+            *c
+        };
         let total: u64 = r.values().sum();
         let f = self.faults.lock().unwrap();
-        if f.server_error_every > 0 && total % f.server_error_every == 0 {
+        if f.server_error_every > 0 && total.is_multiple_of(f.server_error_every) {
             return u64::MAX;
         }
-        *c
+        c
     }
 }
 
@@ -199,7 +208,11 @@ async fn get_sth(State(log): State<Arc<FakeLog>>) -> Response {
     let root = log.root(size);
     // Timestamps grow with the size so that every new head is newer than the last.
     let ts = 1_750_000_000_000 + size;
-    let key = if log.faults.lock().unwrap().bad_signature { &log.other_key } else { &log.key };
+    let key = if log.faults.lock().unwrap().bad_signature {
+        &log.other_key
+    } else {
+        &log.key
+    };
     let sig = crate::sth::sign_tree_head(key, size, ts, &root);
     json(serde_json::json!({
         "tree_size": size, "timestamp": ts,
@@ -219,9 +232,12 @@ async fn get_entries(State(log): State<Arc<FakeLog>>, Query(q): Query<Range>) ->
         return unavailable();
     }
     let f = log.faults.lock().unwrap().clone();
-    if f.rate_limit_every > 0 && n % f.rate_limit_every == 0 {
+    if f.rate_limit_every > 0 && n.is_multiple_of(f.rate_limit_every) {
         let mut h = HeaderMap::new();
-        h.insert("retry-after", f.retry_after_secs.to_string().parse().unwrap());
+        h.insert(
+            "retry-after",
+            f.retry_after_secs.to_string().parse().unwrap(),
+        );
         return (StatusCode::TOO_MANY_REQUESTS, h, "slow down").into_response();
     }
     let size = log.published();
@@ -254,15 +270,24 @@ struct Consistency {
     second: u64,
 }
 
-async fn get_consistency(State(log): State<Arc<FakeLog>>, Query(q): Query<Consistency>) -> Response {
+async fn get_consistency(
+    State(log): State<Arc<FakeLog>>,
+    Query(q): Query<Consistency>,
+) -> Response {
     if log.count("get-sth-consistency") == u64::MAX {
         return unavailable();
     }
     if q.first == 0 || q.first > q.second || q.second > log.published() {
         return (StatusCode::BAD_REQUEST, "bad sizes").into_response();
     }
-    let proof = log.tree.read().unwrap().consistency_proof(q.first, q.second);
-    json(serde_json::json!({ "consistency": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>() }))
+    let proof = log
+        .tree
+        .read()
+        .unwrap()
+        .consistency_proof(q.first, q.second);
+    json(
+        serde_json::json!({ "consistency": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>() }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -271,7 +296,10 @@ struct ProofByHash {
     tree_size: u64,
 }
 
-async fn get_proof_by_hash(State(log): State<Arc<FakeLog>>, Query(q): Query<ProofByHash>) -> Response {
+async fn get_proof_by_hash(
+    State(log): State<Arc<FakeLog>>,
+    Query(q): Query<ProofByHash>,
+) -> Response {
     if log.count("get-proof-by-hash") == u64::MAX {
         return unavailable();
     }
@@ -288,7 +316,9 @@ async fn get_proof_by_hash(State(log): State<Arc<FakeLog>>, Query(q): Query<Proo
         return (StatusCode::BAD_REQUEST, "leaf not in tree").into_response();
     }
     let path = log.tree.read().unwrap().inclusion_proof(index, q.tree_size);
-    json(serde_json::json!({ "leaf_index": index, "audit_path": path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>() }))
+    json(
+        serde_json::json!({ "leaf_index": index, "audit_path": path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>() }),
+    )
 }
 
 /// Read get-entries JSON files (as recorded from real logs) into entries.
@@ -344,7 +374,9 @@ fn serial_of(e: &FakeEntry) -> Option<Vec<u8>> {
     let entry = crate::leaf::decode_rfc6962(&e.leaf_input, &e.extra_data).ok()?;
     let tbs = match &entry.precert_tbs {
         Some(tbs) => tbs.clone(),
-        None => crate::cert::tbs_of_certificate(&entry.cert_der).ok()?.to_vec(),
+        None => crate::cert::tbs_of_certificate(&entry.cert_der)
+            .ok()?
+            .to_vec(),
     };
     use x509_parser::prelude::FromDer;
     let (_, parsed) = x509_parser::certificate::TbsCertificate::from_der(&tbs).ok()?;

@@ -35,8 +35,13 @@ pub struct LogInfo {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogKind {
-    Rfc6962 { url: String },
-    Tiled { submission_url: String, monitoring_url: String },
+    Rfc6962 {
+        url: String,
+    },
+    Tiled {
+        submission_url: String,
+        monitoring_url: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +49,10 @@ pub enum LogState {
     Pending,
     Qualified,
     Usable,
-    Readonly { final_tree_size: u64, final_root: Hash },
+    Readonly {
+        final_tree_size: u64,
+        final_root: Hash,
+    },
     Retired,
     Rejected,
 }
@@ -52,7 +60,10 @@ pub enum LogState {
 impl LogState {
     /// The states a monitor follows: qualified, usable and readonly (up to its final tree head).
     pub fn is_monitorable(&self) -> bool {
-        matches!(self, LogState::Qualified | LogState::Usable | LogState::Readonly { .. })
+        matches!(
+            self,
+            LogState::Qualified | LogState::Usable | LogState::Readonly { .. }
+        )
     }
 
     pub fn name(&self) -> &'static str {
@@ -134,15 +145,30 @@ struct RawInterval {
 }
 
 fn slash(u: &str) -> String {
-    if u.ends_with('/') { u.to_string() } else { format!("{u}/") }
+    if u.ends_with('/') {
+        u.to_string()
+    } else {
+        format!("{u}/")
+    }
 }
 
 /// Parse a v3 log list. A log that cannot be followed is listed in `skipped` instead of failing the whole list.
 pub fn parse(json: &[u8]) -> Result<LogList, LogListError> {
-    let raw: RawList = serde_json::from_slice(json).map_err(|e| LogListError::Json(e.to_string()))?;
-    let mut list = LogList { version: raw.version, timestamp: raw.log_list_timestamp, logs: vec![], skipped: vec![] };
+    let raw: RawList =
+        serde_json::from_slice(json).map_err(|e| LogListError::Json(e.to_string()))?;
+    let mut list = LogList {
+        version: raw.version,
+        timestamp: raw.log_list_timestamp,
+        logs: vec![],
+        skipped: vec![],
+    };
     for op in raw.operators {
-        for (tiled, log) in op.logs.into_iter().map(|l| (false, l)).chain(op.tiled_logs.into_iter().map(|l| (true, l))) {
+        for (tiled, log) in op
+            .logs
+            .into_iter()
+            .map(|l| (false, l))
+            .chain(op.tiled_logs.into_iter().map(|l| (true, l)))
+        {
             let name = format!("{} ({})", log.description, op.name);
             match convert(&op.name, tiled, log) {
                 Ok(info) => list.logs.push(info),
@@ -154,7 +180,9 @@ pub fn parse(json: &[u8]) -> Result<LogList, LogListError> {
 }
 
 fn convert(operator: &str, tiled: bool, log: RawLog) -> Result<LogInfo, String> {
-    let key_der = B64.decode(&log.key).map_err(|e| format!("key is not base64: {e}"))?;
+    let key_der = B64
+        .decode(&log.key)
+        .map_err(|e| format!("key is not base64: {e}"))?;
     let key = LogKey::from_spki_der(&key_der).map_err(|e| e.to_string())?;
     let log_id: [u8; 32] = B64
         .decode(&log.log_id)
@@ -162,15 +190,23 @@ fn convert(operator: &str, tiled: bool, log: RawLog) -> Result<LogInfo, String> 
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| format!("log_id {:?} is not 32 base64 bytes", log.log_id))?;
     if log_id != key.log_id() {
-        return Err(format!("log_id {} is not the SHA-256 of its key", log.log_id));
+        return Err(format!(
+            "log_id {} is not the SHA-256 of its key",
+            log.log_id
+        ));
     }
     let kind = if tiled {
         match (log.submission_url, log.monitoring_url) {
-            (Some(s), Some(m)) => LogKind::Tiled { submission_url: slash(&s), monitoring_url: slash(&m) },
+            (Some(s), Some(m)) => LogKind::Tiled {
+                submission_url: slash(&s),
+                monitoring_url: slash(&m),
+            },
             _ => return Err("tiled log without submission_url and monitoring_url".into()),
         }
     } else {
-        LogKind::Rfc6962 { url: slash(&log.url.ok_or("log without url")?) }
+        LogKind::Rfc6962 {
+            url: slash(&log.url.ok_or("log without url")?),
+        }
     };
     Ok(LogInfo {
         operator: operator.to_string(),
@@ -180,12 +216,18 @@ fn convert(operator: &str, tiled: bool, log: RawLog) -> Result<LogInfo, String> 
         mmd_secs: log.mmd,
         kind,
         state: state_of(log.state.as_ref())?,
-        temporal_interval: log.temporal_interval.map(|t| (t.start_inclusive, t.end_exclusive)),
+        temporal_interval: log
+            .temporal_interval
+            .map(|t| (t.start_inclusive, t.end_exclusive)),
     })
 }
 
-fn state_of(state: Option<&serde_json::Map<String, serde_json::Value>>) -> Result<LogState, String> {
-    let Some((name, value)) = state.and_then(|s| s.iter().next()) else { return Ok(LogState::Pending) };
+fn state_of(
+    state: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<LogState, String> {
+    let Some((name, value)) = state.and_then(|s| s.iter().next()) else {
+        return Ok(LogState::Pending);
+    };
     Ok(match name.as_str() {
         "pending" => LogState::Pending,
         "qualified" => LogState::Qualified,
@@ -194,13 +236,18 @@ fn state_of(state: Option<&serde_json::Map<String, serde_json::Value>>) -> Resul
         "rejected" => LogState::Rejected,
         "readonly" => {
             let fth = &value["final_tree_head"];
-            let size = fth["tree_size"].as_u64().ok_or("readonly state without final_tree_head.tree_size")?;
+            let size = fth["tree_size"]
+                .as_u64()
+                .ok_or("readonly state without final_tree_head.tree_size")?;
             let root: Hash = fth["sha256_root_hash"]
                 .as_str()
                 .and_then(|r| B64.decode(r).ok())
                 .and_then(|b| b.try_into().ok())
                 .ok_or("readonly state without a 32-byte final_tree_head.sha256_root_hash")?;
-            LogState::Readonly { final_tree_size: size, final_root: root }
+            LogState::Readonly {
+                final_tree_size: size,
+                final_root: root,
+            }
         }
         other => return Err(format!("unknown log state {other:?}")),
     })
@@ -208,13 +255,28 @@ fn state_of(state: Option<&serde_json::Map<String, serde_json::Value>>) -> Resul
 
 /// Check `log_list.sig` (RSA PKCS#1 v1.5 with SHA-256 over the exact bytes) with a PEM public key.
 pub fn verify_signature(json: &[u8], sig: &[u8], pubkey_pem: &str) -> Result<(), LogListError> {
-    let b64: String = pubkey_pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der = B64.decode(b64.trim()).map_err(|e| LogListError::Key(e.to_string()))?;
-    let (_, spki) = <x509_parser::x509::SubjectPublicKeyInfo as x509_parser::prelude::FromDer<_>>::from_der(&der)
+    let b64: String = pubkey_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = B64
+        .decode(b64.trim())
         .map_err(|e| LogListError::Key(e.to_string()))?;
-    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &spki.subject_public_key.data)
-        .verify(json, sig)
-        .map_err(|_| LogListError::Signature("does not verify with Google's log list key (tampered or truncated list?)".into()))
+    let (_, spki) =
+        <x509_parser::x509::SubjectPublicKeyInfo as x509_parser::prelude::FromDer<_>>::from_der(
+            &der,
+        )
+        .map_err(|e| LogListError::Key(e.to_string()))?;
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        &spki.subject_public_key.data,
+    )
+    .verify(json, sig)
+    .map_err(|_| {
+        LogListError::Signature(
+            "does not verify with Google's log list key (tampered or truncated list?)".into(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -222,7 +284,11 @@ mod tests {
     use super::*;
 
     fn read(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/tests/fixtures/loglists/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!(
+            "{}/tests/fixtures/loglists/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -236,28 +302,53 @@ mod tests {
         ] {
             let list = parse(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(list.logs.len() > 10, "{name}: {} logs", list.logs.len());
-            assert!(list.skipped.is_empty(), "{name}: skipped {:?}", list.skipped);
+            assert!(
+                list.skipped.is_empty(),
+                "{name}: skipped {:?}",
+                list.skipped
+            );
         }
     }
 
     #[test]
     fn january_2026_list_has_49_rfc6962_and_26_tiled_logs() {
         let list = parse(&read("google_log_list_v3_v81.14_2026-01-20.json")).unwrap();
-        let rfc = list.logs.iter().filter(|l| matches!(l.kind, LogKind::Rfc6962 { .. })).count();
-        let tiled = list.logs.iter().filter(|l| matches!(l.kind, LogKind::Tiled { .. })).count();
+        let rfc = list
+            .logs
+            .iter()
+            .filter(|l| matches!(l.kind, LogKind::Rfc6962 { .. }))
+            .count();
+        let tiled = list
+            .logs
+            .iter()
+            .filter(|l| matches!(l.kind, LogKind::Tiled { .. }))
+            .count();
         assert_eq!((rfc, tiled), (49, 26));
         for l in &list.logs {
-            assert!(l.url().starts_with("https://") && l.url().ends_with('/'), "{}", l.url());
+            assert!(
+                l.url().starts_with("https://") && l.url().ends_with('/'),
+                "{}",
+                l.url()
+            );
         }
-        let readonly = list.logs.iter().find(|l| matches!(l.state, LogState::Readonly { .. }));
+        let readonly = list
+            .logs
+            .iter()
+            .find(|l| matches!(l.state, LogState::Readonly { .. }));
         assert!(readonly.is_some_and(|l| l.state.is_monitorable()));
     }
 
     #[test]
     fn signed_lists_verify_and_one_changed_byte_fails() {
         for (json, sig) in [
-            ("google_log_list_v3_v80.14_2026-01-02.json", "google_log_list_v3_v80.14_2026-01-02.sig"),
-            ("google_log_list_v3_v12.6_2022-09-20.json", "google_log_list_v3_v12.6_2022-09-20.sig"),
+            (
+                "google_log_list_v3_v80.14_2026-01-02.json",
+                "google_log_list_v3_v80.14_2026-01-02.sig",
+            ),
+            (
+                "google_log_list_v3_v12.6_2022-09-20.json",
+                "google_log_list_v3_v12.6_2022-09-20.sig",
+            ),
         ] {
             let (json, sig) = (read(json), read(sig));
             verify_signature(&json, &sig, GOOGLE_LOG_LIST_KEY_PEM).unwrap();
@@ -271,8 +362,10 @@ mod tests {
 
     #[test]
     fn inconsistent_log_id_and_unknown_key_are_skipped_not_fatal() {
-        let mut v: serde_json::Value = serde_json::from_slice(&read("google_log_list_v3_v81.14_2026-01-20.json")).unwrap();
-        v["operators"][0]["logs"][0]["log_id"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&read("google_log_list_v3_v81.14_2026-01-20.json")).unwrap();
+        v["operators"][0]["logs"][0]["log_id"] =
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
         v["operators"][0]["logs"][1]["key"] = "AAAA".into();
         let list = parse(v.to_string().as_bytes()).unwrap();
         assert_eq!(list.skipped.len(), 2, "{:?}", list.skipped);

@@ -14,10 +14,17 @@ fn main() -> ExitCode {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ctwatch: cannot start the async runtime: {e}");
@@ -39,7 +46,9 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Search(args) => cli::search_command(args),
         Command::Logs(args) => cli::logs_command(args),
         Command::Outbox(args) => cli::outbox_command(args),
-        Command::Watchlist { command: WatchlistCommand::Check { path } } => cli::watchlist_check_command(path),
+        Command::Watchlist {
+            command: WatchlistCommand::Check { path },
+        } => cli::watchlist_check_command(path),
         Command::Check(args) => ctwatch::probe::cli::run(args).await,
     }
 }

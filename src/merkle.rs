@@ -21,15 +21,25 @@ pub enum MerkleError {
     IndexOutOfRange { index: u64, tree_size: u64 },
     #[error("proof has {got} hashes, expected {expected}")]
     WrongProofLength { expected: usize, got: usize },
-    #[error("computed root {} does not match the signed root {}", hex::encode(computed), hex::encode(expected))]
+    #[error(
+        "computed root {} does not match the signed root {}",
+        hex::encode(computed),
+        hex::encode(expected)
+    )]
     RootMismatch { expected: Hash, computed: Hash },
     #[error("consistency proof from size {size1} to smaller size {size2}")]
     ShrinkingTree { size1: u64, size2: u64 },
-    #[error("consistency proof does not reproduce the old root: computed {}, expected {}",
-        hex::encode(computed), hex::encode(expected))]
+    #[error(
+        "consistency proof does not reproduce the old root: computed {}, expected {}",
+        hex::encode(computed),
+        hex::encode(expected)
+    )]
     OldRootMismatch { expected: Hash, computed: Hash },
-    #[error("consistency proof does not reproduce the new root: computed {}, expected {}",
-        hex::encode(computed), hex::encode(expected))]
+    #[error(
+        "consistency proof does not reproduce the new root: computed {}, expected {}",
+        hex::encode(computed),
+        hex::encode(expected)
+    )]
     NewRootMismatch { expected: Hash, computed: Hash },
     #[error("collapsed tree encoding is {len} bytes, expected {expected}")]
     EncodingLength { len: usize, expected: usize },
@@ -101,6 +111,20 @@ impl CollapsedTree {
         iter.fold(*last, |acc, left| node_hash(left, &acc))
     }
 
+    /// A collapsed tree from its frontier (one hash per set bit of `size`, largest subtree first), e.g. read from
+    /// a tiled log's hash tiles. The node count is checked; the hashes are only as good as their source.
+    pub fn from_nodes(size: u64, nodes: Vec<Hash>) -> Result<Self, MerkleError> {
+        let expected = size.count_ones();
+        if nodes.len() as u32 != expected {
+            return Err(MerkleError::NodeCount {
+                size,
+                expected,
+                got: nodes.len() as u32,
+            });
+        }
+        Ok(Self { size, nodes })
+    }
+
     /// Stable encoding for storage: size (u64 big-endian) | node count (u8) | nodes (32 bytes each).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(9 + 32 * self.nodes.len());
@@ -116,19 +140,32 @@ impl CollapsedTree {
     /// such a frontier would silently produce wrong roots forever after.
     pub fn from_bytes(b: &[u8]) -> Result<Self, MerkleError> {
         if b.len() < 9 {
-            return Err(MerkleError::EncodingLength { len: b.len(), expected: 9 });
+            return Err(MerkleError::EncodingLength {
+                len: b.len(),
+                expected: 9,
+            });
         }
         let size = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
         let got = u32::from(b[8]);
         let expected = size.count_ones();
         if got != expected {
-            return Err(MerkleError::NodeCount { size, expected, got });
+            return Err(MerkleError::NodeCount {
+                size,
+                expected,
+                got,
+            });
         }
         let want_len = 9 + 32 * got as usize;
         if b.len() != want_len {
-            return Err(MerkleError::EncodingLength { len: b.len(), expected: want_len });
+            return Err(MerkleError::EncodingLength {
+                len: b.len(),
+                expected: want_len,
+            });
         }
-        let nodes = b[9..].chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
+        let nodes = b[9..]
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("32 bytes"))
+            .collect();
         Ok(Self { size, nodes })
     }
 
@@ -156,7 +193,10 @@ impl CollapsedTree {
         // Path order is bottom-up; the frontier is top-down (largest subtree first).
         let mut nodes: Vec<Hash> = inner_left.chain(proof[inner..].iter().copied()).collect();
         nodes.reverse();
-        let mut tree = Self { size: leaf_index, nodes };
+        let mut tree = Self {
+            size: leaf_index,
+            nodes,
+        };
         tree.push(leaf_hash);
         Ok(tree)
     }
@@ -173,7 +213,11 @@ fn decompose_inclusion(index: u64, size: u64) -> (usize, usize) {
 /// Fold the inner part of a path: at level `i` the sibling is on the right if bit `i` of `index` is 0.
 fn chain_inner(seed: Hash, proof: &[Hash], index: u64) -> Hash {
     proof.iter().enumerate().fold(seed, |acc, (i, h)| {
-        if (index >> i) & 1 == 0 { node_hash(&acc, h) } else { node_hash(h, &acc) }
+        if (index >> i) & 1 == 0 {
+            node_hash(&acc, h)
+        } else {
+            node_hash(h, &acc)
+        }
     })
 }
 
@@ -181,7 +225,11 @@ fn chain_inner(seed: Hash, proof: &[Hash], index: u64) -> Hash {
 /// consistency proof, where right siblings lie beyond the old size.
 fn chain_inner_right(seed: Hash, proof: &[Hash], index: u64) -> Hash {
     proof.iter().enumerate().fold(seed, |acc, (i, h)| {
-        if (index >> i) & 1 == 1 { node_hash(h, &acc) } else { acc }
+        if (index >> i) & 1 == 1 {
+            node_hash(h, &acc)
+        } else {
+            acc
+        }
     })
 }
 
@@ -199,16 +247,25 @@ pub fn verify_inclusion(
     root: &Hash,
 ) -> Result<(), MerkleError> {
     if leaf_index >= tree_size {
-        return Err(MerkleError::IndexOutOfRange { index: leaf_index, tree_size });
+        return Err(MerkleError::IndexOutOfRange {
+            index: leaf_index,
+            tree_size,
+        });
     }
     let (inner, border) = decompose_inclusion(leaf_index, tree_size);
     if proof.len() != inner + border {
-        return Err(MerkleError::WrongProofLength { expected: inner + border, got: proof.len() });
+        return Err(MerkleError::WrongProofLength {
+            expected: inner + border,
+            got: proof.len(),
+        });
     }
     let computed = chain_inner(*leaf_hash, &proof[..inner], leaf_index);
     let computed = chain_border_right(computed, &proof[inner..]);
     if computed != *root {
-        return Err(MerkleError::RootMismatch { expected: *root, computed });
+        return Err(MerkleError::RootMismatch {
+            expected: *root,
+            computed,
+        });
     }
     Ok(())
 }
@@ -228,10 +285,16 @@ pub fn verify_consistency(
     if size1 == size2 || size1 == 0 {
         // Nothing to prove beyond equal roots for equal sizes; the empty tree is a prefix of every tree.
         if !proof.is_empty() {
-            return Err(MerkleError::WrongProofLength { expected: 0, got: proof.len() });
+            return Err(MerkleError::WrongProofLength {
+                expected: 0,
+                got: proof.len(),
+            });
         }
         if size1 == size2 && root1 != root2 {
-            return Err(MerkleError::NewRootMismatch { expected: *root2, computed: *root1 });
+            return Err(MerkleError::NewRootMismatch {
+                expected: *root2,
+                computed: *root1,
+            });
         }
         return Ok(());
     }
@@ -244,21 +307,38 @@ pub fn verify_consistency(
     } else {
         match proof.split_first() {
             Some((first, rest)) => (*first, rest),
-            None => return Err(MerkleError::WrongProofLength { expected: 1 + inner + border, got: 0 }),
+            None => {
+                return Err(MerkleError::WrongProofLength {
+                    expected: 1 + inner + border,
+                    got: 0,
+                });
+            }
         }
     };
     if rest.len() != inner + border {
         let expected = inner + border + (proof.len() - rest.len());
-        return Err(MerkleError::WrongProofLength { expected, got: proof.len() });
+        return Err(MerkleError::WrongProofLength {
+            expected,
+            got: proof.len(),
+        });
     }
     let mask = (size1 - 1) >> shift;
-    let computed1 = chain_border_right(chain_inner_right(seed, &rest[..inner], mask), &rest[inner..]);
+    let computed1 = chain_border_right(
+        chain_inner_right(seed, &rest[..inner], mask),
+        &rest[inner..],
+    );
     if computed1 != *root1 {
-        return Err(MerkleError::OldRootMismatch { expected: *root1, computed: computed1 });
+        return Err(MerkleError::OldRootMismatch {
+            expected: *root1,
+            computed: computed1,
+        });
     }
     let computed2 = chain_border_right(chain_inner(seed, &rest[..inner], mask), &rest[inner..]);
     if computed2 != *root2 {
-        return Err(MerkleError::NewRootMismatch { expected: *root2, computed: computed2 });
+        return Err(MerkleError::NewRootMismatch {
+            expected: *root2,
+            computed: computed2,
+        });
     }
     Ok(())
 }
@@ -316,7 +396,10 @@ impl MemoryTree {
             return self.levels[level][(start >> level) as usize];
         }
         let k = split_point(n);
-        node_hash(&self.range_hash(start, k), &self.range_hash(start + k, n - k))
+        node_hash(
+            &self.range_hash(start, k),
+            &self.range_hash(start + k, n - k),
+        )
     }
 
     /// Root of the first `size` leaves.
@@ -324,8 +407,16 @@ impl MemoryTree {
     /// # Panics
     /// If `size > self.len()`.
     pub fn root(&self, size: u64) -> Hash {
-        assert!(size <= self.len(), "root({size}) of a tree of {} leaves", self.len());
-        if size == 0 { empty_root() } else { self.range_hash(0, size) }
+        assert!(
+            size <= self.len(),
+            "root({size}) of a tree of {} leaves",
+            self.len()
+        );
+        if size == 0 {
+            empty_root()
+        } else {
+            self.range_hash(0, size)
+        }
     }
 
     /// RFC 6962 audit path (PATH) of leaf `index` in the tree of the first `size` leaves, bottom-up.
@@ -333,7 +424,11 @@ impl MemoryTree {
     /// # Panics
     /// If `index >= size` or `size > self.len()`.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Vec<Hash> {
-        assert!(index < size && size <= self.len(), "inclusion_proof({index}, {size}) of {}", self.len());
+        assert!(
+            index < size && size <= self.len(),
+            "inclusion_proof({index}, {size}) of {}",
+            self.len()
+        );
         let mut proof = Vec::new();
         self.path(index, 0, size, &mut proof);
         proof
@@ -358,7 +453,11 @@ impl MemoryTree {
     /// # Panics
     /// If `size1 > size2` or `size2 > self.len()`.
     pub fn consistency_proof(&self, size1: u64, size2: u64) -> Vec<Hash> {
-        assert!(size1 <= size2 && size2 <= self.len(), "consistency_proof({size1}, {size2}) of {}", self.len());
+        assert!(
+            size1 <= size2 && size2 <= self.len(),
+            "consistency_proof({size1}, {size2}) of {}",
+            self.len()
+        );
         let mut proof = Vec::new();
         if size1 != 0 && size1 != size2 {
             self.subproof(size1, 0, size2, true, &mut proof);

@@ -62,10 +62,18 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         .iter()
         .filter(|l| l.state.is_monitorable())
         .filter(|l| matches!(l.kind, LogKind::Rfc6962 { .. }))
-        .filter(|l| opts.include_logs.is_empty() || opts.include_logs.iter().any(|s| l.url().contains(s.as_str())))
+        .filter(|l| {
+            opts.include_logs.is_empty()
+                || opts
+                    .include_logs
+                    .iter()
+                    .any(|s| l.url().contains(s.as_str()))
+        })
         .collect();
     if logs.is_empty() {
-        anyhow::bail!("the log list has no usable RFC 6962 log to follow (after --include-log filters)");
+        anyhow::bail!(
+            "the log list has no usable RFC 6962 log to follow (after --include-log filters)"
+        );
     }
     tracing::info!(
         logs = logs.len(),
@@ -74,19 +82,31 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         "starting"
     );
 
-    opts.store.set_sink_routes(opts.sinks.iter().map(|(_, r)| r.clone()).collect());
+    opts.store
+        .set_sink_routes(opts.sinks.iter().map(|(_, r)| r.clone()).collect());
     let (_wl_tx, wl_rx) = watch::channel(opts.watchlist.clone());
+    // Workers stop on their own signal, after the tailers: the final drain must be the only sender by then.
+    let (stop_workers, workers_stop) = watch::channel(false);
     let mut workers = JoinSet::new();
     let mut notifies = Vec::new();
     for (sink, _) in &opts.sinks {
         let n = Arc::new(Notify::new());
         notifies.push(n.clone());
-        workers.spawn(notify::run_worker(opts.store.clone(), sink.clone(), n, opts.delivery.clone(), shutdown.clone()));
+        workers.spawn(notify::run_worker(
+            opts.store.clone(),
+            sink.clone(),
+            n,
+            opts.delivery.clone(),
+            workers_stop.clone(),
+        ));
     }
     let wake = Wake::new(notifies);
     wake.wake(); // deliver what a previous run left queued
 
-    let mut summary = RunSummary { logs: logs.len(), ..Default::default() };
+    let mut summary = RunSummary {
+        logs: logs.len(),
+        ..Default::default()
+    };
     let mut tailers = JoinSet::new();
     for info in logs {
         let stats = Arc::new(LogStats::default());
@@ -99,16 +119,30 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
             operator: info.operator.clone(),
             state: info.state.name().to_string(),
         };
-        opts.store.upsert_log(&meta).with_context(|| format!("registering log {}", meta.url))?;
+        opts.store
+            .upsert_log(&meta)
+            .with_context(|| format!("registering log {}", meta.url))?;
         let fetcher = Fetcher::new(client.clone(), opts.retry.clone());
-        let log = Arc::new(Rfc6962Log::new(info.url(), info.key.clone(), fetcher, opts.page_size));
+        let log = Arc::new(Rfc6962Log::new(
+            info.url(),
+            info.key.clone(),
+            fetcher,
+            opts.page_size,
+        ));
         let final_head = match &info.state {
-            LogState::Readonly { final_tree_size, final_root } => Some((*final_tree_size, *final_root)),
+            LogState::Readonly {
+                final_tree_size,
+                final_root,
+            } => Some((*final_tree_size, *final_root)),
             _ => None,
         };
         let tailer = Tailer {
             log,
-            info: LogRef { log_id: info.log_id, url: info.url().to_string(), description: info.description.clone() },
+            info: LogRef {
+                log_id: info.log_id,
+                url: info.url().to_string(),
+                description: info.description.clone(),
+            },
             store: opts.store.clone(),
             watchlist: wl_rx.clone(),
             config: opts.tail.clone(),
@@ -128,18 +162,23 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
                 summary.failed_logs.push((url, e.to_string()));
             }
             Ok((_, Ok(_))) => {}
-            Err(e) => summary.failed_logs.push(("?".into(), format!("tailer task failed: {e}"))),
+            Err(e) => summary
+                .failed_logs
+                .push(("?".into(), format!("tailer task failed: {e}"))),
         }
     }
 
+    let _ = stop_workers.send(true);
+    while workers.join_next().await.is_some() {}
     let sinks: Vec<Arc<dyn Sink>> = opts.sinks.iter().map(|(s, _)| s.clone()).collect();
     if opts.tail.once {
-        summary.undelivered = notify::drain(&opts.store, &sinks, &opts.delivery, opts.drain_timeout).await;
+        summary.undelivered =
+            notify::drain(&opts.store, &sinks, &opts.delivery, opts.drain_timeout).await;
     } else {
         // Shutdown: give sinks a moment to send what is already due; the rest stays queued for the next run.
-        summary.undelivered = notify::drain(&opts.store, &sinks, &opts.delivery, Duration::from_secs(5)).await;
+        summary.undelivered =
+            notify::drain(&opts.store, &sinks, &opts.delivery, Duration::from_secs(5)).await;
     }
-    workers.abort_all();
     Ok(summary)
 }
 
@@ -154,7 +193,9 @@ async fn supervise<L: crate::ctlog::CtLog>(
     loop {
         let result = match tokio::spawn(tailer.clone().run()).await {
             Ok(r) => r,
-            Err(join) => Err(crate::tailer::TailError::Internal(format!("tailer task panicked: {join}"))),
+            Err(join) => Err(crate::tailer::TailError::Internal(format!(
+                "tailer task panicked: {join}"
+            ))),
         };
         match result {
             Ok(outcome) => return (url, Ok(outcome)),

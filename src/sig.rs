@@ -57,14 +57,20 @@ pub struct LogKey {
 
 impl std::fmt::Debug for LogKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LogKey({:?}, log_id {})", self.kind, hex::encode(self.log_id))
+        write!(
+            f,
+            "LogKey({:?}, log_id {})",
+            self.kind,
+            hex::encode(self.log_id)
+        )
     }
 }
 
 impl LogKey {
     /// Parse a DER SPKI. ECDSA keys must be on P-256; RSA keys must be 2048 to 8192 bits (checked at verify).
     pub fn from_spki_der(der: &[u8]) -> Result<Self, SigError> {
-        let (rest, spki) = SubjectPublicKeyInfo::from_der(der).map_err(|e| SigError::BadSpki(e.to_string()))?;
+        let (rest, spki) =
+            SubjectPublicKeyInfo::from_der(der).map_err(|e| SigError::BadSpki(e.to_string()))?;
         if !rest.is_empty() {
             return Err(SigError::BadSpki(format!("{} trailing bytes", rest.len())));
         }
@@ -104,7 +110,11 @@ impl LogKey {
     }
 
     /// Verify a DigitallySigned struct (hash u8 | signature algorithm u8 | u16 length | signature) over `msg`.
-    pub fn verify_digitally_signed(&self, msg: &[u8], digitally_signed: &[u8]) -> Result<(), SigError> {
+    pub fn verify_digitally_signed(
+        &self,
+        msg: &[u8],
+        digitally_signed: &[u8],
+    ) -> Result<(), SigError> {
         if digitally_signed.len() < 4 {
             return Err(SigError::Truncated(digitally_signed.len()));
         }
@@ -112,19 +122,27 @@ impl LogKey {
         let declared = u16::from_be_bytes([digitally_signed[2], digitally_signed[3]]) as usize;
         let sig = &digitally_signed[4..];
         if declared != sig.len() {
-            return Err(SigError::LengthMismatch { declared, actual: sig.len() });
+            return Err(SigError::LengthMismatch {
+                declared,
+                actual: sig.len(),
+            });
         }
         if hash != 4 {
             return Err(SigError::UnsupportedHash(hash));
         }
         if alg != self.kind.tls_code() {
-            return Err(SigError::AlgorithmMismatch { got: alg, want: self.kind.tls_code() });
+            return Err(SigError::AlgorithmMismatch {
+                got: alg,
+                want: self.kind.tls_code(),
+            });
         }
         let algorithm: &dyn signature::VerificationAlgorithm = match self.kind {
             Kind::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1,
             Kind::Rsa => &signature::RSA_PKCS1_2048_8192_SHA256,
         };
-        UnparsedPublicKey::new(algorithm, &self.raw).verify(msg, sig).map_err(|_| SigError::Invalid)
+        UnparsedPublicKey::new(algorithm, &self.raw)
+            .verify(msg, sig)
+            .map_err(|_| SigError::Invalid)
     }
 }
 

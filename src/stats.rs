@@ -28,14 +28,24 @@ impl LogStats {
         self.processed.fetch_add(n, Relaxed);
     }
     pub fn record_error(&self, kind: &'static str) {
-        *self.errors.lock().unwrap_or_else(|e| e.into_inner()).entry(kind).or_default() += 1;
+        *self
+            .errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(kind)
+            .or_default() += 1;
     }
     /// Errors so far, by kind.
     pub fn errors(&self) -> BTreeMap<&'static str, u64> {
-        self.errors.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Entries between the verified position and the head.
     pub fn backlog(&self) -> u64 {
-        self.head_size.load(Relaxed).saturating_sub(self.verified_size.load(Relaxed))
+        self.head_size
+            .load(Relaxed)
+            .saturating_sub(self.verified_size.load(Relaxed))
     }
 }

@@ -45,10 +45,32 @@ async fn once_from_beginning_reports_every_match_once_with_verified_root() {
     for e in &events {
         assert_eq!(e["entry_type"], "precert");
         assert_eq!(e["log"], url.as_str());
-        let names: Vec<&str> = e["dns_names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
-        assert!(names.iter().any(|n| n.ends_with(".mexi.my") || n.ends_with(".nip.io") || *n == "mexi.my"), "{names:?}");
-        for field in ["timestamp", "cert_sha256", "tbs_sha256", "issuer", "subject", "serial", "not_before", "not_after"] {
-            assert!(e[field].as_str().is_some_and(|s| !s.is_empty()), "missing {field} in {e}");
+        let names: Vec<&str> = e["dns_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.ends_with(".mexi.my") || n.ends_with(".nip.io") || *n == "mexi.my"),
+            "{names:?}"
+        );
+        for field in [
+            "timestamp",
+            "cert_sha256",
+            "tbs_sha256",
+            "issuer",
+            "subject",
+            "serial",
+            "not_before",
+            "not_after",
+        ] {
+            assert!(
+                e[field].as_str().is_some_and(|s| !s.is_empty()),
+                "missing {field} in {e}"
+            );
         }
         assert!(e["index"].as_u64().unwrap() < 1024);
         assert!(!e["matched"].as_array().unwrap().is_empty());
@@ -66,13 +88,21 @@ async fn restart_resumes_where_it_stopped_without_duplicates() {
     let env = Env::new();
     let list = env.write_log_list(&[(&log, &url)]);
     log.publish(778);
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await.ok());
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::Beginning))
+            .await
+            .ok()
+    );
     let first = env.sink.take();
     let (size, root) = verified(&env);
     assert_eq!(size, 778);
     assert_eq!(root.unwrap(), b64(NAVIGLI_ROOT_778));
     log.publish(1024);
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await.ok());
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::Beginning))
+            .await
+            .ok()
+    );
     let second = env.sink.take();
     assert!(first.iter().all(|e| e["index"].as_u64().unwrap() < 778));
     assert!(second.iter().all(|e| e["index"].as_u64().unwrap() >= 778));
@@ -84,7 +114,11 @@ async fn restart_resumes_where_it_stopped_without_duplicates() {
     assert_eq!(all.len(), n, "duplicate report across restart");
     assert_eq!(n, EXPECTED_MATCHES);
     // A third run with nothing new reports nothing.
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await.ok());
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::Beginning))
+            .await
+            .ok()
+    );
     assert!(env.sink.take().is_empty());
 }
 
@@ -94,20 +128,40 @@ async fn tampered_entry_is_never_reported_and_position_does_not_pass_it() {
     let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
     let env = Env::new();
     let list = env.write_log_list(&[(&log, &url)]);
-    log.set_faults(Faults { tamper_index: Some(300), ..Faults::default() });
+    log.set_faults(Faults {
+        tamper_index: Some(300),
+        ..Faults::default()
+    });
     let summary = run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await;
     assert!(!summary.ok(), "a root mismatch must fail the run");
-    assert!(summary.failed_logs[0].1.contains("ROOT MISMATCH"), "{:?}", summary.failed_logs);
+    assert!(
+        summary.failed_logs[0].1.contains("ROOT MISMATCH"),
+        "{:?}",
+        summary.failed_logs
+    );
     let (size, _) = verified(&env);
-    assert!(size <= 256, "position advanced past the tampered entry: {size}");
+    assert!(
+        size <= 256,
+        "position advanced past the tampered entry: {size}"
+    );
     let before = env.sink.take();
     assert!(before.iter().all(|e| e["index"].as_u64().unwrap() < 256));
     let logs = env.store.list_logs().unwrap();
-    assert!(logs[0].last_error.as_deref().unwrap_or("").contains("ROOT MISMATCH"));
+    assert!(
+        logs[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("ROOT MISMATCH")
+    );
 
     // The log heals: the rest is verified and reported, and nothing twice.
     log.set_faults(Faults::default());
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await.ok());
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::Beginning))
+            .await
+            .ok()
+    );
     let after = env.sink.take();
     let mut all = tbs_set(&before);
     all.extend(tbs_set(&after));
@@ -124,10 +178,17 @@ async fn bad_sth_signature_downloads_nothing() {
     let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
     let env = Env::new();
     let list = env.write_log_list(&[(&log, &url)]);
-    log.set_faults(Faults { bad_signature: true, ..Faults::default() });
+    log.set_faults(Faults {
+        bad_signature: true,
+        ..Faults::default()
+    });
     let summary = run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await;
     assert!(!summary.ok());
-    assert!(summary.failed_logs[0].1.contains("signature"), "{:?}", summary.failed_logs);
+    assert!(
+        summary.failed_logs[0].1.contains("signature"),
+        "{:?}",
+        summary.failed_logs
+    );
     assert_eq!(log.request_count("get-entries"), 0);
     assert!(env.sink.take().is_empty());
     assert_eq!(verified(&env).0, 0);
@@ -187,13 +248,25 @@ async fn start_at_end_proves_the_position_and_reports_only_new_entries() {
     let env = Env::new();
     let list = env.write_log_list(&[(&log, &url)]);
     log.publish(778);
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::End)).await.ok());
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::End))
+            .await
+            .ok()
+    );
     assert!(env.sink.take().is_empty());
     assert_eq!(verified(&env), (778, Some(b64(NAVIGLI_ROOT_778))));
     assert_eq!(log.request_count("get-proof-by-hash"), 1);
-    assert_eq!(log.request_count("get-entries"), 1, "only entry 777 is needed to start at the end");
+    assert_eq!(
+        log.request_count("get-entries"),
+        1,
+        "only entry 777 is needed to start at the end"
+    );
     log.publish(1024);
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::End)).await.ok());
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::End))
+            .await
+            .ok()
+    );
     let new = env.sink.take();
     assert!(!new.is_empty());
     assert!(new.iter().all(|e| e["index"].as_u64().unwrap() >= 778));
@@ -206,8 +279,15 @@ async fn start_at_index_without_proof_support_downloads_from_zero() {
     let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
     let env = Env::new();
     let list = env.write_log_list(&[(&log, &url)]);
-    log.set_faults(Faults { no_proof_by_hash: true, ..Faults::default() });
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::Index(500))).await.ok());
+    log.set_faults(Faults {
+        no_proof_by_hash: true,
+        ..Faults::default()
+    });
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::Index(500)))
+            .await
+            .ok()
+    );
     assert_eq!(env.sink.take().len(), EXPECTED_MATCHES);
     assert_eq!(verified(&env).0, 1024);
 }
@@ -218,7 +298,11 @@ async fn start_at_index_with_proof_starts_there() {
     let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
     let env = Env::new();
     let list = env.write_log_list(&[(&log, &url)]);
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::Index(500))).await.ok());
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::Index(500)))
+            .await
+            .ok()
+    );
     let events = env.sink.take();
     assert!(!events.is_empty() && events.len() < EXPECTED_MATCHES);
     assert!(events.iter().all(|e| e["index"].as_u64().unwrap() >= 500));
@@ -232,7 +316,11 @@ async fn same_certificates_in_two_logs_are_reported_once_with_two_sightings() {
     let (url_b, _sb) = fakelog::serve(b.clone()).await.unwrap();
     let env = Env::new();
     let list = env.write_log_list(&[(&a, &url_a), (&b, &url_b)]);
-    assert!(run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await.ok());
+    assert!(
+        run_once(&env, &list, WATCH, once_config(StartAt::Beginning))
+            .await
+            .ok()
+    );
     let events = env.sink.take();
     assert_eq!(events.len(), EXPECTED_MATCHES);
     let found = env.store.search("mexi.my", 1000).unwrap();
@@ -241,7 +329,11 @@ async fn same_certificates_in_two_logs_are_reported_once_with_two_sightings() {
         assert_eq!(c.sightings.len(), 2, "{c:?}");
         let logs: Vec<&str> = c.sightings.iter().map(|s| s.log.as_str()).collect();
         assert!(logs.contains(&url_a.as_str()) && logs.contains(&url_b.as_str()));
-        assert!(c.dns_names.iter().any(|n| n == "mexi.my" || n.ends_with(".mexi.my")));
+        assert!(
+            c.dns_names
+                .iter()
+                .any(|n| n == "mexi.my" || n.ends_with(".mexi.my"))
+        );
     }
     let nip = env.store.search("nip.io", 1000).unwrap();
     assert_eq!(found.len() + nip.len(), EXPECTED_MATCHES);
@@ -251,7 +343,10 @@ async fn same_certificates_in_two_logs_are_reported_once_with_two_sightings() {
 async fn a_dead_log_does_not_stall_the_others() {
     let good = FakeLog::new(navigli_entries());
     let dead = FakeLog::new(navigli_entries());
-    dead.set_faults(Faults { sth_down: true, ..Faults::default() });
+    dead.set_faults(Faults {
+        sth_down: true,
+        ..Faults::default()
+    });
     let (url_g, _sg) = fakelog::serve(good.clone()).await.unwrap();
     let (url_d, _sd) = fakelog::serve(dead.clone()).await.unwrap();
     let env = Env::new();

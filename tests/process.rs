@@ -13,22 +13,34 @@ const BIN: &str = env!("CARGO_BIN_EXE_ctwatch");
 
 fn ctwatch(env: &Env, list: &std::path::Path, watch: &std::path::Path, extra: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(["run", "--json", "--start-at", "beginning", "--batch-entries", "512", "--retry-base-ms", "20"])
-        .arg("--log-list")
-        .arg(list)
-        .arg("--watchlist")
-        .arg(watch)
-        .arg("--db")
-        .arg(env.db_path())
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.args([
+        "run",
+        "--json",
+        "--start-at",
+        "beginning",
+        "--batch-entries",
+        "512",
+        "--retry-base-ms",
+        "20",
+    ])
+    .arg("--log-list")
+    .arg(list)
+    .arg("--watchlist")
+    .arg(watch)
+    .arg("--db")
+    .arg(env.db_path())
+    .args(extra)
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     c
 }
 
 fn lines(out: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect()
 }
 
 /// 20k synthesized entries; the watchlist matches the (rewritten) navigli names of the whole log.
@@ -47,19 +59,32 @@ async fn kill_during_catch_up_then_restart_loses_nothing_and_repeats_nothing() {
 
     // Reference: an uninterrupted run into another database.
     let reference_env = Env::new();
-    let out = ctwatch(&reference_env, &list, &watch, &["--once"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ctwatch(&reference_env, &list, &watch, &["--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = tbs_set(&lines(&out.stdout));
     assert!(expected.len() > 500, "only {} matches", expected.len());
 
     // Interrupted: SIGKILL as soon as the first reports appear, i.e. mid catch-up.
-    let mut child = ctwatch(&env, &list, &watch, &["--once", "--parallel-requests", "1", "--page-size", "64"])
-        .spawn()
-        .unwrap();
+    let mut child = ctwatch(
+        &env,
+        &list,
+        &watch,
+        &["--once", "--parallel-requests", "1", "--page-size", "64"],
+    )
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     loop {
         let logs = env.store.list_logs().unwrap_or_default();
-        if logs.first().is_some_and(|l| l.verified_size > 0) || started.elapsed() > Duration::from_secs(60) {
+        if logs.first().is_some_and(|l| l.verified_size > 0)
+            || started.elapsed() > Duration::from_secs(60)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -67,16 +92,27 @@ async fn kill_during_catch_up_then_restart_loses_nothing_and_repeats_nothing() {
     child.kill().unwrap();
     let first = child.wait_with_output().unwrap();
     let verified_at_kill = env.store.list_logs().unwrap()[0].verified_size;
-    assert!(verified_at_kill < 20_000, "the kill came too late to test anything");
+    assert!(
+        verified_at_kill < 20_000,
+        "the kill came too late to test anything"
+    );
 
     let out = ctwatch(&env, &list, &watch, &["--once"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut got = tbs_set(&lines(&first.stdout));
     got.extend(tbs_set(&lines(&out.stdout)));
     got.sort();
     let total = got.len();
     got.dedup();
-    assert_eq!(got.len(), total, "a certificate was reported twice across the kill");
+    assert_eq!(
+        got.len(),
+        total,
+        "a certificate was reported twice across the kill"
+    );
     assert_eq!(got, expected, "reports lost across the kill");
     assert_eq!(env.store.list_logs().unwrap()[0].verified_size, 20_000);
 }
@@ -87,15 +123,36 @@ async fn sigterm_commits_the_batch_in_hand_and_exits_zero() {
     let env = Env::new();
     let list = env.write_log_list(&[(&log, &url)]);
     let watch = env.write_watchlist("mexi.my\n");
-    let child = ctwatch(&env, &list, &watch, &["--parallel-requests", "1", "--page-size", "64"]).spawn().unwrap();
+    let child = ctwatch(
+        &env,
+        &list,
+        &watch,
+        &["--parallel-requests", "1", "--page-size", "64"],
+    )
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     while log.request_count("get-entries") < 5 && started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(started.elapsed() < Duration::from_secs(30));
     // What was downloaded before the signal was verified and committed (not thrown away).
     let verified = env.store.list_logs().unwrap()[0].verified_size;

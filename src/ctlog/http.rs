@@ -40,9 +40,14 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The delay before attempt `attempt + 1` (attempt counts from 1): exponential with full jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(self.max_delay);
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max_delay);
         let half = exp / 2;
-        half + exp.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+        half + exp
+            .saturating_sub(half)
+            .mul_f64(rand::rng().random::<f64>())
     }
 }
 
@@ -57,7 +62,11 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(client: reqwest::Client, policy: RetryPolicy) -> Fetcher {
-        Fetcher { client, policy, gate: Arc::new(Mutex::new(None)) }
+        Fetcher {
+            client,
+            policy,
+            gate: Arc::new(Mutex::new(None)),
+        }
     }
 
     pub fn policy(&self) -> &RetryPolicy {
@@ -108,7 +117,10 @@ impl Fetcher {
 
     /// One attempt. On failure also returns the Retry-After the server asked for (429 / 503).
     async fn get_once(&self, url: &str) -> Result<Vec<u8>, (LogError, Option<Duration>)> {
-        let transport = |e: reqwest::Error| LogError::Transport { url: url.to_string(), message: error_chain(&e) };
+        let transport = |e: reqwest::Error| LogError::Transport {
+            url: url.to_string(),
+            message: error_chain(&e),
+        };
         let mut resp = self
             .client
             .get(url)
@@ -118,25 +130,51 @@ impl Fetcher {
             .map_err(|e| (transport(e), None))?;
         let status = resp.status();
         if !status.is_success() {
-            let retry_after = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(parse_retry_after);
-            let retry_after = retry_after.or((status.as_u16() == 429).then_some(self.policy.base_delay));
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(parse_retry_after);
+            let retry_after =
+                retry_after.or((status.as_u16() == 429).then_some(self.policy.base_delay));
             let body = read_limited(&mut resp, 4096).await.unwrap_or_default();
             let body = String::from_utf8_lossy(&body).trim().to_string();
-            return Err((LogError::Status { url: url.to_string(), status: status.as_u16(), body }, retry_after));
+            return Err((
+                LogError::Status {
+                    url: url.to_string(),
+                    status: status.as_u16(),
+                    body,
+                },
+                retry_after,
+            ));
         }
         let limit = self.policy.max_body_bytes;
         if resp.content_length().is_some_and(|l| l as usize > limit) {
-            return Err((LogError::TooLarge { url: url.to_string(), limit }, None));
+            return Err((
+                LogError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                },
+                None,
+            ));
         }
         match read_limited(&mut resp, limit + 1).await {
-            Ok(body) if body.len() > limit => Err((LogError::TooLarge { url: url.to_string(), limit }, None)),
+            Ok(body) if body.len() > limit => Err((
+                LogError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                },
+                None,
+            )),
             Ok(body) => Ok(body),
             Err(e) => Err((transport(e), None)),
         }
     }
 }
 
-async fn read_limited(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+async fn read_limited(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await? {
         body.extend_from_slice(&chunk);
@@ -154,7 +192,10 @@ pub fn parse_retry_after(v: &reqwest::header::HeaderValue) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(s).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -174,7 +215,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// The HTTP client shared by every log: rustls, gzip, a user agent that names us.
 pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
-        .user_agent(concat!("ctwatch/", env!("CARGO_PKG_VERSION"), " (Certificate Transparency monitor)"))
+        .user_agent(concat!(
+            "ctwatch/",
+            env!("CARGO_PKG_VERSION"),
+            " (Certificate Transparency monitor)"
+        ))
         .connect_timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(16)
         .gzip(true)

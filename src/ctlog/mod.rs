@@ -40,7 +40,11 @@ pub enum LogError {
     #[error("GET {url}: {message}")]
     Transport { url: String, message: String },
     #[error("GET {url}: HTTP {status}{}", body_hint(.body))]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("GET {url}: response larger than {limit} bytes")]
     TooLarge { url: String, limit: usize },
     #[error("GET {url}: malformed response: {message}")]
@@ -56,7 +60,11 @@ pub enum LogError {
 }
 
 fn body_hint(body: &str) -> String {
-    if body.is_empty() { String::new() } else { format!(": {}", body.chars().take(200).collect::<String>()) }
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", body.chars().take(200).collect::<String>())
+    }
 }
 
 impl LogError {
@@ -109,8 +117,16 @@ pub trait CtLog: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RawEntry>, LogError>> + Send;
 
     /// A consistency proof between tree sizes `first < second` (RFC 6962 section 2.1.2).
-    fn consistency_proof(&self, first: u64, second: u64) -> impl Future<Output = Result<Vec<Hash>, LogError>> + Send;
+    fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> impl Future<Output = Result<Vec<Hash>, LogError>> + Send;
 
     /// The collapsed tree of the first `size` entries, proven against `head` (0 < size <= head.tree_size).
-    fn tree_at(&self, size: u64, head: &TreeHead) -> impl Future<Output = Result<CollapsedTree, LogError>> + Send;
+    fn tree_at(
+        &self,
+        size: u64,
+        head: &TreeHead,
+    ) -> impl Future<Output = Result<CollapsedTree, LogError>> + Send;
 }

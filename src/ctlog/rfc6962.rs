@@ -22,12 +22,24 @@ pub struct Rfc6962Log {
 impl Rfc6962Log {
     /// `page_size` is how many entries one `get-entries` asks for (logs may return fewer).
     pub fn new(url: &str, key: LogKey, fetcher: Fetcher, page_size: u64) -> Rfc6962Log {
-        let url = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
-        Rfc6962Log { url, key, fetcher, page_size: page_size.max(1) }
+        let url = if url.ends_with('/') {
+            url.to_string()
+        } else {
+            format!("{url}/")
+        };
+        Rfc6962Log {
+            url,
+            key,
+            fetcher,
+            page_size: page_size.max(1),
+        }
     }
 
     fn bad(&self, endpoint: &str, message: impl Into<String>) -> LogError {
-        LogError::BadResponse { url: format!("{}ct/v1/{endpoint}", self.url), message: message.into() }
+        LogError::BadResponse {
+            url: format!("{}ct/v1/{endpoint}", self.url),
+            message: message.into(),
+        }
     }
 
     /// One `get-entries` call: at most `end - start` entries starting at `start` (maybe fewer).
@@ -41,32 +53,53 @@ impl Rfc6962Log {
             leaf_input: String,
             extra_data: String,
         }
-        let url = format!("{}ct/v1/get-entries?start={start}&end={}", self.url, end - 1);
+        let url = format!(
+            "{}ct/v1/get-entries?start={start}&end={}",
+            self.url,
+            end - 1
+        );
         let body = self.fetcher.get(&url).await?;
-        let resp: Resp = serde_json::from_slice(&body).map_err(|e| self.bad("get-entries", e.to_string()))?;
+        let resp: Resp =
+            serde_json::from_slice(&body).map_err(|e| self.bad("get-entries", e.to_string()))?;
         let wanted = (end - start) as usize;
         let mut out = Vec::with_capacity(resp.entries.len().min(wanted));
         for (i, item) in resp.entries.into_iter().take(wanted).enumerate() {
             let index = start + i as u64;
             let decode = |field: &str, v: &str| {
-                B64.decode(v).map_err(|e| self.bad("get-entries", format!("entry {index}: {field}: {e}")))
+                B64.decode(v)
+                    .map_err(|e| self.bad("get-entries", format!("entry {index}: {field}: {e}")))
             };
             let leaf_input = decode("leaf_input", &item.leaf_input)?;
             let extra_data = decode("extra_data", &item.extra_data)?;
             let entry = leaf::decode_rfc6962(&leaf_input, &extra_data).map_err(|e| e.to_string());
-            out.push(RawEntry { leaf_input, extra_data, entry });
+            out.push(RawEntry {
+                leaf_input,
+                extra_data,
+                entry,
+            });
         }
         Ok(out)
     }
 
-    fn decode_hashes(&self, endpoint: &str, field: &str, items: &[String]) -> Result<Vec<Hash>, LogError> {
+    fn decode_hashes(
+        &self,
+        endpoint: &str,
+        field: &str,
+        items: &[String],
+    ) -> Result<Vec<Hash>, LogError> {
         items
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let bytes = B64.decode(s).map_err(|e| self.bad(endpoint, format!("{field}[{i}]: {e}")))?;
-                Hash::try_from(bytes.as_slice())
-                    .map_err(|_| self.bad(endpoint, format!("{field}[{i}]: {} bytes, want 32", bytes.len())))
+                let bytes = B64
+                    .decode(s)
+                    .map_err(|e| self.bad(endpoint, format!("{field}[{i}]: {e}")))?;
+                Hash::try_from(bytes.as_slice()).map_err(|_| {
+                    self.bad(
+                        endpoint,
+                        format!("{field}[{i}]: {} bytes, want 32", bytes.len()),
+                    )
+                })
             })
             .collect()
     }
@@ -82,20 +115,37 @@ impl CtLog for Rfc6962Log {
     }
 
     async fn latest_head(&self) -> Result<TreeHead, LogError> {
-        let body = self.fetcher.get(&format!("{}ct/v1/get-sth", self.url)).await?;
+        let body = self
+            .fetcher
+            .get(&format!("{}ct/v1/get-sth", self.url))
+            .await?;
         let sth = sth::parse_get_sth(&body).map_err(|e| self.bad("get-sth", e.to_string()))?;
-        sth.verify(&self.key)
-            .map_err(|e| LogError::BadSignature { log: self.url.clone(), message: e.to_string() })?;
-        Ok(TreeHead { tree_size: sth.tree_size, timestamp_ms: sth.timestamp_ms, root_hash: sth.root_hash })
+        sth.verify(&self.key).map_err(|e| LogError::BadSignature {
+            log: self.url.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(TreeHead {
+            tree_size: sth.tree_size,
+            timestamp_ms: sth.timestamp_ms,
+            root_hash: sth.root_hash,
+        })
     }
 
-    async fn fetch_range(&self, start: u64, end: u64, _head: &TreeHead) -> Result<Vec<RawEntry>, LogError> {
+    async fn fetch_range(
+        &self,
+        start: u64,
+        end: u64,
+        _head: &TreeHead,
+    ) -> Result<Vec<RawEntry>, LogError> {
         let mut out = Vec::with_capacity((end - start) as usize);
         let mut next = start;
         while next < end {
             let got = self.get_entries(next, end).await?;
             if got.is_empty() {
-                return Err(self.bad("get-entries", format!("no entries returned for start={next} end={}", end - 1)));
+                return Err(self.bad(
+                    "get-entries",
+                    format!("no entries returned for start={next} end={}", end - 1),
+                ));
             }
             next += got.len() as u64;
             out.extend(got);
@@ -108,9 +158,13 @@ impl CtLog for Rfc6962Log {
         struct Resp {
             consistency: Vec<String>,
         }
-        let url = format!("{}ct/v1/get-sth-consistency?first={first}&second={second}", self.url);
+        let url = format!(
+            "{}ct/v1/get-sth-consistency?first={first}&second={second}",
+            self.url
+        );
         let body = self.fetcher.get(&url).await?;
-        let resp: Resp = serde_json::from_slice(&body).map_err(|e| self.bad("get-sth-consistency", e.to_string()))?;
+        let resp: Resp = serde_json::from_slice(&body)
+            .map_err(|e| self.bad("get-sth-consistency", e.to_string()))?;
         self.decode_hashes("get-sth-consistency", "consistency", &resp.consistency)
     }
 
@@ -125,7 +179,10 @@ impl CtLog for Rfc6962Log {
         }
         let last = self.get_entries(size - 1, size).await?;
         let Some(last) = last.into_iter().next() else {
-            return Err(self.bad("get-entries", format!("no entry returned for index {}", size - 1)));
+            return Err(self.bad(
+                "get-entries",
+                format!("no entry returned for index {}", size - 1),
+            ));
         };
         let leaf_hash = merkle::leaf_hash(&last.leaf_input);
         let mut url = url::Url::parse(&format!("{}ct/v1/get-proof-by-hash", self.url))
@@ -134,7 +191,8 @@ impl CtLog for Rfc6962Log {
             .append_pair("hash", &B64.encode(leaf_hash))
             .append_pair("tree_size", &head.tree_size.to_string());
         let body = self.fetcher.get(url.as_str()).await?;
-        let resp: Resp = serde_json::from_slice(&body).map_err(|e| self.bad("get-proof-by-hash", e.to_string()))?;
+        let resp: Resp = serde_json::from_slice(&body)
+            .map_err(|e| self.bad("get-proof-by-hash", e.to_string()))?;
         if resp.leaf_index != size - 1 {
             return Err(LogError::Unsupported {
                 log: self.url.clone(),
@@ -146,11 +204,20 @@ impl CtLog for Rfc6962Log {
             });
         }
         let path = self.decode_hashes("get-proof-by-hash", "audit_path", &resp.audit_path)?;
-        CollapsedTree::from_inclusion_proof(size - 1, head.tree_size, leaf_hash, &path, &head.root_hash).map_err(|e| {
-            LogError::RootMismatch {
-                log: self.url.clone(),
-                message: format!("inclusion proof of entry {} in tree {}: {e}", size - 1, head.tree_size),
-            }
+        CollapsedTree::from_inclusion_proof(
+            size - 1,
+            head.tree_size,
+            leaf_hash,
+            &path,
+            &head.root_hash,
+        )
+        .map_err(|e| LogError::RootMismatch {
+            log: self.url.clone(),
+            message: format!(
+                "inclusion proof of entry {} in tree {}: {e}",
+                size - 1,
+                head.tree_size
+            ),
         })
     }
 }

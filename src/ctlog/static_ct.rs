@@ -29,6 +29,9 @@ pub trait IssuerCache: Send + Sync {
     fn put_issuer(&self, sha256: &[u8; 32], der: &[u8]);
 }
 
+/// (level, tile index, width) of a hash tile.
+type TileKey = (u8, u64, u64);
+
 /// A tiled log.
 pub struct StaticCtLog {
     monitoring_url: String,
@@ -37,7 +40,7 @@ pub struct StaticCtLog {
     fetcher: Fetcher,
     issuers: Arc<dyn IssuerCache>,
     /// Hash tiles read recently, by (level, index, width). Small: proofs touch a handful of tiles.
-    hash_tiles: Mutex<HashMap<(u8, u64, u64), Arc<Vec<Hash>>>>,
+    hash_tiles: Mutex<HashMap<TileKey, Arc<Vec<Hash>>>>,
 }
 
 impl StaticCtLog {
@@ -49,8 +52,11 @@ impl StaticCtLog {
         fetcher: Fetcher,
         issuers: Arc<dyn IssuerCache>,
     ) -> StaticCtLog {
-        let monitoring_url =
-            if monitoring_url.ends_with('/') { monitoring_url.to_string() } else { format!("{monitoring_url}/") };
+        let monitoring_url = if monitoring_url.ends_with('/') {
+            monitoring_url.to_string()
+        } else {
+            format!("{monitoring_url}/")
+        };
         StaticCtLog {
             monitoring_url,
             origin: origin_of(submission_url),
@@ -62,7 +68,10 @@ impl StaticCtLog {
     }
 
     fn bad(&self, path: &str, message: impl Into<String>) -> LogError {
-        LogError::BadResponse { url: format!("{}{path}", self.monitoring_url), message: message.into() }
+        LogError::BadResponse {
+            url: format!("{}{path}", self.monitoring_url),
+            message: message.into(),
+        }
     }
 
     /// The issuer certificate with this fingerprint: from the cache, else fetched once and checked.
@@ -71,7 +80,10 @@ impl StaticCtLog {
             return Ok(der);
         }
         let path = format!("issuer/{}", hex::encode(fp));
-        let der = self.fetcher.get(&format!("{}{path}", self.monitoring_url)).await?;
+        let der = self
+            .fetcher
+            .get(&format!("{}{path}", self.monitoring_url))
+            .await?;
         let got: [u8; 32] = Sha256::digest(&der).into();
         if &got != fp {
             return Err(self.bad(&path, format!("certificate hashes to {}", hex::encode(got))));
@@ -81,25 +93,43 @@ impl StaticCtLog {
     }
 
     /// Hashes of tile `index` at `level`, for a tree of `tree_size` leaves (partial at the right edge).
-    async fn hash_tile(&self, level: u8, index: u64, tree_size: u64) -> Result<Arc<Vec<Hash>>, LogError> {
+    async fn hash_tile(
+        &self,
+        level: u8,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<Arc<Vec<Hash>>, LogError> {
         let nodes_at_level = tree_size >> (8 * level as u32);
-        let width = nodes_at_level.saturating_sub(index * TILE_WIDTH).min(TILE_WIDTH);
+        let width = nodes_at_level
+            .saturating_sub(index * TILE_WIDTH)
+            .min(TILE_WIDTH);
         if width == 0 {
             return Err(LogError::Unsupported {
                 log: self.monitoring_url.clone(),
                 message: format!("hash tile {level}/{index} is beyond tree size {tree_size}"),
             });
         }
-        if let Some(t) = self.hash_tiles.lock().unwrap_or_else(|e| e.into_inner()).get(&(level, index, width)) {
+        if let Some(t) = self
+            .hash_tiles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(level, index, width))
+        {
             return Ok(t.clone());
         }
         let path = format!("tile/{level}/{}", tile_path(index, width));
-        let body = self.fetcher.get(&format!("{}{path}", self.monitoring_url)).await?;
+        let body = self
+            .fetcher
+            .get(&format!("{}{path}", self.monitoring_url))
+            .await?;
         let body = leaf::maybe_gunzip(&body).map_err(|e| self.bad(&path, e.to_string()))?;
         if body.len() as u64 != width * 32 {
             return Err(self.bad(&path, format!("{} bytes, want {}", body.len(), width * 32)));
         }
-        let hashes: Vec<Hash> = body.chunks_exact(32).map(|c| c.try_into().expect("32-byte chunk")).collect();
+        let hashes: Vec<Hash> = body
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("32-byte chunk"))
+            .collect();
         let tile = Arc::new(hashes);
         let mut cache = self.hash_tiles.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 64 {
@@ -119,7 +149,10 @@ impl StaticCtLog {
         let off = (first % TILE_WIDTH) as usize;
         let count = 1usize << r;
         let Some(slice) = tile.get(off..off + count) else {
-            return Err(self.bad("tile", format!("tile at level {level} too short for node {height}/{index}")));
+            return Err(self.bad(
+                "tile",
+                format!("tile at level {level} too short for node {height}/{index}"),
+            ));
         };
         Ok(root_of_power_of_two(slice))
     }
@@ -133,7 +166,7 @@ impl StaticCtLog {
             // MTH splits at the largest power of two below the size: the left part is a complete subtree.
             let n = end - s;
             let k = 1u64 << (63 - n.leading_zeros());
-            if s % k != 0 {
+            if !s.is_multiple_of(k) {
                 return Err(LogError::Unsupported {
                     log: self.monitoring_url.clone(),
                     message: format!("subtree [{start}, {end}) is not aligned"),
@@ -158,7 +191,8 @@ impl StaticCtLog {
         b: bool,
         tree_size: u64,
         out: &'a mut Vec<Hash>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), LogError>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), LogError>> + Send + 'a>>
+    {
         Box::pin(async move {
             let n = end - start;
             if m == n {
@@ -167,12 +201,18 @@ impl StaticCtLog {
                 }
                 return Ok(());
             }
-            let k = if n.is_power_of_two() { n / 2 } else { 1u64 << (63 - n.leading_zeros()) };
+            let k = if n.is_power_of_two() {
+                n / 2
+            } else {
+                1u64 << (63 - n.leading_zeros())
+            };
             if m <= k {
-                self.subproof(m, start, start + k, b, tree_size, out).await?;
+                self.subproof(m, start, start + k, b, tree_size, out)
+                    .await?;
                 out.push(self.subtree(start + k, end, tree_size).await?);
             } else {
-                self.subproof(m - k, start + k, end, false, tree_size, out).await?;
+                self.subproof(m - k, start + k, end, false, tree_size, out)
+                    .await?;
                 out.push(self.subtree(start, start + k, tree_size).await?);
             }
             Ok(())
@@ -184,14 +224,20 @@ impl StaticCtLog {
 fn root_of_power_of_two(hashes: &[Hash]) -> Hash {
     let mut level: Vec<Hash> = hashes.to_vec();
     while level.len() > 1 {
-        level = level.chunks(2).map(|p| merkle::node_hash(&p[0], &p[1])).collect();
+        level = level
+            .chunks(2)
+            .map(|p| merkle::node_hash(&p[0], &p[1]))
+            .collect();
     }
     level[0]
 }
 
 /// "https://log.example/2026h1/" -> "log.example/2026h1".
 pub fn origin_of(submission_url: &str) -> String {
-    let s = submission_url.split_once("://").map(|(_, rest)| rest).unwrap_or(submission_url);
+    let s = submission_url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(submission_url);
     s.trim_end_matches('/').to_string()
 }
 
@@ -200,7 +246,11 @@ pub fn tile_path(index: u64, width: u64) -> String {
     let digits = index.to_string();
     let pad = digits.len().div_ceil(3) * 3;
     let padded = format!("{index:0pad$}");
-    let groups: Vec<&str> = padded.as_bytes().chunks(3).map(|c| std::str::from_utf8(c).unwrap_or("000")).collect();
+    let groups: Vec<&str> = padded
+        .as_bytes()
+        .chunks(3)
+        .map(|c| std::str::from_utf8(c).unwrap_or("000"))
+        .collect();
     let n = groups.len();
     let mut path = String::new();
     for (i, g) in groups.iter().enumerate() {
@@ -228,13 +278,29 @@ impl CtLog for StaticCtLog {
     }
 
     async fn latest_head(&self) -> Result<TreeHead, LogError> {
-        let body = self.fetcher.get(&format!("{}checkpoint", self.monitoring_url)).await?;
-        let cp = checkpoint::parse_and_verify(&body, &self.origin, &self.key)
-            .map_err(|e| LogError::BadSignature { log: self.monitoring_url.clone(), message: e.to_string() })?;
-        Ok(TreeHead { tree_size: cp.tree_size, timestamp_ms: cp.timestamp_ms, root_hash: cp.root_hash })
+        let body = self
+            .fetcher
+            .get(&format!("{}checkpoint", self.monitoring_url))
+            .await?;
+        let cp = checkpoint::parse_and_verify(&body, &self.origin, &self.key).map_err(|e| {
+            LogError::BadSignature {
+                log: self.monitoring_url.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(TreeHead {
+            tree_size: cp.tree_size,
+            timestamp_ms: cp.timestamp_ms,
+            root_hash: cp.root_hash,
+        })
     }
 
-    async fn fetch_range(&self, start: u64, end: u64, head: &TreeHead) -> Result<Vec<RawEntry>, LogError> {
+    async fn fetch_range(
+        &self,
+        start: u64,
+        end: u64,
+        head: &TreeHead,
+    ) -> Result<Vec<RawEntry>, LogError> {
         let mut out = Vec::with_capacity((end - start) as usize);
         let mut next = start;
         while next < end {
@@ -242,20 +308,32 @@ impl CtLog for StaticCtLog {
             let first = tile * TILE_WIDTH;
             let width = (head.tree_size - first).min(TILE_WIDTH);
             let path = format!("tile/data/{}", tile_path(tile, width));
-            let body = self.fetcher.get(&format!("{}{path}", self.monitoring_url)).await?;
-            let leaves = leaf::decode_data_tile(&body, first).map_err(|e| self.bad(&path, e.to_string()))?;
+            let body = self
+                .fetcher
+                .get(&format!("{}{path}", self.monitoring_url))
+                .await?;
+            let leaves =
+                leaf::decode_data_tile(&body, first).map_err(|e| self.bad(&path, e.to_string()))?;
             if (leaves.len() as u64) < width {
                 return Err(self.bad(&path, format!("{} entries, want {width}", leaves.len())));
             }
             let take_to = end.min(first + width);
-            for l in leaves.into_iter().skip((next - first) as usize).take((take_to - next) as usize) {
+            for l in leaves
+                .into_iter()
+                .skip((next - first) as usize)
+                .take((take_to - next) as usize)
+            {
                 let mut entry = l.entry;
                 let mut chain = Vec::with_capacity(l.chain_fingerprints.len());
                 for fp in &l.chain_fingerprints {
                     chain.push(self.issuer(fp).await?);
                 }
                 entry.chain = chain;
-                out.push(RawEntry { leaf_input: l.merkle_leaf_input, extra_data: Vec::new(), entry: Ok(entry) });
+                out.push(RawEntry {
+                    leaf_input: l.merkle_leaf_input,
+                    extra_data: Vec::new(),
+                    entry: Ok(entry),
+                });
             }
             next = take_to;
         }
@@ -267,7 +345,8 @@ impl CtLog for StaticCtLog {
         if first == 0 || first >= second {
             return Ok(out);
         }
-        self.subproof(first, 0, second, true, second, &mut out).await?;
+        self.subproof(first, 0, second, true, second, &mut out)
+            .await?;
         Ok(out)
     }
 
@@ -282,17 +361,22 @@ impl CtLog for StaticCtLog {
                 start += k;
             }
         }
-        let tree = CollapsedTree::from_nodes(size, nodes).map_err(|e| self.bad("tile", e.to_string()))?;
+        let tree =
+            CollapsedTree::from_nodes(size, nodes).map_err(|e| self.bad("tile", e.to_string()))?;
         let ok = if size == head.tree_size {
             tree.root() == head.root_hash
         } else {
             let proof = self.consistency_proof(size, head.tree_size).await?;
-            merkle::verify_consistency(size, head.tree_size, &tree.root(), &head.root_hash, &proof).is_ok()
+            merkle::verify_consistency(size, head.tree_size, &tree.root(), &head.root_hash, &proof)
+                .is_ok()
         };
         if !ok {
             return Err(LogError::RootMismatch {
                 log: self.monitoring_url.clone(),
-                message: format!("hash tiles for size {size} do not match the checkpoint of size {}", head.tree_size),
+                message: format!(
+                    "hash tiles for size {size} do not match the checkpoint of size {}",
+                    head.tree_size
+                ),
             });
         }
         Ok(tree)
@@ -313,7 +397,13 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(origin_of("https://tuscolo2026h2.sunlight.geomys.org/"), "tuscolo2026h2.sunlight.geomys.org");
-        assert_eq!(origin_of("https://log.example/2026h1"), "log.example/2026h1");
+        assert_eq!(
+            origin_of("https://tuscolo2026h2.sunlight.geomys.org/"),
+            "tuscolo2026h2.sunlight.geomys.org"
+        );
+        assert_eq!(
+            origin_of("https://log.example/2026h1"),
+            "log.example/2026h1"
+        );
     }
 }

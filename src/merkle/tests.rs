@@ -44,8 +44,14 @@ fn memory_tree(leaves: &[Hash]) -> MemoryTree {
 #[test]
 fn known_hash_values() {
     // SHA-256("") and the RFC 6962 hash of the empty leaf, from the certificate-transparency test vectors.
-    assert_eq!(hex::encode(empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    assert_eq!(hex::encode(leaf_hash(b"")), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+    assert_eq!(
+        hex::encode(empty_root()),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(
+        hex::encode(leaf_hash(b"")),
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    );
     assert_eq!(CollapsedTree::new().root(), empty_root());
     assert_eq!(MemoryTree::new().root(0), empty_root());
 }
@@ -56,10 +62,16 @@ fn argon2020_inclusion_and_consistency() {
     let sth = fixture_json(&format!("{dir}/get-sth.json"));
     let log = fixture_json(&format!("{dir}/log.json"));
     let entries = fixture_json(&format!("{dir}/get-entries_start-10000_end-10000.json"));
-    let proof = fixture_json(&format!("{dir}/get-proof-by-hash_tree-size-961984011_leaf-10000.json"));
-    let cons = fixture_json(&format!("{dir}/get-sth-consistency_first-3654490_second-961984011.json"));
+    let proof = fixture_json(&format!(
+        "{dir}/get-proof-by-hash_tree-size-961984011_leaf-10000.json"
+    ));
+    let cons = fixture_json(&format!(
+        "{dir}/get-sth-consistency_first-3654490_second-961984011.json"
+    ));
 
-    let leaf_input = B64.decode(entries["entries"][0]["leaf_input"].as_str().unwrap()).unwrap();
+    let leaf_input = B64
+        .decode(entries["entries"][0]["leaf_input"].as_str().unwrap())
+        .unwrap();
     let leaf = leaf_hash(&leaf_input);
     assert_eq!(leaf, b64_hash(&log["leaf_hash_index_10000"]));
     let root = b64_hash(&sth["sha256_root_hash"]);
@@ -71,11 +83,17 @@ fn argon2020_inclusion_and_consistency() {
 
     let mut bad = path.clone();
     bad[7][3] ^= 1;
-    assert!(matches!(verify_inclusion(10000, size, &leaf, &bad, &root), Err(MerkleError::RootMismatch { .. })));
+    assert!(matches!(
+        verify_inclusion(10000, size, &leaf, &bad, &root),
+        Err(MerkleError::RootMismatch { .. })
+    ));
     assert!(verify_inclusion(10001, size, &leaf, &path, &root).is_err());
     assert_eq!(
         verify_inclusion(10000, size, &leaf, &path[..29], &root),
-        Err(MerkleError::WrongProofLength { expected: 30, got: 29 })
+        Err(MerkleError::WrongProofLength {
+            expected: 30,
+            got: 29
+        })
     );
 
     let old_root = b64_hash(&log["old_tree_head"]["sha256_root_hash"]);
@@ -105,10 +123,20 @@ fn icarus_inclusion_and_consistency() {
     let dir = "rfc6962/icarus";
     let sth1 = fixture_json(&format!("{dir}/get-sth_tree-129596132.json"));
     let sth2 = fixture_json(&format!("{dir}/get-sth_tree-129721434.json"));
-    let entry = fixture_json(&format!("{dir}/get-entry-and-proof_leaf-120000000_tree-129721434.json"));
-    let cons = fixture_json(&format!("{dir}/get-sth-consistency_first-129596132_second-129721434.json"));
-    let (size1, root1) = (sth1["tree_size"].as_u64().unwrap(), b64_hash(&sth1["sha256_root_hash"]));
-    let (size2, root2) = (sth2["tree_size"].as_u64().unwrap(), b64_hash(&sth2["sha256_root_hash"]));
+    let entry = fixture_json(&format!(
+        "{dir}/get-entry-and-proof_leaf-120000000_tree-129721434.json"
+    ));
+    let cons = fixture_json(&format!(
+        "{dir}/get-sth-consistency_first-129596132_second-129721434.json"
+    ));
+    let (size1, root1) = (
+        sth1["tree_size"].as_u64().unwrap(),
+        b64_hash(&sth1["sha256_root_hash"]),
+    );
+    let (size2, root2) = (
+        sth2["tree_size"].as_u64().unwrap(),
+        b64_hash(&sth2["sha256_root_hash"]),
+    );
 
     let leaf = leaf_hash(&B64.decode(entry["leaf_input"].as_str().unwrap()).unwrap());
     let path = b64_hashes(&entry["audit_path"]);
@@ -119,14 +147,20 @@ fn icarus_inclusion_and_consistency() {
     let cproof = b64_hashes(&cons["consistency"]);
     verify_consistency(size1, size2, &root1, &root2, &cproof).unwrap();
     assert!(verify_consistency(size1 + 1, size2, &root1, &root2, &cproof).is_err());
-    assert_eq!(verify_consistency(size2, size1, &root2, &root1, &cproof), Err(MerkleError::ShrinkingTree {
-        size1: size2,
-        size2: size1
-    }));
+    assert_eq!(
+        verify_consistency(size2, size1, &root2, &root1, &cproof),
+        Err(MerkleError::ShrinkingTree {
+            size1: size2,
+            size2: size1
+        })
+    );
     for i in 0..cproof.len() {
         let mut bad = cproof.clone();
         bad[i][i] ^= 0x10;
-        assert!(verify_consistency(size1, size2, &root1, &root2, &bad).is_err(), "flipped hash {i}");
+        assert!(
+            verify_consistency(size1, size2, &root1, &root2, &bad).is_err(),
+            "flipped hash {i}"
+        );
     }
 }
 
@@ -139,9 +173,17 @@ fn navigli_real_leaf_hashes_give_real_roots() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| (h["tree_size"].as_u64().unwrap(), b64_hash(&h["sha256_root_hash"])))
+        .map(|h| {
+            (
+                h["tree_size"].as_u64().unwrap(),
+                b64_hash(&h["sha256_root_hash"]),
+            )
+        })
         .collect();
-    assert_eq!(expected.iter().map(|e| e.0).collect::<Vec<_>>(), vec![778, 1024]);
+    assert_eq!(
+        expected.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![778, 1024]
+    );
 
     let mem = memory_tree(&leaves);
     let mut collapsed = CollapsedTree::new();
@@ -154,11 +196,25 @@ fn navigli_real_leaf_hashes_give_real_roots() {
     }
     let (root778, root1024) = (expected[0].1, expected[1].1);
     for index in [0, 1, 255, 256, 500, 777] {
-        verify_inclusion(index, 778, &leaves[index as usize], &mem.inclusion_proof(index, 778), &root778).unwrap();
+        verify_inclusion(
+            index,
+            778,
+            &leaves[index as usize],
+            &mem.inclusion_proof(index, 778),
+            &root778,
+        )
+        .unwrap();
         let proof = mem.inclusion_proof(index, 1024);
         verify_inclusion(index, 1024, &leaves[index as usize], &proof, &root1024).unwrap();
     }
-    verify_consistency(778, 1024, &root778, &root1024, &mem.consistency_proof(778, 1024)).unwrap();
+    verify_consistency(
+        778,
+        1024,
+        &root778,
+        &root1024,
+        &mem.consistency_proof(778, 1024),
+    )
+    .unwrap();
 }
 
 /// Every inclusion proof of every tree up to 300 leaves verifies, and fails once any byte is changed or the
@@ -176,12 +232,19 @@ fn inclusion_proofs_for_all_small_trees() {
         for i in 0..n {
             let proof = mem.inclusion_proof(i, n);
             let leaf = &leaves[i as usize];
-            verify_inclusion(i, n, leaf, &proof, &root).unwrap_or_else(|e| panic!("({i}, {n}): {e}"));
+            verify_inclusion(i, n, leaf, &proof, &root)
+                .unwrap_or_else(|e| panic!("({i}, {n}): {e}"));
             if n < 300 {
-                assert!(verify_inclusion(i, n + 1, leaf, &proof, &mem.root(n + 1)).is_err(), "({i}, {n}+1)");
+                assert!(
+                    verify_inclusion(i, n + 1, leaf, &proof, &mem.root(n + 1)).is_err(),
+                    "({i}, {n}+1)"
+                );
             }
             if i < n - 1 {
-                assert!(verify_inclusion(i, n - 1, leaf, &proof, &mem.root(n - 1)).is_err(), "({i}, {n}-1)");
+                assert!(
+                    verify_inclusion(i, n - 1, leaf, &proof, &mem.root(n - 1)).is_err(),
+                    "({i}, {n}-1)"
+                );
             }
             if n <= 40 {
                 for j in 0..proof.len() {
@@ -204,20 +267,30 @@ fn consistency_proofs_for_all_small_trees() {
         for m in 0..=n {
             let root_m = mem.root(m);
             let proof = mem.consistency_proof(m, n);
-            verify_consistency(m, n, &root_m, &root_n, &proof).unwrap_or_else(|e| panic!("({m}, {n}): {e}"));
+            verify_consistency(m, n, &root_m, &root_n, &proof)
+                .unwrap_or_else(|e| panic!("({m}, {n}): {e}"));
             if m > 0 && m < n {
                 let r = mem.root(m + 1);
-                assert!(verify_consistency(m + 1, n, &r, &root_n, &proof).is_err(), "({m}+1, {n})");
+                assert!(
+                    verify_consistency(m + 1, n, &r, &root_n, &proof).is_err(),
+                    "({m}+1, {n})"
+                );
                 if n < 300 {
                     let r = mem.root(n + 1);
-                    assert!(verify_consistency(m, n + 1, &root_m, &r, &proof).is_err(), "({m}, {n}+1)");
+                    assert!(
+                        verify_consistency(m, n + 1, &root_m, &r, &proof).is_err(),
+                        "({m}, {n}+1)"
+                    );
                 }
             }
             if n <= 40 {
                 for j in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[j][j % 32] ^= 0x40;
-                    assert!(verify_consistency(m, n, &root_m, &root_n, &bad).is_err(), "({m}, {n}) hash {j}");
+                    assert!(
+                        verify_consistency(m, n, &root_m, &root_n, &bad).is_err(),
+                        "({m}, {n}) hash {j}"
+                    );
                 }
             }
         }
@@ -232,16 +305,28 @@ fn consistency_edge_cases() {
     verify_consistency(0, 8, &empty_root(), &r8, &[]).unwrap();
     assert_eq!(
         verify_consistency(5, 5, &r5, &r8, &[]),
-        Err(MerkleError::NewRootMismatch { expected: r8, computed: r5 })
+        Err(MerkleError::NewRootMismatch {
+            expected: r8,
+            computed: r5
+        })
     );
     assert_eq!(
         verify_consistency(5, 5, &r5, &r5, &[r8]),
-        Err(MerkleError::WrongProofLength { expected: 0, got: 1 })
+        Err(MerkleError::WrongProofLength {
+            expected: 0,
+            got: 1
+        })
     );
-    assert!(matches!(verify_consistency(5, 8, &r5, &r8, &[]), Err(MerkleError::WrongProofLength { got: 0, .. })));
+    assert!(matches!(
+        verify_consistency(5, 8, &r5, &r8, &[]),
+        Err(MerkleError::WrongProofLength { got: 0, .. })
+    ));
     assert_eq!(
         verify_inclusion(8, 8, &r5, &[], &r8),
-        Err(MerkleError::IndexOutOfRange { index: 8, tree_size: 8 })
+        Err(MerkleError::IndexOutOfRange {
+            index: 8,
+            tree_size: 8
+        })
     );
 }
 
@@ -257,18 +342,46 @@ fn large_trees_agree() {
         let size = i as u64 + 1;
         if checkpoints.contains(&size) {
             assert_eq!(collapsed.root(), mem.root(size), "root at {size}");
-            assert_eq!(CollapsedTree::from_bytes(&collapsed.to_bytes()).unwrap(), collapsed);
+            assert_eq!(
+                CollapsedTree::from_bytes(&collapsed.to_bytes()).unwrap(),
+                collapsed
+            );
         }
     }
     assert_eq!(mem.root(n), naive_root(&leaves));
-    for &(i, size) in &[(0, 70_000), (65_535, 65_536), (65_536, 70_000), (69_999, 70_000), (12_345, 65_537)] {
+    for &(i, size) in &[
+        (0, 70_000),
+        (65_535, 65_536),
+        (65_536, 70_000),
+        (69_999, 70_000),
+        (12_345, 65_537),
+    ] {
         let proof = mem.inclusion_proof(i, size);
         verify_inclusion(i, size, &leaves[i as usize], &proof, &mem.root(size)).unwrap();
-        let tree = CollapsedTree::from_inclusion_proof(i, size, leaves[i as usize], &proof, &mem.root(size)).unwrap();
+        let tree = CollapsedTree::from_inclusion_proof(
+            i,
+            size,
+            leaves[i as usize],
+            &proof,
+            &mem.root(size),
+        )
+        .unwrap();
         assert_eq!(tree.root(), mem.root(i + 1));
     }
-    for &(m, size) in &[(1, 70_000), (65_536, 70_000), (65_535, 65_537), (4_097, 69_999)] {
-        verify_consistency(m, size, &mem.root(m), &mem.root(size), &mem.consistency_proof(m, size)).unwrap();
+    for &(m, size) in &[
+        (1, 70_000),
+        (65_536, 70_000),
+        (65_535, 65_537),
+        (4_097, 69_999),
+    ] {
+        verify_consistency(
+            m,
+            size,
+            &mem.root(m),
+            &mem.root(size),
+            &mem.consistency_proof(m, size),
+        )
+        .unwrap();
     }
 }
 
@@ -282,7 +395,9 @@ fn from_inclusion_proof_matches_pushing() {
         for size in i + 1..=100 {
             let proof = mem.inclusion_proof(i, size);
             let root = mem.root(size);
-            let tree = CollapsedTree::from_inclusion_proof(i, size, leaves[i as usize], &proof, &root).unwrap();
+            let tree =
+                CollapsedTree::from_inclusion_proof(i, size, leaves[i as usize], &proof, &root)
+                    .unwrap();
             assert_eq!(tree, pushed, "index {i} size {size}");
         }
     }
@@ -302,14 +417,27 @@ fn collapsed_tree_encoding() {
     wrong_count[8] = 2;
     assert_eq!(
         CollapsedTree::from_bytes(&wrong_count),
-        Err(MerkleError::NodeCount { size: 11, expected: 3, got: 2 })
+        Err(MerkleError::NodeCount {
+            size: 11,
+            expected: 3,
+            got: 2
+        })
     );
     assert_eq!(
         CollapsedTree::from_bytes(&b[..b.len() - 1]),
-        Err(MerkleError::EncodingLength { len: 9 + 95, expected: 9 + 96 })
+        Err(MerkleError::EncodingLength {
+            len: 9 + 95,
+            expected: 9 + 96
+        })
     );
     let mut trailing = b.clone();
     trailing.push(0);
-    assert!(matches!(CollapsedTree::from_bytes(&trailing), Err(MerkleError::EncodingLength { .. })));
-    assert!(matches!(CollapsedTree::from_bytes(&b[..5]), Err(MerkleError::EncodingLength { len: 5, .. })));
+    assert!(matches!(
+        CollapsedTree::from_bytes(&trailing),
+        Err(MerkleError::EncodingLength { .. })
+    ));
+    assert!(matches!(
+        CollapsedTree::from_bytes(&b[..5]),
+        Err(MerkleError::EncodingLength { len: 5, .. })
+    ));
 }

@@ -46,7 +46,10 @@ pub trait Sink: Send + Sync + 'static {
     fn max_batch(&self) -> usize {
         1
     }
-    fn send<'a>(&'a self, events: &'a [Delivery]) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
+    fn send<'a>(
+        &'a self,
+        events: &'a [Delivery],
+    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
 }
 
 /// Wakes the delivery workers after a commit queued events.
@@ -84,11 +87,16 @@ impl Default for DeliveryPolicy {
 }
 
 /// Deliver what is due for `sink` once. Returns how many events were delivered, or None if nothing was due.
-pub async fn deliver_due(store: &Arc<Store>, sink: &dyn Sink, policy: &DeliveryPolicy) -> anyhow::Result<Option<usize>> {
+pub async fn deliver_due(
+    store: &Arc<Store>,
+    sink: &dyn Sink,
+    policy: &DeliveryPolicy,
+) -> anyhow::Result<Option<usize>> {
     let st = store.clone();
     let name = sink.name().to_string();
     let limit = sink.max_batch().max(1);
-    let due = tokio::task::spawn_blocking(move || st.due_deliveries(&name, unix_now(), limit)).await??;
+    let due =
+        tokio::task::spawn_blocking(move || st.due_deliveries(&name, unix_now(), limit)).await??;
     if due.is_empty() {
         return Ok(None);
     }
@@ -103,15 +111,28 @@ pub async fn deliver_due(store: &Arc<Store>, sink: &dyn Sink, policy: &DeliveryP
         }
         Err(err) => {
             let attempts = due.iter().map(|d| d.attempts).max().unwrap_or(0) + 1;
-            let oldest = due.iter().map(|d| d.created_at).min().unwrap_or_else(unix_now);
-            let backoff = policy.base_delay.saturating_mul(1 << attempts.min(16)).min(policy.max_delay);
-            let wait = err.retry_after.unwrap_or(backoff).max(Duration::from_secs(1));
+            let oldest = due
+                .iter()
+                .map(|d| d.created_at)
+                .min()
+                .unwrap_or_else(unix_now);
+            let backoff = policy
+                .base_delay
+                .saturating_mul(1 << attempts.min(16))
+                .min(policy.max_delay);
+            let wait = err
+                .retry_after
+                .unwrap_or(backoff)
+                .max(Duration::from_secs(1));
             let retry_at = unix_now() + wait.as_secs() as i64;
-            let give_up = err.permanent || retry_at - oldest > policy.give_up_after.as_secs() as i64;
+            let give_up =
+                err.permanent || retry_at - oldest > policy.give_up_after.as_secs() as i64;
             tracing::warn!(sink = %name, attempts, "delivery failed: {err}{}", if give_up { " (giving up)" } else { "" });
             let msg = err.message.clone();
-            tokio::task::spawn_blocking(move || st.mark_attempt_failed(&name, &ids, &msg, (!give_up).then_some(retry_at)))
-                .await??;
+            tokio::task::spawn_blocking(move || {
+                st.mark_attempt_failed(&name, &ids, &msg, (!give_up).then_some(retry_at))
+            })
+            .await??;
             Ok(Some(0))
         }
     }
@@ -134,8 +155,14 @@ pub async fn run_worker(
         }
         let st = store.clone();
         let name = sink.name().to_string();
-        let next = tokio::task::spawn_blocking(move || st.next_due(&name)).await.ok().and_then(|r| r.ok()).flatten();
-        let sleep = next.map(|t| (t - unix_now()).clamp(1, 60) as u64).unwrap_or(60);
+        let next = tokio::task::spawn_blocking(move || st.next_due(&name))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten();
+        let sleep = next
+            .map(|t| (t - unix_now()).clamp(1, 60) as u64)
+            .unwrap_or(60);
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(sleep)) => {}
@@ -146,7 +173,12 @@ pub async fn run_worker(
 
 /// Deliver everything due to every sink, waiting for retries, until nothing is pending or `deadline` passes
 /// (`--once`). Returns the number of deliveries still pending per sink.
-pub async fn drain(store: &Arc<Store>, sinks: &[Arc<dyn Sink>], policy: &DeliveryPolicy, deadline: Duration) -> Vec<(String, u64)> {
+pub async fn drain(
+    store: &Arc<Store>,
+    sinks: &[Arc<dyn Sink>],
+    policy: &DeliveryPolicy,
+    deadline: Duration,
+) -> Vec<(String, u64)> {
     let until = tokio::time::Instant::now() + deadline;
     let work = async {
         loop {

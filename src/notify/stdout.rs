@@ -27,7 +27,10 @@ impl Sink for StdoutSink {
         256
     }
 
-    fn send<'a>(&'a self, events: &'a [Delivery]) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
+    fn send<'a>(
+        &'a self,
+        events: &'a [Delivery],
+    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
         Box::pin(async move {
             let mut out = std::io::stdout().lock();
             for d in events {
@@ -41,7 +44,11 @@ impl Sink for StdoutSink {
                     permanent: false,
                 })?;
             }
-            out.flush().map_err(|e| SinkError { message: format!("flushing stdout: {e}"), retry_after: None, permanent: false })
+            out.flush().map_err(|e| SinkError {
+                message: format!("flushing stdout: {e}"),
+                retry_after: None,
+                permanent: false,
+            })
         })
     }
 }

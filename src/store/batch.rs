@@ -62,10 +62,18 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let stored: Option<i64> = tx
-            .query_row("SELECT verified_size FROM logs WHERE log_id = ?1", [&batch.log.log_id[..]], |r| r.get(0))
+            .query_row(
+                "SELECT verified_size FROM logs WHERE log_id = ?1",
+                [&batch.log.log_id[..]],
+                |r| r.get(0),
+            )
             .optional()?;
         if stored != Some(batch.start as i64) {
-            return Err(StoreError::PositionMismatch { log: batch.log.url.clone(), batch_start: batch.start, stored });
+            return Err(StoreError::PositionMismatch {
+                log: batch.log.url.clone(),
+                batch_start: batch.start,
+                stored,
+            });
         }
         let mut outcome = BatchOutcome::default();
         for entry in &batch.entries {
@@ -79,7 +87,8 @@ impl Store {
             )?;
         }
         let root = batch.tree.root();
-        let verified_ts = (batch.head.tree_size == batch.tree.size()).then_some(batch.head.timestamp_ms as i64);
+        let verified_ts =
+            (batch.head.tree_size == batch.tree.size()).then_some(batch.head.timestamp_ms as i64);
         tx.execute(
             "UPDATE logs SET collapsed_tree = ?2, verified_size = ?3, verified_root = ?4,
                  verified_sth_timestamp = COALESCE(?5, verified_sth_timestamp),
@@ -133,7 +142,11 @@ fn store_entry(
     let cert_id: i64 = if inserted {
         tx.last_insert_rowid()
     } else {
-        tx.query_row("SELECT id FROM certificates WHERE tbs_sha256 = ?1", [&info.tbs_sha256[..]], |r| r.get(0))?
+        tx.query_row(
+            "SELECT id FROM certificates WHERE tbs_sha256 = ?1",
+            [&info.tbs_sha256[..]],
+            |r| r.get(0),
+        )?
     };
     tx.execute(
         "INSERT OR IGNORE INTO fingerprints (cert_sha256, cert_id, entry_type) VALUES (?1, ?2, ?3)",

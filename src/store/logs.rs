@@ -74,20 +74,37 @@ impl Store {
                 },
             )
             .optional()?;
-        let Some((tree_bytes, size, root, ts)) = row else { return Ok(None) };
-        let corrupt = |reason: String| StoreError::CorruptTree { log: hex::encode(log_id), reason };
+        let Some((tree_bytes, size, root, ts)) = row else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| StoreError::CorruptTree {
+            log: hex::encode(log_id),
+            reason,
+        };
         let tree = CollapsedTree::from_bytes(&tree_bytes).map_err(|e| corrupt(e.to_string()))?;
         if tree.size() != size as u64 {
-            return Err(corrupt(format!("tree size {} != verified_size {size}", tree.size())));
+            return Err(corrupt(format!(
+                "tree size {} != verified_size {size}",
+                tree.size()
+            )));
         }
         let verified_head = match (root, ts) {
             (Some(root), Some(ts)) => {
-                let root_hash: Hash = root.try_into().map_err(|_| corrupt("root is not 32 bytes".into()))?;
-                Some(TreeHead { tree_size: size as u64, timestamp_ms: ts as u64, root_hash })
+                let root_hash: Hash = root
+                    .try_into()
+                    .map_err(|_| corrupt("root is not 32 bytes".into()))?;
+                Some(TreeHead {
+                    tree_size: size as u64,
+                    timestamp_ms: ts as u64,
+                    root_hash,
+                })
             }
             _ => None,
         };
-        Ok(Some(LogPosition { tree, verified_head }))
+        Ok(Some(LogPosition {
+            tree,
+            verified_head,
+        }))
     }
 
     /// Set the starting position of a log that has none yet (start-at end / index / beginning). Does nothing if
@@ -126,8 +143,10 @@ impl Store {
 
     /// Record a successful exchange with a log.
     pub fn record_success(&self, log_id: &[u8; 32]) -> Result<(), StoreError> {
-        self.conn()
-            .execute("UPDATE logs SET last_success_at = ?2 WHERE log_id = ?1", params![&log_id[..], unix_now()])?;
+        self.conn().execute(
+            "UPDATE logs SET last_success_at = ?2 WHERE log_id = ?1",
+            params![&log_id[..], unix_now()],
+        )?;
         Ok(())
     }
 

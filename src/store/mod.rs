@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
-pub use logs::{LogMeta, LogRow, LogPosition};
+pub use logs::{LogMeta, LogPosition, LogRow};
 pub use outbox::{Delivery, OutboxSummary, SinkRoute};
 pub use query::{CertRecord, MalformedRow, Sighting};
 pub use schema::SCHEMA_VERSION;
@@ -29,15 +29,27 @@ pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot create the database directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
-    #[error("database schema version {found} is newer than this ctwatch supports ({supported}); upgrade ctwatch")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "database schema version {found} is newer than this ctwatch supports ({supported}); upgrade ctwatch"
+    )]
     TooNew { found: i64, supported: i64 },
     #[error("stored collapsed tree for log {log} is corrupt: {reason}")]
     CorruptTree { log: String, reason: String },
     #[error("batch for log {log} starts at {batch_start} but the stored position is {stored:?}")]
-    PositionMismatch { log: String, batch_start: u64, stored: Option<i64> },
+    PositionMismatch {
+        log: String,
+        batch_start: u64,
+        stored: Option<i64>,
+    },
     #[error("stored JSON in {what} is corrupt: {source}")]
-    Json { what: &'static str, source: serde_json::Error },
+    Json {
+        what: &'static str,
+        source: serde_json::Error,
+    },
 }
 
 /// The ctwatch database.
@@ -51,8 +63,10 @@ impl Store {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
         let conn = Connection::open(path)?;
         Self::setup(conn, path.to_path_buf())
@@ -70,7 +84,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn), path, routes: Mutex::new(Vec::new()) })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+            routes: Mutex::new(Vec::new()),
+        })
     }
 
     /// Where the database lives.
@@ -89,7 +107,10 @@ impl Store {
     }
 
     fn sink_routes(&self) -> Vec<SinkRoute> {
-        self.routes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

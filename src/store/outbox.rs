@@ -19,7 +19,10 @@ pub struct SinkRoute {
 impl SinkRoute {
     /// A route that takes every event.
     pub fn all(name: &str) -> SinkRoute {
-        SinkRoute { name: name.to_string(), ..Default::default() }
+        SinkRoute {
+            name: name.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn accepts(&self, kind: &str, tags: &[String]) -> bool {
@@ -62,7 +65,12 @@ impl Store {
     }
 
     /// Pending deliveries for `sink` that are due at `now`, oldest first.
-    pub fn due_deliveries(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    pub fn due_deliveries(
+        &self,
+        sink: &str,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT d.event_id, d.sink, e.kind, e.group_key, e.tags, e.payload, d.attempts, e.created_at
@@ -90,9 +98,14 @@ impl Store {
                 sink,
                 kind,
                 group_key,
-                tags: serde_json::from_str(&tags).map_err(|source| StoreError::Json { what: "events.tags", source })?,
-                payload: serde_json::from_str(&payload)
-                    .map_err(|source| StoreError::Json { what: "events.payload", source })?,
+                tags: serde_json::from_str(&tags).map_err(|source| StoreError::Json {
+                    what: "events.tags",
+                    source,
+                })?,
+                payload: serde_json::from_str(&payload).map_err(|source| StoreError::Json {
+                    what: "events.payload",
+                    source,
+                })?,
                 attempts: attempts as u32,
                 created_at,
             });

@@ -46,13 +46,18 @@ impl Store {
                 "SELECT DISTINCT cert_id FROM cert_names
                  WHERE rname = ?1 OR (rname >= ?2 AND rname < ?3) ORDER BY cert_id DESC LIMIT ?4",
             )?;
-            stmt.query_map(params![r, lo, hi, limit as i64], |row| row.get(0))?.collect::<Result<_, _>>()?
+            stmt.query_map(params![r, lo, hi, limit as i64], |row| row.get(0))?
+                .collect::<Result<_, _>>()?
         };
         ids.into_iter().map(|id| self.cert_record(id)).collect()
     }
 
     /// Whether a certificate was seen in CT, by DER fingerprint or by tbs identity.
-    pub fn seen_in_ct(&self, cert_sha256: &[u8; 32], tbs_sha256: Option<&[u8; 32]>) -> Result<bool, StoreError> {
+    pub fn seen_in_ct(
+        &self,
+        cert_sha256: &[u8; 32],
+        tbs_sha256: Option<&[u8; 32]>,
+    ) -> Result<bool, StoreError> {
         let conn = self.conn();
         let by_fp: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM fingerprints WHERE cert_sha256 = ?1)",
@@ -62,7 +67,9 @@ impl Store {
         if by_fp {
             return Ok(true);
         }
-        let Some(tbs) = tbs_sha256 else { return Ok(false) };
+        let Some(tbs) = tbs_sha256 else {
+            return Ok(false);
+        };
         Ok(conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM certificates WHERE tbs_sha256 = ?1)",
             [&tbs[..]],
@@ -94,9 +101,11 @@ impl Store {
                 })
             },
         )?;
-        let mut fps = conn.prepare_cached("SELECT cert_sha256 FROM fingerprints WHERE cert_id = ?1")?;
-        rec.fingerprints =
-            fps.query_map([id], |r| Ok(hex::encode(r.get::<_, Vec<u8>>(0)?)))?.collect::<Result<_, _>>()?;
+        let mut fps =
+            conn.prepare_cached("SELECT cert_sha256 FROM fingerprints WHERE cert_id = ?1")?;
+        rec.fingerprints = fps
+            .query_map([id], |r| Ok(hex::encode(r.get::<_, Vec<u8>>(0)?)))?
+            .collect::<Result<_, _>>()?;
         let mut st = conn.prepare_cached(
             "SELECT COALESCE(l.url, hex(s.log_id)), s.entry_index, s.entry_type, s.timestamp_ms, s.cert_sha256
              FROM sightings s LEFT JOIN logs l ON l.log_id = s.log_id

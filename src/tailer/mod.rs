@@ -45,7 +45,10 @@ impl std::str::FromStr for StartAt {
         match s {
             "end" => Ok(StartAt::End),
             "beginning" | "start" | "0" => Ok(StartAt::Beginning),
-            n => n.parse().map(StartAt::Index).map_err(|_| format!("'{n}': expected end, beginning or an index")),
+            n => n
+                .parse()
+                .map(StartAt::Index)
+                .map_err(|_| format!("'{n}': expected end, beginning or an index")),
         }
     }
 }
@@ -159,7 +162,9 @@ impl<L: CtLog> Tailer<L> {
             }
             let result = self.cycle().await;
             let delay = match result {
-                Ok(outcome @ (TailOutcome::Shutdown | TailOutcome::Complete)) => return Ok(outcome),
+                Ok(outcome @ (TailOutcome::Shutdown | TailOutcome::Complete)) => {
+                    return Ok(outcome);
+                }
                 Ok(TailOutcome::CaughtUp) if self.config.once => return Ok(TailOutcome::CaughtUp),
                 Ok(TailOutcome::CaughtUp) => {
                     failures = 0;
@@ -171,7 +176,10 @@ impl<L: CtLog> Tailer<L> {
                     if self.config.once && failures >= self.config.once_max_failures {
                         return Err(err);
                     }
-                    let exp = self.config.error_backoff.saturating_mul(1 << failures.min(10));
+                    let exp = self
+                        .config
+                        .error_backoff
+                        .saturating_mul(1 << failures.min(10));
                     exp.min(self.config.max_error_backoff)
                 }
             };
@@ -196,10 +204,12 @@ impl<L: CtLog> Tailer<L> {
 
     /// Sleep, returning true if shutdown was requested meanwhile.
     async fn sleep_or_shutdown(&mut self, delay: Duration) -> bool {
+        let mut shutdown = self.shutdown.clone();
         tokio::select! {
-            _ = tokio::time::sleep(delay) => *self.shutdown.borrow(),
-            _ = self.shutdown.wait_for(|s| *s) => true,
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait_for(|s| *s) => {}
         }
+        *self.shutdown.borrow()
     }
 
     /// One poll: verified head, then catch up to it.
@@ -221,7 +231,11 @@ impl<L: CtLog> Tailer<L> {
         } else {
             TailOutcome::CaughtUp
         };
-        if outcome == TailOutcome::CaughtUp && self.final_head.is_some_and(|(size, _)| size == head.tree_size) {
+        if outcome == TailOutcome::CaughtUp
+            && self
+                .final_head
+                .is_some_and(|(size, _)| size == head.tree_size)
+        {
             tracing::info!(log = %self.info.url, size = head.tree_size, "read-only log verified to its final tree head");
             return Ok(TailOutcome::Complete);
         }
@@ -230,7 +244,9 @@ impl<L: CtLog> Tailer<L> {
 
     /// For a read-only log, tail up to its final tree head and check the log still serves that head.
     fn target_head(&self, head: TreeHead) -> Result<TreeHead, TailError> {
-        let Some((size, root)) = self.final_head else { return Ok(head) };
+        let Some((size, root)) = self.final_head else {
+            return Ok(head);
+        };
         if head.tree_size < size || (head.tree_size == size && head.root_hash != root) {
             return Err(LogError::Misbehaving {
                 log: self.info.url.clone(),
@@ -245,7 +261,11 @@ impl<L: CtLog> Tailer<L> {
             // A frozen log that kept growing: follow only what the (signed) log list vouches for.
             tracing::warn!(log = %self.info.url, size, head = head.tree_size, "read-only log grew past its final tree head");
         }
-        Ok(TreeHead { tree_size: size, timestamp_ms: head.timestamp_ms, root_hash: root })
+        Ok(TreeHead {
+            tree_size: size,
+            timestamp_ms: head.timestamp_ms,
+            root_hash: root,
+        })
     }
 
     /// The stored position, or a new one according to `start_at`.
@@ -290,14 +310,28 @@ impl<L: CtLog> Tailer<L> {
 
 /// Reject a head that goes back in time or contradicts what we verified.
 fn check_head(url: &str, pos: &LogPosition, head: &TreeHead) -> Result<(), LogError> {
-    let bad = |message: String| Err(LogError::Misbehaving { log: url.to_string(), message });
+    let bad = |message: String| {
+        Err(LogError::Misbehaving {
+            log: url.to_string(),
+            message,
+        })
+    };
     if head.tree_size < pos.tree.size() {
-        return bad(format!("signed head has size {} but we already verified {} entries", head.tree_size, pos.tree.size()));
+        return bad(format!(
+            "signed head has size {} but we already verified {} entries",
+            head.tree_size,
+            pos.tree.size()
+        ));
     }
-    if let Some(v) = &pos.verified_head {
-        if head.timestamp_ms < v.timestamp_ms {
-            return bad(format!("signed head timestamp {} is older than verified {}", head.timestamp_ms, v.timestamp_ms));
-        }
+    if let Some(v) = pos
+        .verified_head
+        .as_ref()
+        .filter(|v| head.timestamp_ms < v.timestamp_ms)
+    {
+        return bad(format!(
+            "signed head timestamp {} is older than verified {}",
+            head.timestamp_ms, v.timestamp_ms
+        ));
     }
     if head.tree_size == pos.tree.size() && head.root_hash != pos.tree.root() {
         return bad(format!(
@@ -314,5 +348,8 @@ fn check_head(url: &str, pos: &LogPosition, head: &TreeHead) -> Result<(), LogEr
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, TailError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| TailError::Internal(e.to_string()))?.map_err(TailError::from)
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TailError::Internal(e.to_string()))?
+        .map_err(TailError::from)
 }

@@ -60,9 +60,11 @@ pub(super) async fn catch_up<L: CtLog>(
             let url = log_url.clone();
             async move {
                 let raw = log.fetch_range(start, end, &head).await?;
-                tokio::task::spawn_blocking(move || process(&url, start, raw, &watchlist, store_all))
-                    .await
-                    .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
+                tokio::task::spawn_blocking(move || {
+                    process(&url, start, raw, &watchlist, store_all)
+                })
+                .await
+                .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
             }
         })
         .buffered(t.config.parallel_requests.max(1));
@@ -99,7 +101,9 @@ pub(super) async fn catch_up<L: CtLog>(
         let flush = commit(t, &mut tree, pending, &head);
         match tokio::time::timeout(Duration::from_secs(20), flush).await {
             Ok(r) => r?,
-            Err(_) => tracing::warn!(log = %t.info.url, "gave up committing the partial batch (proof timed out)"),
+            Err(_) => {
+                tracing::warn!(log = %t.info.url, "gave up committing the partial batch (proof timed out)")
+            }
         }
     }
     match failure {
@@ -145,8 +149,17 @@ async fn commit<L: CtLog>(
 }
 
 /// The entries under `next` belong to the signed tree: same root at the same size, or a valid consistency proof.
-async fn verify_against_head<L: CtLog>(t: &Tailer<L>, next: &CollapsedTree, head: &TreeHead) -> Result<(), TailError> {
-    let mismatch = |message: String| TailError::Log(LogError::RootMismatch { log: t.info.url.clone(), message });
+async fn verify_against_head<L: CtLog>(
+    t: &Tailer<L>,
+    next: &CollapsedTree,
+    head: &TreeHead,
+) -> Result<(), TailError> {
+    let mismatch = |message: String| {
+        TailError::Log(LogError::RootMismatch {
+            log: t.info.url.clone(),
+            message,
+        })
+    };
     if next.size() == head.tree_size {
         if next.root() != head.root_hash {
             return Err(mismatch(format!(
@@ -159,7 +172,14 @@ async fn verify_against_head<L: CtLog>(t: &Tailer<L>, next: &CollapsedTree, head
         return Ok(());
     }
     let proof = t.log.consistency_proof(next.size(), head.tree_size).await?;
-    merkle::verify_consistency(next.size(), head.tree_size, &next.root(), &head.root_hash, &proof).map_err(|e| {
+    merkle::verify_consistency(
+        next.size(),
+        head.tree_size,
+        &next.root(),
+        &head.root_hash,
+        &proof,
+    )
+    .map_err(|e| {
         mismatch(format!(
             "entries up to {} (root {}) are not consistent with the signed head of size {}: {e}",
             next.size(),
@@ -170,22 +190,43 @@ async fn verify_against_head<L: CtLog>(t: &Tailer<L>, next: &CollapsedTree, head
 }
 
 /// Leaf hashes, certificate decoding and watchlist matching for one downloaded range (CPU work).
-fn process(log: &str, start: u64, raw: Vec<RawEntry>, watchlist: &Arc<Watchlist>, store_all: bool) -> Processed {
-    let mut out = Processed { leaf_hashes: Vec::with_capacity(raw.len()), ..Default::default() };
+fn process(
+    log: &str,
+    start: u64,
+    raw: Vec<RawEntry>,
+    watchlist: &Arc<Watchlist>,
+    store_all: bool,
+) -> Processed {
+    let mut out = Processed {
+        leaf_hashes: Vec::with_capacity(raw.len()),
+        ..Default::default()
+    };
     for (i, r) in raw.into_iter().enumerate() {
         let index = start + i as u64;
         out.leaf_hashes.push(merkle::leaf_hash(&r.leaf_input));
         let entry = match r.entry {
             Ok(e) => e,
             Err(reason) => {
-                out.malformed.push(malformed(log, index, format!("leaf: {reason}"), r.leaf_input, r.extra_data));
+                out.malformed.push(malformed(
+                    log,
+                    index,
+                    format!("leaf: {reason}"),
+                    r.leaf_input,
+                    r.extra_data,
+                ));
                 continue;
             }
         };
         let info: CertInfo = match cert::cert_info(&entry) {
             Ok(info) => info,
             Err(e) => {
-                out.malformed.push(malformed(log, index, format!("certificate: {e}"), r.leaf_input, r.extra_data));
+                out.malformed.push(malformed(
+                    log,
+                    index,
+                    format!("certificate: {e}"),
+                    r.leaf_input,
+                    r.extra_data,
+                ));
                 continue;
             }
         };
@@ -210,9 +251,20 @@ fn process(log: &str, start: u64, raw: Vec<RawEntry>, watchlist: &Arc<Watchlist>
     out
 }
 
-fn malformed(log: &str, index: u64, reason: String, leaf_input: Vec<u8>, extra_data: Vec<u8>) -> MalformedEntry {
+fn malformed(
+    log: &str,
+    index: u64,
+    reason: String,
+    leaf_input: Vec<u8>,
+    extra_data: Vec<u8>,
+) -> MalformedEntry {
     tracing::warn!(%log, index, %reason, "malformed log entry (stored; tailing continues)");
-    MalformedEntry { index, reason, leaf_input, extra_data }
+    MalformedEntry {
+        index,
+        reason,
+        leaf_input,
+        extra_data,
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +276,9 @@ mod tests {
         let r: Vec<_> = ranges(10, 1000, 256).collect();
         assert_eq!(r, vec![(10, 256), (256, 512), (512, 768), (768, 1000)]);
         assert_eq!(ranges(5, 5, 256).count(), 0);
-        assert_eq!(ranges(0, 3, 1).collect::<Vec<_>>(), vec![(0, 1), (1, 2), (2, 3)]);
+        assert_eq!(
+            ranges(0, 3, 1).collect::<Vec<_>>(),
+            vec![(0, 1), (1, 2), (2, 3)]
+        );
     }
 }

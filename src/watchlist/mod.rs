@@ -89,6 +89,19 @@ pub enum MatchKind {
 
 impl MatchKind {
     /// The event a match of this kind raises.
+    /// The kind as written in reports (`domain`, `exact`, ..., `unauthorized_issuer`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MatchKind::Domain => "domain",
+            MatchKind::Exact => "exact",
+            MatchKind::Wildcard => "wildcard",
+            MatchKind::Regex => "regex",
+            MatchKind::Keyword => "keyword",
+            MatchKind::Lookalike => "lookalike",
+            MatchKind::UnauthorizedIssuer => "unauthorized_issuer",
+        }
+    }
+
     pub fn event_kind(&self) -> &'static str {
         match self {
             MatchKind::Lookalike => "lookalike",

@@ -20,14 +20,19 @@ pub const NAVIGLI_ROOT_778: &str = "+WnHOMRZl/LG1669oeskbdK9bcO4nkrY1cfVyknC52U=
 pub const NAVIGLI_ROOT_1024: &str = "EMfGG85uIddeOXt5/wdQGP3IQd0COCqoLg9Q6CsPLJA=";
 
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// The 1024 real navigli2025h2 entries, in order.
 pub fn navigli_entries() -> Vec<FakeEntry> {
     let mut out = Vec::new();
     for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
-        let body = std::fs::read(fixture(&format!("rfc6962/navigli2025h2-converted-from-tiles/get-entries_start-{a}_end-{b}.json"))).unwrap();
+        let body = std::fs::read(fixture(&format!(
+            "rfc6962/navigli2025h2-converted-from-tiles/get-entries_start-{a}_end-{b}.json"
+        )))
+        .unwrap();
         out.extend(fakelog::entries_from_get_entries_json(&body).unwrap());
     }
     assert_eq!(out.len(), 1024);
@@ -47,9 +52,15 @@ impl Sink for Collect {
     fn max_batch(&self) -> usize {
         100
     }
-    fn send<'a>(&'a self, events: &'a [Delivery]) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
+    fn send<'a>(
+        &'a self,
+        events: &'a [Delivery],
+    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
         Box::pin(async move {
-            self.events.lock().unwrap().extend(events.iter().map(|d| d.payload.clone()));
+            self.events
+                .lock()
+                .unwrap()
+                .extend(events.iter().map(|d| d.payload.clone()));
             Ok(())
         })
     }
@@ -73,7 +84,12 @@ impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("ctwatch.db")).unwrap());
-        Env { dir, store, sink: Arc::new(Collect::default()), log_lists: Vec::new() }
+        Env {
+            dir,
+            store,
+            sink: Arc::new(Collect::default()),
+            log_lists: Vec::new(),
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -82,11 +98,16 @@ impl Env {
 
     /// Write a log list naming `logs` (each: fake log + its URL) and return its path.
     pub fn write_log_list(&self, logs: &[(&Arc<FakeLog>, &str)]) -> PathBuf {
-        let mut list: Value = serde_json::from_str(&logs[0].0.log_list_json(logs[0].1, "fake log 0")).unwrap();
+        let mut list: Value =
+            serde_json::from_str(&logs[0].0.log_list_json(logs[0].1, "fake log 0")).unwrap();
         for (i, (log, url)) in logs.iter().enumerate().skip(1) {
-            let other: Value = serde_json::from_str(&log.log_list_json(url, &format!("fake log {i}"))).unwrap();
+            let other: Value =
+                serde_json::from_str(&log.log_list_json(url, &format!("fake log {i}"))).unwrap();
             let entry = other["operators"][0]["logs"][0].clone();
-            list["operators"][0]["logs"].as_array_mut().unwrap().push(entry);
+            list["operators"][0]["logs"]
+                .as_array_mut()
+                .unwrap()
+                .push(entry);
         }
         let path = self.dir.path().join("log_list.json");
         std::fs::write(&path, list.to_string()).unwrap();
@@ -136,7 +157,10 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
         retry: fast_retry(),
         page_size: 256,
         sinks: vec![(sink, SinkRoute::all("collect"))],
-        delivery: DeliveryPolicy { base_delay: Duration::from_millis(10), ..DeliveryPolicy::default() },
+        delivery: DeliveryPolicy {
+            base_delay: Duration::from_millis(10),
+            ..DeliveryPolicy::default()
+        },
         drain_timeout: Duration::from_secs(10),
         include_logs: vec![],
     };
@@ -146,7 +170,10 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
 
 /// tbs_sha256 values of reported events, sorted.
 pub fn tbs_set(events: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = events.iter().map(|e| e["tbs_sha256"].as_str().unwrap().to_string()).collect();
+    let mut v: Vec<String> = events
+        .iter()
+        .map(|e| e["tbs_sha256"].as_str().unwrap().to_string())
+        .collect();
     v.sort();
     v
 }
