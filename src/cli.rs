@@ -5,17 +5,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::ctlog::http::RetryPolicy;
+use crate::ctlog::http::{RetryPolicy, build_client};
+use crate::logsource::LogListSource;
 use crate::notify::{DeliveryPolicy, Sink, StdoutFormat, StdoutSink};
+use crate::run::LogFilter;
 use crate::store::{SinkRoute, Store};
 use crate::tailer::{StartAt, TailConfig};
 use crate::watchlist::Watchlist;
 
 /// The current Google CT log list (v3).
-pub const DEFAULT_LOG_LIST: &str = "https://www.gstatic.com/ct/log_list/v3/log_list.json";
+pub const DEFAULT_LOG_LIST: &str = crate::logsource::GOOGLE_LOG_LIST_URL;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -93,9 +95,16 @@ pub struct RunArgs {
     /// Print one JSON object per line on stdout instead of human lines.
     #[arg(long)]
     pub json: bool,
-    /// Log list (Google v3 JSON): a file or an http(s) URL.
+    /// Log list (Google v3 JSON): a file or an http(s) URL. Google's list is verified with its signature, cached,
+    /// re-read every --log-list-refresh-secs; offline, the cached copy or the bundled snapshot is used.
     #[arg(long, value_name = "FILE_OR_URL", default_value = DEFAULT_LOG_LIST)]
     pub log_list: String,
+    /// Signature of a --log-list URL other than Google's, checked with Google's key.
+    #[arg(long, value_name = "URL")]
+    pub log_list_sig: Option<String>,
+    /// Seconds between two re-reads of the log list (daemon mode): new logs start, removed logs stop.
+    #[arg(long, default_value_t = 3600)]
+    pub log_list_refresh_secs: u64,
     /// Watchlist file, or directory of *.txt files.
     #[arg(long, value_name = "FILE_OR_DIR", default_value = "watchlists")]
     pub watchlist: PathBuf,
@@ -117,9 +126,12 @@ pub struct RunArgs {
     /// Store every certificate seen (a full local index for `search`), not only matching ones.
     #[arg(long)]
     pub store_all: bool,
-    /// Only follow logs whose URL contains this text (repeatable).
+    /// Only follow logs whose URL or operator contains this text (repeatable).
     #[arg(long = "include-log", value_name = "TEXT")]
     pub include_logs: Vec<String>,
+    /// Do not follow logs whose URL or operator contains this text (repeatable).
+    #[arg(long = "exclude-log", value_name = "TEXT")]
+    pub exclude_logs: Vec<String>,
     /// Attempts per HTTP request before a cycle fails.
     #[arg(long, default_value_t = 6)]
     pub max_attempts: u32,
@@ -174,39 +186,25 @@ pub fn load_watchlist(path: &Path) -> Result<Watchlist> {
         .map_err(|errs| anyhow::anyhow!("invalid watchlist {}:\n{errs}", path.display()))
 }
 
-/// Read a log list from a file or URL.
-pub async fn load_log_list(spec: &str) -> Result<crate::loglist::LogList> {
-    let bytes = if spec.starts_with("http://") || spec.starts_with("https://") {
-        let client = crate::ctlog::http::build_client()?;
-        let resp = client
-            .get(spec)
-            .send()
-            .await
-            .with_context(|| format!("fetching log list {spec}"))?;
-        if !resp.status().is_success() {
-            bail!("fetching log list {spec}: HTTP {}", resp.status());
-        }
-        resp.bytes()
-            .await
-            .with_context(|| format!("reading log list {spec}"))?
-            .to_vec()
-    } else {
-        std::fs::read(spec).with_context(|| format!("reading log list {spec}"))?
-    };
-    let list = crate::loglist::parse(&bytes).with_context(|| format!("parsing log list {spec}"))?;
-    for (log, why) in &list.skipped {
-        tracing::warn!(%log, "skipping log from the list: {why}");
-    }
-    Ok(list)
-}
-
 /// Assemble `run` from its flags.
 pub async fn run_command(
     args: RunArgs,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<u8> {
-    let watchlist = Arc::new(load_watchlist(&args.watchlist)?);
-    let log_list = load_log_list(&args.log_list).await?;
+    let watchlist = load_watchlist(&args.watchlist)?;
+    let db_path = args.db.path();
+    let cache_dir = db_path.parent().map(|d| d.join("cache"));
+    let source = LogListSource::new(
+        &args.log_list,
+        args.log_list_sig.clone(),
+        cache_dir,
+        build_client()?,
+    );
+    let (log_list, origin) = source.load().await?;
+    for (log, why) in &log_list.skipped {
+        tracing::warn!(%log, "skipping log from the list: {why}");
+    }
+    tracing::info!(version = %log_list.version, ?origin, logs = log_list.logs.len(), "log list loaded");
     let store = Arc::new(args.db.open()?);
     let format = if args.json {
         StdoutFormat::Json
@@ -216,6 +214,8 @@ pub async fn run_command(
     let stdout: Arc<dyn Sink> = Arc::new(StdoutSink { format });
     let opts = crate::run::RunOptions {
         log_list,
+        log_list_source: source.is_remote().then_some(source),
+        log_list_refresh: Duration::from_secs(args.log_list_refresh_secs),
         watchlist,
         watchlist_path: Some(args.watchlist.clone()),
         store,
@@ -238,7 +238,10 @@ pub async fn run_command(
         sinks: vec![(stdout, SinkRoute::all("stdout"))],
         delivery: DeliveryPolicy::default(),
         drain_timeout: Duration::from_secs(args.deliver_timeout_secs),
-        include_logs: args.include_logs,
+        filter: LogFilter {
+            include: args.include_logs,
+            exclude: args.exclude_logs,
+        },
     };
     let summary = crate::run::run(opts, shutdown).await?;
     for (log, err) in &summary.failed_logs {

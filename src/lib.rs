@@ -35,6 +35,7 @@ pub mod event;
 pub mod fakelog;
 pub mod leaf;
 pub mod loglist;
+pub mod logsource;
 pub mod merkle;
 pub mod notify;
 pub mod probe;

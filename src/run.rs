@@ -1,41 +1,70 @@
-//! `ctwatch run`: load the log list and watchlist, start one supervised tailer per log and one delivery worker per
-//! sink, and stop cleanly on Ctrl-C / SIGTERM (or, with `--once`, when every log has caught up).
+//! `ctwatch run`: follow every usable log of the log list with one supervised tailer each, deliver events with
+//! one worker per sink, keep the set of logs current when the list changes, and stop cleanly on Ctrl-C / SIGTERM
+//! (or, with `--once`, when every log has caught up).
+//!
+//! ```text
+//!  log list ──(refresh)──> LogSet: start new logs, stop removed ones
+//!                            │ one task per log: supervise(Tailer) ── restarts after errors/panics
+//!  watchlist ──(reload)──> watch channel read by every tailer at each cycle
+//!  tailers ──commit + wake──> sink workers ──> stdout / webhooks ...
+//! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::ctlog::CtLog;
 use crate::ctlog::http::{Fetcher, RetryPolicy};
 use crate::ctlog::rfc6962::Rfc6962Log;
+use crate::ctlog::static_ct::StaticCtLog;
 use crate::event::LogRef;
 use crate::loglist::{LogInfo, LogKind, LogList, LogState};
+use crate::logsource::LogListSource;
 use crate::notify::{self, DeliveryPolicy, Sink, Wake};
 use crate::stats::LogStats;
 use crate::store::{LogMeta, SinkRoute, Store};
-use crate::tailer::{TailConfig, TailOutcome, Tailer};
-use crate::watchlist::Watchlist;
+use crate::tailer::{TailConfig, TailError, TailOutcome, Tailer};
+use crate::watchlist::{Watchlist, WatchlistHandle};
+
+/// Which logs of the list to follow: a log is kept if its URL or operator contains one of `include` (or
+/// `include` is empty) and none of `exclude`.
+#[derive(Clone, Debug, Default)]
+pub struct LogFilter {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl LogFilter {
+    pub fn accepts(&self, log: &LogInfo) -> bool {
+        let hit = |s: &String| log.url().contains(s.as_str()) || log.operator.contains(s.as_str());
+        (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
+    }
+}
 
 /// Everything `run` needs, already validated.
 pub struct RunOptions {
     pub log_list: LogList,
-    pub watchlist: Arc<Watchlist>,
+    /// Re-read the list from here every `log_list_refresh` (daemon mode only).
+    pub log_list_source: Option<LogListSource>,
+    pub log_list_refresh: Duration,
+    pub watchlist: Watchlist,
+    /// Re-read the watchlist when these files change (or on SIGHUP).
     pub watchlist_path: Option<PathBuf>,
     pub store: Arc<Store>,
     pub tail: TailConfig,
     pub retry: RetryPolicy,
-    /// Entries per `get-entries` request.
+    /// Entries per `get-entries` request (RFC 6962 logs).
     pub page_size: u64,
     pub sinks: Vec<(Arc<dyn Sink>, SinkRoute)>,
     pub delivery: DeliveryPolicy,
     /// `--once`: how long to keep delivering queued events before exiting.
     pub drain_timeout: Duration,
-    /// Only follow logs whose URL contains one of these (empty: all).
-    pub include_logs: Vec<String>,
+    pub filter: LogFilter,
 }
 
 /// What a `run` did, for the exit code and the final message.
@@ -53,38 +82,152 @@ impl RunSummary {
     }
 }
 
+type TaskResult = (String, Result<TailOutcome, TailError>);
+
+/// The running tailers, keyed by log ID.
+struct LogSet {
+    opts_tail: TailConfig,
+    store: Arc<Store>,
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    page_size: u64,
+    watchlist: watch::Receiver<Arc<Watchlist>>,
+    wake: Wake,
+    shutdown: watch::Receiver<bool>,
+    running: HashMap<[u8; 32], watch::Sender<bool>>,
+    tasks: JoinSet<TaskResult>,
+    stats: BTreeMap<String, Arc<LogStats>>,
+}
+
+impl LogSet {
+    /// Start the logs of `list` that pass `filter` and are not running; stop running logs no longer in it.
+    fn sync(&mut self, list: &LogList, filter: &LogFilter) -> Result<()> {
+        let wanted: HashMap<[u8; 32], &LogInfo> = list
+            .logs
+            .iter()
+            .filter(|l| l.state.is_monitorable() && filter.accepts(l))
+            .map(|l| (l.log_id, l))
+            .collect();
+        self.running.retain(|id, stop| {
+            let keep = wanted.contains_key(id);
+            if !keep {
+                tracing::info!(log_id = %hex::encode(id), "log left the list (or is no longer usable): stopping it");
+                let _ = stop.send(true);
+            }
+            keep
+        });
+        for (id, info) in wanted {
+            if !self.running.contains_key(&id) {
+                self.start(info)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, info: &LogInfo) -> Result<()> {
+        let meta = LogMeta {
+            log_id: info.log_id,
+            url: info.url().to_string(),
+            kind: info.kind_name(),
+            description: info.description.clone(),
+            operator: info.operator.clone(),
+            state: info.state.name().to_string(),
+        };
+        self.store.upsert_log(&meta)?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // The tailer stops on either the global shutdown or this log's own stop.
+        let mut global = self.shutdown.clone();
+        let forward = stop_tx.clone();
+        tokio::spawn(async move {
+            let _ = global.wait_for(|s| *s).await;
+            let _ = forward.send(true);
+        });
+        let stats = Arc::new(LogStats::default());
+        self.stats.insert(info.url().to_string(), stats.clone());
+        let final_head = match &info.state {
+            LogState::Readonly {
+                final_tree_size,
+                final_root,
+            } => Some((*final_tree_size, *final_root)),
+            _ => None,
+        };
+        let fetcher = Fetcher::new(self.client.clone(), self.retry.clone());
+        let url = info.url().to_string();
+        let once = self.opts_tail.once;
+        match &info.kind {
+            LogKind::Rfc6962 { url } => {
+                let log = Rfc6962Log::new(url, info.key.clone(), fetcher, self.page_size);
+                let t = self.tailer(Arc::new(log), info, stop_rx.clone(), final_head, stats);
+                self.tasks.spawn(supervise(url.clone(), t, once, stop_rx));
+            }
+            LogKind::Tiled {
+                submission_url,
+                monitoring_url,
+            } => {
+                let issuers: Arc<dyn crate::ctlog::static_ct::IssuerCache> = self.store.clone();
+                let log = StaticCtLog::new(
+                    monitoring_url,
+                    submission_url,
+                    info.key.clone(),
+                    fetcher,
+                    issuers,
+                );
+                let t = self.tailer(Arc::new(log), info, stop_rx.clone(), final_head, stats);
+                self.tasks.spawn(supervise(url, t, once, stop_rx));
+            }
+        }
+        self.running.insert(info.log_id, stop_tx);
+        Ok(())
+    }
+
+    fn tailer<L: CtLog>(
+        &self,
+        log: Arc<L>,
+        info: &LogInfo,
+        shutdown: watch::Receiver<bool>,
+        final_head: Option<(u64, crate::merkle::Hash)>,
+        stats: Arc<LogStats>,
+    ) -> Tailer<L> {
+        Tailer {
+            log,
+            info: LogRef {
+                log_id: info.log_id,
+                url: info.url().to_string(),
+                description: info.description.clone(),
+            },
+            store: self.store.clone(),
+            watchlist: self.watchlist.clone(),
+            config: self.opts_tail.clone(),
+            shutdown,
+            outbox: self.wake.clone(),
+            final_head,
+            stats,
+        }
+    }
+}
+
 /// Run until shutdown (or until caught up with `once`).
 pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<RunSummary> {
-    let client = crate::ctlog::http::build_client().context("building the HTTP client")?;
-    let logs: Vec<&LogInfo> = opts
+    let client = crate::ctlog::http::build_client()?;
+    let monitorable = opts
         .log_list
         .logs
         .iter()
-        .filter(|l| l.state.is_monitorable())
-        .filter(|l| matches!(l.kind, LogKind::Rfc6962 { .. }))
-        .filter(|l| {
-            opts.include_logs.is_empty()
-                || opts
-                    .include_logs
-                    .iter()
-                    .any(|s| l.url().contains(s.as_str()))
-        })
-        .collect();
-    if logs.is_empty() {
+        .filter(|l| l.state.is_monitorable() && opts.filter.accepts(l))
+        .count();
+    if monitorable == 0 {
         anyhow::bail!(
-            "the log list has no usable RFC 6962 log to follow (after --include-log filters)"
+            "the log list has no usable log to follow (after the include/exclude filters)"
         );
     }
-    tracing::info!(
-        logs = logs.len(),
-        db = %opts.store.path().display(),
-        watch_items = opts.watchlist.len(),
-        "starting"
-    );
+    let watch_items = opts.watchlist.len();
+    let watchlist = WatchlistHandle::new(opts.watchlist);
+    if let (Some(path), false) = (&opts.watchlist_path, opts.tail.once) {
+        watchlist.spawn_reloader(path.clone(), Duration::from_secs(5), shutdown.clone());
+    }
 
     opts.store
         .set_sink_routes(opts.sinks.iter().map(|(_, r)| r.clone()).collect());
-    let (_wl_tx, wl_rx) = watch::channel(opts.watchlist.clone());
     // Workers stop on their own signal, after the tailers: the final drain must be the only sender by then.
     let (stop_workers, workers_stop) = watch::channel(false);
     let mut workers = JoinSet::new();
@@ -103,99 +246,91 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     let wake = Wake::new(notifies);
     wake.wake(); // deliver what a previous run left queued
 
+    let mut set = LogSet {
+        opts_tail: opts.tail.clone(),
+        store: opts.store.clone(),
+        client,
+        retry: opts.retry.clone(),
+        page_size: opts.page_size,
+        watchlist: watchlist.subscribe(),
+        wake,
+        shutdown: shutdown.clone(),
+        running: HashMap::new(),
+        tasks: JoinSet::new(),
+        stats: BTreeMap::new(),
+    };
+    set.sync(&opts.log_list, &opts.filter)?;
+    tracing::info!(
+        logs = set.running.len(),
+        db = %opts.store.path().display(),
+        watch_items,
+        sinks = opts.sinks.len(),
+        "ctwatch started"
+    );
+
     let mut summary = RunSummary {
-        logs: logs.len(),
+        logs: set.running.len(),
         ..Default::default()
     };
-    let mut tailers = JoinSet::new();
-    for info in logs {
-        let stats = Arc::new(LogStats::default());
-        summary.stats.insert(info.url().to_string(), stats.clone());
-        let meta = LogMeta {
-            log_id: info.log_id,
-            url: info.url().to_string(),
-            kind: "rfc6962",
-            description: info.description.clone(),
-            operator: info.operator.clone(),
-            state: info.state.name().to_string(),
-        };
-        opts.store
-            .upsert_log(&meta)
-            .with_context(|| format!("registering log {}", meta.url))?;
-        let fetcher = Fetcher::new(client.clone(), opts.retry.clone());
-        let log = Arc::new(Rfc6962Log::new(
-            info.url(),
-            info.key.clone(),
-            fetcher,
-            opts.page_size,
-        ));
-        let final_head = match &info.state {
-            LogState::Readonly {
-                final_tree_size,
-                final_root,
-            } => Some((*final_tree_size, *final_root)),
-            _ => None,
-        };
-        let tailer = Tailer {
-            log,
-            info: LogRef {
-                log_id: info.log_id,
-                url: info.url().to_string(),
-                description: info.description.clone(),
+    let mut refresh = tokio::time::interval(opts.log_list_refresh.max(Duration::from_secs(60)));
+    refresh.tick().await;
+    let mut shutdown_rx = shutdown.clone();
+    loop {
+        tokio::select! {
+            done = set.tasks.join_next() => match done {
+                None => break,
+                Some(Ok((url, Err(e)))) => {
+                    tracing::error!(log = %url, "gave up: {e}");
+                    summary.failed_logs.push((url, e.to_string()));
+                }
+                Some(Ok((_, Ok(_)))) => {}
+                Some(Err(e)) => summary.failed_logs.push(("?".into(), format!("tailer task failed: {e}"))),
             },
-            store: opts.store.clone(),
-            watchlist: wl_rx.clone(),
-            config: opts.tail.clone(),
-            shutdown: shutdown.clone(),
-            outbox: wake.clone(),
-            final_head,
-            stats,
-        };
-        let url = info.url().to_string();
-        tailers.spawn(supervise(url, tailer, opts.tail.once, shutdown.clone()));
-    }
-
-    while let Some(res) = tailers.join_next().await {
-        match res {
-            Ok((url, Err(e))) => {
-                tracing::error!(log = %url, "gave up: {e}");
-                summary.failed_logs.push((url, e.to_string()));
+            _ = refresh.tick(), if !opts.tail.once && opts.log_list_source.is_some() => {
+                if let Some(src) = &opts.log_list_source {
+                    match src.load().await {
+                        Ok((list, origin)) => {
+                            tracing::debug!(?origin, version = %list.version, "log list refreshed");
+                            if let Err(e) = set.sync(&list, &opts.filter) {
+                                tracing::error!("applying the refreshed log list: {e:#}");
+                            }
+                        }
+                        Err(e) => tracing::warn!("refreshing the log list: {e:#}"),
+                    }
+                }
             }
-            Ok((_, Ok(_))) => {}
-            Err(e) => summary
-                .failed_logs
-                .push(("?".into(), format!("tailer task failed: {e}"))),
+            _ = shutdown_rx.wait_for(|s| *s), if !*shutdown_rx.borrow() => {
+                // Tailers see the same signal and finish their batch; keep joining them.
+            }
         }
     }
+    summary.stats = std::mem::take(&mut set.stats);
 
     let _ = stop_workers.send(true);
     while workers.join_next().await.is_some() {}
     let sinks: Vec<Arc<dyn Sink>> = opts.sinks.iter().map(|(s, _)| s.clone()).collect();
-    if opts.tail.once {
-        summary.undelivered =
-            notify::drain(&opts.store, &sinks, &opts.delivery, opts.drain_timeout).await;
+    // --once delivers everything it queued (bounded); on shutdown give sinks a moment, the rest stays queued.
+    let deadline = if opts.tail.once {
+        opts.drain_timeout
     } else {
-        // Shutdown: give sinks a moment to send what is already due; the rest stays queued for the next run.
-        summary.undelivered =
-            notify::drain(&opts.store, &sinks, &opts.delivery, Duration::from_secs(5)).await;
-    }
+        Duration::from_secs(5)
+    };
+    summary.undelivered = notify::drain(&opts.store, &sinks, &opts.delivery, deadline).await;
     Ok(summary)
 }
 
 /// Keep one log's tailer running: in daemon mode an error or a panic restarts it after a pause (all its state is
 /// in the store, so a restart resumes where the last commit left off); with `once` its result is final.
-async fn supervise<L: crate::ctlog::CtLog>(
+async fn supervise<L: CtLog>(
     url: String,
     tailer: Tailer<L>,
     once: bool,
     mut shutdown: watch::Receiver<bool>,
-) -> (String, Result<TailOutcome, crate::tailer::TailError>) {
+) -> TaskResult {
     loop {
         let result = match tokio::spawn(tailer.clone().run()).await {
             Ok(r) => r,
-            Err(join) => Err(crate::tailer::TailError::Internal(format!(
-                "tailer task panicked: {join}"
-            ))),
+            Err(join) => Err(TailError::Internal(format!("tailer task panicked: {join}"))),
         };
         match result {
             Ok(outcome) => return (url, Ok(outcome)),

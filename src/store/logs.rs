@@ -193,3 +193,28 @@ fn base64_std(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+impl crate::ctlog::static_ct::IssuerCache for Store {
+    fn get_issuer(&self, sha256: &[u8; 32]) -> Option<Vec<u8>> {
+        self.conn()
+            .query_row(
+                "SELECT der FROM issuers WHERE sha256 = ?1",
+                [&sha256[..]],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap_or_else(|e| {
+                tracing::warn!("issuer cache read failed: {e}");
+                None
+            })
+    }
+
+    fn put_issuer(&self, sha256: &[u8; 32], der: &[u8]) {
+        if let Err(e) = self.conn().execute(
+            "INSERT OR IGNORE INTO issuers (sha256, der, fetched_at) VALUES (?1, ?2, ?3)",
+            params![&sha256[..], der, unix_now()],
+        ) {
+            tracing::warn!("issuer cache write failed: {e}");
+        }
+    }
+}

@@ -131,6 +131,14 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX deliveries_pending ON deliveries(status, sink, next_attempt_at);
     "#,
+    // v2: issuer certificates of tiled logs (immutable, fetched once per fingerprint).
+    r#"
+    CREATE TABLE issuers (
+        sha256     BLOB PRIMARY KEY,
+        der        BLOB NOT NULL,
+        fetched_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -121,7 +121,13 @@ impl WatchlistHandle {
     ) -> JoinHandle<()> {
         let hangup = hangup_signal();
         let handle = self.clone();
-        tokio::spawn(async move { handle.reload_loop(path, interval, shutdown, hangup).await })
+        // Taken now, not in the task: a change made between this call and the task's first poll must count.
+        let last = fingerprint(&path);
+        tokio::spawn(async move {
+            handle
+                .reload_loop(path, interval, shutdown, hangup, last)
+                .await
+        })
     }
 
     async fn reload_loop(
@@ -130,8 +136,8 @@ impl WatchlistHandle {
         interval: Duration,
         mut shutdown: watch::Receiver<bool>,
         mut hangup: Hangup,
+        mut last: Vec<(PathBuf, Option<SystemTime>, u64)>,
     ) {
-        let mut last = fingerprint_off_thread(&path).await;
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await; // the first tick completes at once

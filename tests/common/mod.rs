@@ -150,7 +150,9 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
     let sink: Arc<dyn Sink> = env.sink.clone();
     let opts = RunOptions {
         log_list: list,
-        watchlist: Arc::new(wl),
+        log_list_source: None,
+        log_list_refresh: Duration::from_secs(3600),
+        watchlist: wl,
         watchlist_path: None,
         store: env.store.clone(),
         tail,
@@ -162,7 +164,7 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
             ..DeliveryPolicy::default()
         },
         drain_timeout: Duration::from_secs(10),
-        include_logs: vec![],
+        filter: Default::default(),
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     ctwatch::run::run(opts, rx).await.unwrap()
