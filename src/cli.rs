@@ -242,6 +242,7 @@ pub async fn run_command(
             include: args.include_logs,
             exclude: args.exclude_logs,
         },
+        registry: Default::default(),
     };
     let summary = crate::run::run(opts, shutdown).await?;
     for (log, err) in &summary.failed_logs {
