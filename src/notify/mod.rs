@@ -46,6 +46,14 @@ pub trait Sink: Send + Sync + 'static {
     fn max_batch(&self) -> usize {
         1
     }
+    /// A local sink whose output cannot be taken back (stdout): `write_local` is called synchronously inside the
+    /// transaction that marks the events delivered (see `Store::deliver_in_transaction`), instead of `send`.
+    fn is_local(&self) -> bool {
+        false
+    }
+    fn write_local(&self, _events: &[Delivery]) -> Option<Result<(), SinkError>> {
+        None
+    }
     fn send<'a>(
         &'a self,
         events: &'a [Delivery],
@@ -92,9 +100,12 @@ pub async fn deliver_due(
     sink: &dyn Sink,
     policy: &DeliveryPolicy,
 ) -> anyhow::Result<Option<usize>> {
+    let limit = sink.max_batch().max(1);
+    if sink.is_local() {
+        return deliver_local(store, sink, limit).await;
+    }
     let st = store.clone();
     let name = sink.name().to_string();
-    let limit = sink.max_batch().max(1);
     let due =
         tokio::task::spawn_blocking(move || st.due_deliveries(&name, unix_now(), limit)).await??;
     if due.is_empty() {
@@ -133,6 +144,32 @@ pub async fn deliver_due(
                 st.mark_attempt_failed(&name, &ids, &msg, (!give_up).then_some(retry_at))
             })
             .await??;
+            Ok(Some(0))
+        }
+    }
+}
+
+/// Local sinks: write and mark delivered in one transaction.
+async fn deliver_local(
+    store: &Arc<Store>,
+    sink: &dyn Sink,
+    limit: usize,
+) -> anyhow::Result<Option<usize>> {
+    let deliver = || {
+        store.deliver_in_transaction(sink.name(), unix_now(), limit, |due| {
+            sink.write_local(due).unwrap_or(Ok(()))
+        })
+    };
+    // A short synchronous write plus a small transaction: keep it off other tasks' way where the runtime allows.
+    let r = match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(deliver),
+        _ => deliver(),
+    }?;
+    match r {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(e) => {
+            tracing::warn!(sink = sink.name(), "local delivery failed: {e}");
             Ok(Some(0))
         }
     }
