@@ -4,12 +4,12 @@
 //! cover (a certificate name is looked up once per label suffix), regexes in one `RegexSet`, keywords in one
 //! Aho-Corasick automaton, brands in the look-alike index.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use aho_corasick::AhoCorasick;
 use regex::{RegexSet, RegexSetBuilder};
 
 use super::MatchKind;
+use super::keyword::KeywordIndex;
 use super::lookalike::{Brand, LookalikeIndex};
 use super::multimap::MultiMap;
 use super::name::{label_count, label_to_unicode, parent, registrable};
@@ -56,9 +56,7 @@ pub struct Index {
     pub regex_set: Option<RegexSet>,
     /// Pattern i of `regex_set` belongs to item `regex_items[i]`.
     pub regex_items: Vec<u32>,
-    pub keywords: Option<AhoCorasick>,
-    /// Pattern i of `keywords` belongs to the items `keyword_items[i]` (equal keywords share one pattern).
-    pub keyword_items: Vec<Vec<u32>>,
+    pub keywords: KeywordIndex,
     /// Exclusions by name (and subdomains) and by exact name.
     pub excluded_domain: MultiMap,
     pub excluded_exact: MultiMap,
@@ -101,13 +99,13 @@ impl Index {
 struct Builder {
     index: Index,
     regexes: Vec<String>,
-    keywords: Vec<String>,
-    keyword_slots: HashMap<String, usize>,
+    /// (item, keyword, brand id) for `KeywordIndex::build`.
+    keywords: Vec<(u32, String, Option<u32>)>,
     brands: Vec<Brand>,
     /// (label, tags) of domain brands so far: `example.com` and `example.net` of one owner are one brand.
     brand_labels: HashSet<(String, Vec<String>)>,
     /// Registrable domains of domain, exact and wildcard items: never look-alikes.
-    own: HashSet<String>,
+    own: foldhash::HashSet<String>,
 }
 
 impl Builder {
@@ -153,16 +151,7 @@ impl Builder {
                 index.regex_items.push(id);
             }
             Pattern::Keyword(keyword) => {
-                let keywords = &mut self.keywords;
-                let slot = *self
-                    .keyword_slots
-                    .entry(keyword.clone())
-                    .or_insert_with(|| {
-                        keywords.push(keyword.clone());
-                        index.keyword_items.push(Vec::new());
-                        keywords.len() - 1
-                    });
-                index.keyword_items[slot].push(id);
+                let brand = item.lookalike.then_some(self.brands.len() as u32);
                 if item.lookalike {
                     let (label, display) = (keyword.clone(), keyword.clone());
                     self.brands.push(Brand {
@@ -172,6 +161,7 @@ impl Builder {
                         is_keyword: true,
                     });
                 }
+                self.keywords.push((id, keyword.clone(), brand));
             }
             Pattern::Exclude { .. } => unreachable!("exclusions are not items"),
         }
@@ -180,10 +170,7 @@ impl Builder {
 
     fn finish(mut self) -> Result<Index, BuildError> {
         self.index.regex_set = build_regex_set(&self.regexes)?;
-        if !self.keywords.is_empty() {
-            self.index.keywords =
-                Some(AhoCorasick::new(&self.keywords).expect("keywords are short literals"));
-        }
+        self.index.keywords = KeywordIndex::build(self.keywords);
         self.index.lookalike = LookalikeIndex::build(self.brands, self.own);
         Ok(self.index)
     }

@@ -313,6 +313,47 @@ fn lookalikes_name_the_brand_and_skip_genuine_names() {
 }
 
 #[test]
+fn keyword_homoglyphs_inside_labels_are_lookalikes() {
+    let wl = list(
+        "~paypal
+~microsoft
+~login lookalike=off
+",
+    );
+    // Cyrillic а inside a longer label; rn for m; a homoglyph of a keyword without look-alike detection.
+    let idn = idna::domain_to_ascii("secure-pаypallogin.com").unwrap();
+    let names = cert(&[
+        &idn,
+        "rnicrosoft-support.com",
+        "www.paypal.com",
+        "l0gin.example",
+    ]);
+    let got: Vec<_> = wl
+        .match_cert(&input(&names))
+        .into_iter()
+        .map(|m| (m.name_unicode, m.kind, m.brand))
+        .collect();
+    let brand = |b: &str| Some(b.to_string());
+    assert_eq!(
+        got,
+        [
+            (
+                "secure-pаypallogin.com".to_string(),
+                Lookalike,
+                brand("paypal")
+            ),
+            ("secure-pаypallogin.com".to_string(), Keyword, None),
+            (
+                "rnicrosoft-support.com".to_string(),
+                Lookalike,
+                brand("microsoft")
+            ),
+            ("www.paypal.com".to_string(), Keyword, None),
+        ]
+    );
+}
+
+#[test]
 fn match_serializes_with_the_documented_fields() {
     let wl = list("@team\nexample.com");
     let names = cert(&["exarnple.com"]);
