@@ -181,10 +181,15 @@ fn thread_cpu_s() -> f64 {
 }
 
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// A memory figure of /proc/self/status, in MB.
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .unwrap_or(0.0);
     kb / 1024.0
@@ -220,7 +225,7 @@ fn main() {
     let watchlist =
         Watchlist::parse_str("bench.txt", &generated.text).unwrap_or_else(|e| panic!("{e}"));
     let load = started.elapsed();
-    let rss_loaded = peak_rss_mb();
+    let (rss_loaded, rss_now) = (peak_rss_mb(), status_mb("VmRSS:"));
 
     let mut per_kind: BTreeMap<MatchKind, usize> = BTreeMap::new();
     let (started, cpu_started) = (Instant::now(), thread_cpu_s());
@@ -253,7 +258,7 @@ fn main() {
     println!("matches per kind: {per_kind:?}");
     println!(
         "peak RSS (VmHWM): {rss_inputs:.0} MB with the generated inputs, {rss_loaded:.0} MB after loading the list \
-         (+{:.0} MB), {:.0} MB after matching",
+         (+{:.0} MB; resident once loaded: {rss_now:.0} MB), {:.0} MB after matching",
         rss_loaded - rss_inputs,
         peak_rss_mb()
     );

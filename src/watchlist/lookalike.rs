@@ -59,6 +59,9 @@ impl LookalikeIndex {
             ..LookalikeIndex::default()
         };
         let mut hashes = Hashes::default();
+        index
+            .neighbours
+            .reserve(brands.iter().map(|b| b.label.len() + 1).sum());
         for (id, brand) in brands.iter().enumerate() {
             let id = id as u32;
             let chars = brand.label.chars().count();

@@ -116,8 +116,8 @@ fn match_name(
     for hit in &hits {
         let item = &index.items[hit.item as usize];
         out.push(Match {
-            item: item.text.clone(),
-            source: item.source.clone(),
+            item: item.text.to_string(),
+            source: format!("{}:{}", index.files[item.file as usize], item.line),
             name: name.to_string(),
             name_unicode: unicode.clone().into_owned(),
             kind: hit.kind,

@@ -18,13 +18,20 @@ const END: u32 = u32::MAX;
 
 #[derive(Debug, Default)]
 pub struct TypoIndex {
-    /// Mixed hash -> first entry of its chain in `chain`.
-    heads: HashMap<u64, u32, BuildHasherDefault<Premixed>>,
+    /// High half of the mixed hash -> first entry of its chain in `chain`. 32 bits are plenty: a collision only
+    /// adds a candidate that the exact check then drops, and they halve the table.
+    heads: HashMap<u32, u32, BuildHasherDefault<Premixed>>,
     /// (brand id, next entry or `END`).
     chain: Vec<(u32, u32)>,
 }
 
 impl TypoIndex {
+    /// Room for brands totalling `chars` characters, so that building does not keep doubling the table.
+    pub fn reserve(&mut self, chars: usize) {
+        self.heads.reserve(chars);
+        self.chain.reserve(chars);
+    }
+
     /// Stores `brand` under its own hash and, if `with_deletions`, under its deletions' hashes.
     pub fn insert(&mut self, brand: &str, id: u32, with_deletions: bool, hashes: &mut Hashes) {
         hashes.compute(brand, with_deletions);
@@ -33,7 +40,7 @@ impl TypoIndex {
         }
     }
 
-    fn insert_key(&mut self, key: u64, id: u32) {
+    fn insert_key(&mut self, key: u32, id: u32) {
         let entry = u32::try_from(self.chain.len()).expect("fewer than 4 billion typo keys");
         let next = match self.heads.get(&key) {
             Some(&head) if self.chain[head as usize].0 == id => return, // `google` -> `gogle` twice
@@ -62,7 +69,7 @@ impl TypoIndex {
 pub struct Hashes {
     chars: Vec<u64>,
     prefix: Vec<u64>,
-    keys: Vec<u64>,
+    keys: Vec<u32>,
 }
 
 impl Hashes {
@@ -95,16 +102,19 @@ impl Hashes {
     }
 }
 
-/// Spreads the polynomial hash over all 64 bits (hash tables use the low bits for the bucket and the high bits as
-/// tags) and folds the length in (splitmix64 finaliser).
-fn mix(hash: u64, len: usize) -> u64 {
-    let mut z = hash ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+/// Folds the length into the polynomial hash and mixes all bits into the 32 kept (splitmix64 finaliser).
+fn mix(hash: u64, len: usize) -> u32 {
+    (splitmix(hash ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 32) as u32
+}
+
+fn splitmix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-/// A `Hasher` for keys that are already well-mixed `u64`s: passes them through.
+/// A `Hasher` for keys that are already well-mixed: spreads a `u32` over 64 bits (hash tables take the bucket from
+/// the low bits and a tag from the high ones) with one multiplication.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Premixed(u64);
 
@@ -114,14 +124,14 @@ impl Hasher for Premixed {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `HashMap<u64, _>`; keep anything else correct, if slow.
+        // Only `write_u32` is used by `HashMap<u32, _>`; keep anything else correct, if slow.
         for &b in bytes {
-            self.0 = mix(self.0 ^ u64::from(b), 1);
+            self.0 = splitmix(self.0 ^ u64::from(b));
         }
     }
 
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
+    fn write_u32(&mut self, value: u32) {
+        self.0 = u64::from(value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -160,13 +170,13 @@ pub fn edit_distance_at_most_one(a: &str, b: &str) -> Option<u8> {
 mod tests {
     use super::*;
 
-    fn keys(s: &str) -> Vec<u64> {
+    fn keys(s: &str) -> Vec<u32> {
         let mut hashes = Hashes::default();
         hashes.compute(s, true);
         hashes.keys.clone()
     }
 
-    fn whole(s: &str) -> u64 {
+    fn whole(s: &str) -> u32 {
         let mut hashes = Hashes::default();
         hashes.compute(s, false);
         hashes.keys[0]
