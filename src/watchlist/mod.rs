@@ -362,4 +362,6 @@ fn duplicates(items: &[(&str, ParsedItem)]) -> Vec<WatchlistError> {
 }
 
 #[cfg(test)]
+mod load_tests;
+#[cfg(test)]
 mod tests;
