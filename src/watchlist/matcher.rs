@@ -4,10 +4,11 @@
 //! 1. exclusions: a global one drops the name; tagged ones are remembered to filter hits at the end;
 //! 2. domain, exact and wildcard items: hash lookups on the name, its label suffixes and its parent
 //!    (a wildcard certificate name `*.p` also reaches the items one label under `p`);
-//! 3. the regex set, then keywords (plain and homoglyph) on the ASCII and, for `xn--` names, Unicode forms;
-//! 4. issuance policies: the most specific covering items with `issuers=` turn into `unauthorized_issuer` when the
+//! 3. issuance policies: the most specific covering items with `issuers=` turn into `unauthorized_issuer` when the
 //!    certificate's issuer is not one of theirs;
-//! 5. look-alikes, unless the same item already matched the name in another way.
+//! 4. the regex set, then keywords (plain and homoglyph) on the ASCII and, for `xn--` names, Unicode forms;
+//! 5. look-alikes (unless the name is under a domain the list names), then tagged exclusions; an item that matched
+//!    the name in another way is not also reported as a look-alike.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
