@@ -1,13 +1,14 @@
 //! Look-alike detection: names that imitate a watched brand without being it.
 //!
 //! A brand is the keyword of a `~keyword` item, or the first label of a domain item that is itself a registrable
-//! domain (`example.com` -> `example`). A certificate name imitates a brand when one of its *tokens* (each label left
-//! of the public suffix, and each '-'-separated part of such a label, in Unicode form) is
+//! domain (`example.com` -> `example`). A certificate name imitates a brand when one of its *tokens* (in Unicode
+//! form: the registrable label and its '-'-separated parts for domain brands; every label left of the public suffix
+//! and its parts for keywords) is
 //! - a typosquat: one character changed, added, removed or two neighbours swapped (brands of 5+ characters);
 //! - a homoglyph: a different string with the same UTS #39 "skeleton" (Cyrillic `а` for `a`, `rn` for `m`, `0` for
 //!   `o`), accents ignored (brands of 3+ characters);
-//! - for domain brands, the brand itself under another registrable domain (`example.net`, `example-login.com`;
-//!   brands of 4+ characters).
+//! - for domain brands, the brand itself under another registrable domain (`example.net`, `example-login.com`,
+//!   `www.example.co`; brands of 4+ characters).
 //!
 //! Keywords are also looked for inside labels through their skeleton (see `keyword.rs`), which finds
 //! `secure-pаypal1ogin` where the plain keyword search finds nothing.
@@ -99,25 +100,34 @@ impl LookalikeIndex {
         if self.brands.is_empty() {
             return;
         }
-        if let Some(head) = strip_public_suffix(name) {
-            for label in head.split('.') {
-                let label = label_to_unicode(label);
-                self.check_token(&label, scratch, found);
-                if label.contains('-') {
-                    for part in label.split('-').filter(|p| !p.is_empty()) {
-                        self.check_token(part, scratch, found);
-                    }
+        let Some(head) = strip_public_suffix(name) else {
+            return;
+        };
+        let last = head.split('.').count() - 1;
+        for (i, label) in head.split('.').enumerate() {
+            // Domain brands are compared with the registrable label only: `mail.com` as a brand must not make every
+            // `mail.<anything>` a look-alike. Keywords are looked for in every label.
+            let scope = if i == last {
+                Scope::AllBrands
+            } else {
+                Scope::Keywords
+            };
+            let label = label_to_unicode(label);
+            self.check_token(&label, scope, scratch, found);
+            if label.contains('-') {
+                for part in label.split('-').filter(|p| !p.is_empty()) {
+                    self.check_token(part, scope, scratch, found);
                 }
             }
         }
     }
 
-    fn check_token(&self, token: &str, scratch: &mut Scratch, found: &mut Vec<u32>) {
+    fn check_token(&self, token: &str, scope: Scope, scratch: &mut Scratch, found: &mut Vec<u32>) {
         // Shorter tokens cannot be within one edit of a brand long enough for the typo or exact checks.
         if token.chars().count() >= EXACT_MIN_CHARS {
-            self.check_neighbours(token, scratch, found);
+            self.check_neighbours(token, scope, scratch, found);
         }
-        if !self.skeletons.is_empty() {
+        if scope == Scope::AllBrands && !self.skeletons.is_empty() {
             fold_into(token, &mut scratch.folded);
             for id in self.skeletons.get(&scratch.folded) {
                 if self.brands[id as usize].label != token {
@@ -127,7 +137,13 @@ impl LookalikeIndex {
         }
     }
 
-    fn check_neighbours(&self, token: &str, scratch: &mut Scratch, found: &mut Vec<u32>) {
+    fn check_neighbours(
+        &self,
+        token: &str,
+        scope: Scope,
+        scratch: &mut Scratch,
+        found: &mut Vec<u32>,
+    ) {
         let Scratch {
             hashes, candidates, ..
         } = scratch;
@@ -135,6 +151,9 @@ impl LookalikeIndex {
         self.neighbours.candidates(token, hashes, candidates);
         for &id in candidates.iter() {
             let brand = &self.brands[id as usize];
+            if scope == Scope::Keywords && !brand.is_keyword {
+                continue;
+            }
             let accepted = match edit_distance_at_most_one(token, &brand.label) {
                 Some(0) => !brand.is_keyword && brand.label.chars().count() >= EXACT_MIN_CHARS,
                 Some(_) => brand.label.chars().count() >= TYPO_MIN_CHARS,
@@ -145,6 +164,15 @@ impl LookalikeIndex {
             }
         }
     }
+}
+
+/// Which brands a token is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The registrable label (`example` in `www.example.co.uk`) and its '-' parts.
+    AllBrands,
+    /// Other labels.
+    Keywords,
 }
 
 /// Buffers reused across tokens and names.

@@ -71,7 +71,7 @@ fn the_brand_under_another_domain_or_as_a_hyphen_part() {
     for name in [
         "example.net",
         "login-example.io",
-        "example.com.evil.net",
+        "www.example.co",
         "*.example.org",
     ] {
         assert_eq!(imitated(&index, name), [0], "{name}");
@@ -96,6 +96,10 @@ fn homoglyph_idn_of_brands_and_keywords() {
 #[test]
 fn genuine_names_short_brands_and_unrelated_names_are_not_lookalikes() {
     let index = index();
+    // Domain brands are compared with the registrable label only (`evil`, `mail`); keywords with every label.
+    assert_eq!(imitated(&index, "example.com.evil.net"), Vec::<u32>::new());
+    assert_eq!(imitated(&index, "exampel.mail.org"), Vec::<u32>::new());
+    assert_eq!(imitated(&index, "paypa1.mail.org"), [1]);
     for name in [
         "example.com",
         "www.example.com",
@@ -111,6 +115,11 @@ fn genuine_names_short_brands_and_unrelated_names_are_not_lookalikes() {
     // An exact keyword is a keyword match, not a look-alike; the skeleton search still sees it, and the matcher
     // drops look-alikes of items that matched the same name otherwise.
     let mut found = Vec::new();
-    index.check_token("paypal", &mut Scratch::default(), &mut found);
+    index.check_token(
+        "paypal",
+        Scope::AllBrands,
+        &mut Scratch::default(),
+        &mut found,
+    );
     assert!(found.is_empty());
 }
