@@ -180,3 +180,26 @@ pub fn tbs_set(events: &[Value]) -> Vec<String> {
     v.sort();
     v
 }
+
+/// One fake log with `entries`, served on 127.0.0.1, and a test environment whose log list names it.
+pub struct OneLog {
+    pub log: Arc<FakeLog>,
+    pub url: String,
+    pub env: Env,
+    pub list: PathBuf,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+pub async fn one_log(entries: Vec<FakeEntry>) -> OneLog {
+    let log = FakeLog::new(entries);
+    let (url, server) = fakelog::serve(log.clone()).await.unwrap();
+    let env = Env::new();
+    let list = env.write_log_list(&[(&log, &url)]);
+    OneLog {
+        log,
+        url,
+        env,
+        list,
+        _server: server,
+    }
+}
