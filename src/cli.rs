@@ -102,7 +102,7 @@ pub struct RunArgs {
     /// Signature of a --log-list URL other than Google's, checked with Google's key.
     #[arg(long, value_name = "URL")]
     pub log_list_sig: Option<String>,
-    /// Seconds between two re-reads of the log list (daemon mode): new logs start, removed logs stop.
+    /// Seconds between two re-reads of the log list (daemon mode): new logs start, removed logs stop. At least 60.
     #[arg(long, default_value_t = 3600)]
     pub log_list_refresh_secs: u64,
     /// Watchlist file, or directory of *.txt files.
@@ -215,7 +215,7 @@ pub async fn run_command(
     let opts = crate::run::RunOptions {
         log_list,
         log_list_source: source.is_remote().then_some(source),
-        log_list_refresh: Duration::from_secs(args.log_list_refresh_secs),
+        log_list_refresh: Duration::from_secs(args.log_list_refresh_secs.max(60)),
         watchlist,
         watchlist_path: Some(args.watchlist.clone()),
         store,

@@ -76,7 +76,7 @@ pub struct FakeTiledLog {
     other_key: ring::signature::EcdsaKeyPair,
     spki: Vec<u8>,
     pub faults: Mutex<TiledFaults>,
-    /// Request counters: `checkpoint`, `data`, `hash`, `issuer`, and `issuer/<hex>` per issuer.
+    /// Request counters by endpoint (`checkpoint`, `data`, `hash`, `issuer`) and by path (`tile/data/003.p/10`).
     pub requests: Mutex<HashMap<String, u64>>,
 }
 
@@ -219,7 +219,8 @@ impl FakeTiledLog {
         *self.faults.lock().unwrap() = f;
     }
 
-    /// How many requests an endpoint got (`checkpoint`, `data`, `hash`, `issuer`, `issuer/<hex>`).
+    /// How many requests an endpoint (`checkpoint`, `data`, `hash`, `issuer`) or a path (`tile/0/003.p/10`,
+    /// `issuer/<hex>`) got.
     pub fn request_count(&self, endpoint: &str) -> u64 {
         self.requests
             .lock()
@@ -242,13 +243,21 @@ impl FakeTiledLog {
         })
     }
 
-    /// Count a request; a fault may answer it instead (503 every Nth request, 429 every Nth tile request).
-    fn gate(&self, endpoint: &str, tile: bool) -> Option<Response> {
+    /// Count a request (by endpoint and by path); a fault may answer it instead (503 every Nth request, 429 every
+    /// Nth tile request).
+    fn gate(&self, endpoint: &str, path: &str) -> Option<Response> {
+        let tile = endpoint == "data" || endpoint == "hash";
         let (total, tiles) = {
             let mut r = self.requests.lock().unwrap();
+            *r.entry(path.to_string()).or_default() += 1;
             *r.entry(endpoint.to_string()).or_default() += 1;
             let tiles = r.get("data").copied().unwrap_or(0) + r.get("hash").copied().unwrap_or(0);
-            (r.values().sum::<u64>(), tiles)
+            (
+                r.get("checkpoint").copied().unwrap_or(0)
+                    + r.get("issuer").copied().unwrap_or(0)
+                    + tiles,
+                tiles,
+            )
         };
         let f = self.faults.lock().unwrap().clone();
         if f.server_error_every > 0 && total.is_multiple_of(f.server_error_every) {
@@ -271,7 +280,7 @@ impl FakeTiledLog {
     }
 
     fn checkpoint(&self) -> Response {
-        if let Some(r) = self.gate("checkpoint", false) {
+        if let Some(r) = self.gate("checkpoint", "checkpoint") {
             return r;
         }
         let f = self.faults.lock().unwrap().clone();
@@ -304,15 +313,9 @@ impl FakeTiledLog {
     }
 
     fn issuer(&self, hex_fp: &str) -> Response {
-        if let Some(r) = self.gate("issuer", false) {
+        if let Some(r) = self.gate("issuer", &format!("issuer/{hex_fp}")) {
             return r;
         }
-        *self
-            .requests
-            .lock()
-            .unwrap()
-            .entry(format!("issuer/{hex_fp}"))
-            .or_default() += 1;
         if self.faults.lock().unwrap().missing_issuers {
             return (StatusCode::NOT_FOUND, "no such issuer").into_response();
         }
@@ -323,23 +326,25 @@ impl FakeTiledLog {
         }
     }
 
-    /// Whether tile `(index, width)` over `count` items at its level may be served now.
-    fn tile_servable(&self, index: u64, width: u64, count: u64) -> bool {
+    /// Whether tile `(index, width)` at `level` exists. Tiles exist for every entry the log holds, published in a
+    /// checkpoint or not (real logs write tiles before the checkpoint that covers them).
+    fn tile_exists(&self, level: u32, index: u64, width: u64) -> bool {
+        let count = self.tree.read().unwrap().len() >> (8 * level);
         let first = index.saturating_mul(TILE_WIDTH);
         let dropped = self.faults.lock().unwrap().drop_partial_tiles
             && width < TILE_WIDTH
             && first + TILE_WIDTH <= count;
-        width >= 1 && width <= TILE_WIDTH && first + width <= count && !dropped
+        (1..=TILE_WIDTH).contains(&width) && first + width <= count && !dropped
     }
 
     fn data_tile(&self, path: &str, rest: &str) -> Response {
-        if let Some(r) = self.gate("data", true) {
+        if let Some(r) = self.gate("data", path) {
             return r;
         }
         let Some((index, width)) = parse_tile_path(rest) else {
             return not_found();
         };
-        if !self.tile_servable(index, width, self.published()) {
+        if !self.tile_exists(0, index, width) {
             return not_found();
         }
         let f = self.faults.lock().unwrap().clone();
@@ -377,13 +382,13 @@ impl FakeTiledLog {
     }
 
     fn hash_tile(&self, path: &str, level: u32, rest: &str) -> Response {
-        if let Some(r) = self.gate("hash", true) {
+        if let Some(r) = self.gate("hash", path) {
             return r;
         }
         let Some((index, width)) = parse_tile_path(rest) else {
             return not_found();
         };
-        if level > 7 || !self.tile_servable(index, width, self.published() >> (8 * level)) {
+        if level > 7 || !self.tile_exists(level, index, width) {
             return not_found();
         }
         if let Some(b) = self.files.read().unwrap().get(path) {

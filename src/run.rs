@@ -272,7 +272,8 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         logs: set.running.len(),
         ..Default::default()
     };
-    let mut refresh = tokio::time::interval(opts.log_list_refresh.max(Duration::from_secs(60)));
+    // The CLI enforces a sensible minimum; tests use short periods.
+    let mut refresh = tokio::time::interval(opts.log_list_refresh.max(Duration::from_millis(10)));
     refresh.tick().await;
     let mut shutdown_rx = shutdown.clone();
     loop {
