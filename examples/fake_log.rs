@@ -1,36 +1,39 @@
-//! Serve a fake RFC 6962 log on 127.0.0.1 for benchmarks and reference comparisons.
+//! Serve a fake RFC 6962 or static-ct (tiled) log on 127.0.0.1 for benchmarks and reference comparisons.
 //!
 //! ```text
-//! cargo run --release --example fake_log -- --entries 200000 --out DIR
+//! cargo run --release --example fake_log -- [--tiled] --entries 200000 --out DIR
 //! ```
 //! Writes `DIR/log_list.json` (naming the log) and `DIR/url` once it listens, then serves until killed.
 //! With `--entries N` the log holds N distinct entries synthesized from the real navigli2025h2 templates in
-//! tests/fixtures (see `ctwatch::fakelog::synthesize`); without it, exactly the 1024 real entries.
+//! tests/fixtures (see `ctwatch::fakelog::synthesize`); without it, exactly the 1024 real entries (with `--tiled`:
+//! the recorded navigli2025h2 tiles, served as recorded).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use ctwatch::fakelog::{self, FakeLog};
+use ctwatch::fakelog::{self, FakeEntry, FakeLog};
+use ctwatch::fakelog_tiled::{self, FakeTiledLog};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut entries_wanted: Option<usize> = None;
     let mut out = PathBuf::from(".");
+    let mut tiled = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--entries" => entries_wanted = Some(args.next().unwrap_or_default().parse()?),
             "--out" => out = PathBuf::from(args.next().unwrap_or_default()),
-            other => anyhow::bail!("unknown argument {other} (use --entries N --out DIR)"),
+            "--tiled" => tiled = true,
+            other => {
+                anyhow::bail!("unknown argument {other} (use [--tiled] --entries N --out DIR)")
+            }
         }
     }
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/rfc6962/navigli2025h2-converted-from-tiles");
-    let mut templates = Vec::new();
-    for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
-        let body = std::fs::read(fixtures.join(format!("get-entries_start-{a}_end-{b}.json")))?;
-        templates
-            .extend(fakelog::entries_from_get_entries_json(&body).map_err(anyhow::Error::msg)?);
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    if tiled {
+        return serve_tiled(&fixtures, entries_wanted, &out).await;
     }
+    let templates = navigli_templates(&fixtures)?;
     let entries = match entries_wanted {
         Some(n) => fakelog::synthesize(&templates, n),
         None => templates,
@@ -45,6 +48,45 @@ async fn main() -> anyhow::Result<()> {
     )?;
     std::fs::write(out.join("url"), &url)?;
     eprintln!("fake log with {n} entries at {url}");
+    server.await?;
+    Ok(())
+}
+
+/// The 1024 real navigli2025h2 entries in their RFC 6962 form.
+fn navigli_templates(fixtures: &Path) -> anyhow::Result<Vec<FakeEntry>> {
+    let dir = fixtures.join("rfc6962/navigli2025h2-converted-from-tiles");
+    let mut templates = Vec::new();
+    for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
+        let body = std::fs::read(dir.join(format!("get-entries_start-{a}_end-{b}.json")))?;
+        templates
+            .extend(fakelog::entries_from_get_entries_json(&body).map_err(anyhow::Error::msg)?);
+    }
+    Ok(templates)
+}
+
+async fn serve_tiled(fixtures: &Path, entries: Option<usize>, out: &Path) -> anyhow::Result<()> {
+    let log = match entries {
+        Some(n) => {
+            let log = FakeTiledLog::new("ctwatch-bench");
+            let synthesized = fakelog::synthesize(&navigli_templates(fixtures)?, n);
+            log.append_rfc6962(&synthesized)
+                .map_err(anyhow::Error::msg)?;
+            log
+        }
+        None => {
+            FakeTiledLog::from_tile_dir("navigli2025h2", &fixtures.join("static-ct/navigli2025h2"))
+                .map_err(anyhow::Error::msg)?
+        }
+    };
+    let n = log.published();
+    let (url, server) = fakelog_tiled::serve(log.clone()).await?;
+    std::fs::create_dir_all(out)?;
+    std::fs::write(
+        out.join("log_list.json"),
+        fakelog_tiled::log_list_json(&[], &[(&log, &url)]),
+    )?;
+    std::fs::write(out.join("url"), &url)?;
+    eprintln!("fake tiled log with {n} entries at {url}");
     server.await?;
     Ok(())
 }

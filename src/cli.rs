@@ -294,8 +294,8 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
     }
     let tty = std::io::stdout().is_terminal();
     println!(
-        "{:<8} {:<10} {:>12} {:>12} {:>10}  {:<20}  URL / last error",
-        "KIND", "STATE", "VERIFIED", "HEAD", "BACKLOG", "LAST CONTACT"
+        "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10}  {:<20}  URL / last error",
+        "KIND", "OPERATOR", "STATE", "VERIFIED", "HEAD", "BACKLOG", "LAST CONTACT"
     );
     for l in &logs {
         let fmt_n = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
@@ -303,9 +303,11 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
             .last_success_at
             .map(crate::event::rfc3339)
             .unwrap_or_else(|| "never".into());
+        let operator: String = l.operator.chars().take(16).collect();
         println!(
-            "{:<8} {:<10} {:>12} {:>12} {:>10}  {:<20}  {}",
+            "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10}  {:<20}  {}",
             l.kind,
+            operator,
             l.state,
             l.verified_size,
             fmt_n(l.head_size),
@@ -319,7 +321,11 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
             } else {
                 err.clone()
             };
-            println!("{:>8} last error: {err}", "");
+            let when = l
+                .last_error_at
+                .map(crate::event::rfc3339)
+                .unwrap_or_default();
+            println!("{:>8} last error ({when}): {err}", "");
         }
     }
     Ok(0)

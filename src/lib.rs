@@ -34,6 +34,7 @@ pub mod ctlog;
 pub mod der;
 pub mod event;
 pub mod fakelog;
+pub mod fakelog_tiled;
 pub mod leaf;
 pub mod loglist;
 pub mod logsource;

@@ -103,7 +103,9 @@ impl LogListSource {
         std::fs::read(&json).ok().map(|b| (b, json))
     }
 
-    async fn fetch(&self) -> Result<(LogList, Origin)> {
+    /// Fetch (conditionally), verify and cache the remote list, without falling back: the error says why a
+    /// fresh list could not be used (`load` logs it and uses the cache or the bundled snapshot instead).
+    pub async fn fetch(&self) -> Result<(LogList, Origin)> {
         let mut req = self
             .client
             .get(&self.spec)

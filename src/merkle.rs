@@ -388,6 +388,15 @@ impl MemoryTree {
         self.len() == 0
     }
 
+    /// The hash of the full subtree of `2^height` leaves starting at leaf `index << height`, if all its leaves
+    /// are present. Static-ct hash tiles are exactly these hashes at heights 0, 8, 16, ...
+    pub fn full_subtree(&self, height: u32, index: u64) -> Option<Hash> {
+        self.levels
+            .get(height as usize)?
+            .get(usize::try_from(index).ok()?)
+            .copied()
+    }
+
     /// Hash of leaves `[start, start + n)`, where `start` is a multiple of the largest power of two `<= n`, as is
     /// the case for every range RFC 6962 hashes.
     fn range_hash(&self, start: u64, n: u64) -> Hash {

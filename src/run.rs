@@ -286,10 +286,13 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         logs: set.running.len(),
         ..Default::default()
     };
-    let mut refresh = tokio::time::interval(opts.log_list_refresh.max(Duration::from_secs(60)));
+    // The CLI enforces a sensible minimum; tests use short periods.
+    let mut refresh = tokio::time::interval(opts.log_list_refresh.max(Duration::from_millis(10)));
     refresh.tick().await;
     let mut shutdown_rx = shutdown.clone();
     loop {
+        // Read before select!: a watch::Ref held inside it would make this future !Send (unspawnable).
+        let stopping = *shutdown_rx.borrow();
         tokio::select! {
             done = set.tasks.join_next() => match done {
                 None => break,
@@ -300,7 +303,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
                 Some(Ok((_, Ok(_)))) => {}
                 Some(Err(e)) => summary.failed_logs.push(("?".into(), format!("tailer task failed: {e}"))),
             },
-            _ = refresh.tick(), if !opts.tail.once && opts.log_list_source.is_some() => {
+            _ = refresh.tick(), if !opts.tail.once && !stopping && opts.log_list_source.is_some() => {
                 if let Some(src) = &opts.log_list_source {
                     match src.load().await {
                         Ok((list, origin)) => {
@@ -313,7 +316,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
                     }
                 }
             }
-            _ = shutdown_rx.wait_for(|s| *s), if !*shutdown_rx.borrow() => {
+            _ = async { let _ = shutdown_rx.wait_for(|s| *s).await; }, if !stopping => {
                 // Tailers see the same signal and finish their batch; keep joining them.
             }
         }

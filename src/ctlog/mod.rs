@@ -8,6 +8,7 @@
 //! ```
 
 pub mod http;
+pub mod issuers;
 pub mod rfc6962;
 pub mod static_ct;
 

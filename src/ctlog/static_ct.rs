@@ -8,26 +8,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
-
 use super::http::Fetcher;
+use super::issuers::Issuers;
 use super::{CtLog, LogError, RawEntry, TreeHead};
-use crate::checkpoint;
-use crate::leaf;
+use crate::checkpoint::{self, CheckpointError};
+use crate::leaf::{self, TileLeaf};
 use crate::merkle::{self, CollapsedTree, Hash};
 use crate::sig::LogKey;
 
 /// Entries (and hashes) per full tile.
 pub const TILE_WIDTH: u64 = 256;
 
-/// Where issuer certificates are cached (they are immutable; each is fetched once).
-///
-/// Contract: `get`/`put` are cheap, synchronous and safe to call concurrently; `put` of a key already present is a
-/// no-op. Implemented by the SQLite store.
-pub trait IssuerCache: Send + Sync {
-    fn get_issuer(&self, sha256: &[u8; 32]) -> Option<Vec<u8>>;
-    fn put_issuer(&self, sha256: &[u8; 32], der: &[u8]);
-}
+pub use super::issuers::IssuerCache;
 
 /// (level, tile index, width) of a hash tile.
 type TileKey = (u8, u64, u64);
@@ -38,7 +30,7 @@ pub struct StaticCtLog {
     origin: String,
     key: LogKey,
     fetcher: Fetcher,
-    issuers: Arc<dyn IssuerCache>,
+    issuers: Issuers,
     /// Hash tiles read recently, by (level, index, width). Small: proofs touch a handful of tiles.
     hash_tiles: Mutex<HashMap<TileKey, Arc<Vec<Hash>>>>,
 }
@@ -58,11 +50,11 @@ impl StaticCtLog {
             format!("{monitoring_url}/")
         };
         StaticCtLog {
+            issuers: Issuers::new(&monitoring_url, fetcher.clone(), issuers),
             monitoring_url,
             origin: origin_of(submission_url),
             key,
             fetcher,
-            issuers,
             hash_tiles: Mutex::new(HashMap::new()),
         }
     }
@@ -74,22 +66,47 @@ impl StaticCtLog {
         }
     }
 
-    /// The issuer certificate with this fingerprint: from the cache, else fetched once and checked.
-    async fn issuer(&self, fp: &[u8; 32]) -> Result<Vec<u8>, LogError> {
-        if let Some(der) = self.issuers.get_issuer(fp) {
-            return Ok(der);
-        }
-        let path = format!("issuer/{}", hex::encode(fp));
-        let der = self
+    /// GET tile `index` of width `width` under `prefix` (`tile/data`, `tile/<L>`). A log may delete a partial tile
+    /// once the full tile exists (c2sp.org/tlog-tiles), so a 404 for a partial tile falls back to the full one,
+    /// whose first `width` items are the same. Returns the path fetched, its width and the (maybe gzipped) body.
+    async fn get_tile(
+        &self,
+        prefix: &str,
+        index: u64,
+        width: u64,
+    ) -> Result<(String, u64, Vec<u8>), LogError> {
+        let path = format!("{prefix}/{}", tile_path(index, width));
+        match self
             .fetcher
             .get(&format!("{}{path}", self.monitoring_url))
-            .await?;
-        let got: [u8; 32] = Sha256::digest(&der).into();
-        if &got != fp {
-            return Err(self.bad(&path, format!("certificate hashes to {}", hex::encode(got))));
+            .await
+        {
+            Err(LogError::Status { status: 404, .. }) if width < TILE_WIDTH => {
+                let full = format!("{prefix}/{}", tile_path(index, TILE_WIDTH));
+                tracing::debug!(log = %self.monitoring_url, %path, "partial tile gone; fetching {full}");
+                let body = self
+                    .fetcher
+                    .get(&format!("{}{full}", self.monitoring_url))
+                    .await?;
+                Ok((full, TILE_WIDTH, body))
+            }
+            r => Ok((path, width, r?)),
         }
-        self.issuers.put_issuer(fp, &der);
-        Ok(der)
+    }
+
+    /// The first `width` entries of data tile `index`, decoded (off the async threads: tiles are large).
+    async fn data_tile(&self, index: u64, width: u64) -> Result<Vec<TileLeaf>, LogError> {
+        let (path, _, body) = self.get_tile("tile/data", index, width).await?;
+        let first = index * TILE_WIDTH;
+        let decoded = tokio::task::spawn_blocking(move || leaf::decode_data_tile(&body, first))
+            .await
+            .map_err(|e| self.bad(&path, format!("decoding task failed: {e}")))?;
+        let mut leaves = decoded.map_err(|e| self.bad(&path, error_chain(&e)))?;
+        if (leaves.len() as u64) < width {
+            return Err(self.bad(&path, format!("{} entries, want {width}", leaves.len())));
+        }
+        leaves.truncate(width as usize);
+        Ok(leaves)
     }
 
     /// Hashes of tile `index` at `level`, for a tree of `tree_size` leaves (partial at the right edge).
@@ -117,16 +134,17 @@ impl StaticCtLog {
         {
             return Ok(t.clone());
         }
-        let path = format!("tile/{level}/{}", tile_path(index, width));
-        let body = self
-            .fetcher
-            .get(&format!("{}{path}", self.monitoring_url))
+        let (path, fetched, body) = self
+            .get_tile(&format!("tile/{level}"), index, width)
             .await?;
         let body = leaf::maybe_gunzip(&body).map_err(|e| self.bad(&path, e.to_string()))?;
-        if body.len() as u64 != width * 32 {
-            return Err(self.bad(&path, format!("{} bytes, want {}", body.len(), width * 32)));
+        if body.len() as u64 != fetched * 32 {
+            return Err(self.bad(
+                &path,
+                format!("{} bytes, want {}", body.len(), fetched * 32),
+            ));
         }
-        let hashes: Vec<Hash> = body
+        let hashes: Vec<Hash> = body[..width as usize * 32]
             .chunks_exact(32)
             .map(|c| c.try_into().expect("32-byte chunk"))
             .collect();
@@ -220,6 +238,18 @@ impl StaticCtLog {
     }
 }
 
+/// An error and its sources on one line (tile decoding errors wrap the entry they happened in).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// Root of a power-of-two number of consecutive hashes.
 fn root_of_power_of_two(hashes: &[Hash]) -> Hash {
     let mut level: Vec<Hash> = hashes.to_vec();
@@ -282,12 +312,18 @@ impl CtLog for StaticCtLog {
             .fetcher
             .get(&format!("{}checkpoint", self.monitoring_url))
             .await?;
-        let cp = checkpoint::parse_and_verify(&body, &self.origin, &self.key).map_err(|e| {
-            LogError::BadSignature {
-                log: self.monitoring_url.clone(),
-                message: e.to_string(),
-            }
-        })?;
+        let cp =
+            checkpoint::parse_and_verify(&body, &self.origin, &self.key).map_err(|e| match e {
+                CheckpointError::NotText | CheckpointError::Malformed(_) => {
+                    self.bad("checkpoint", e.to_string())
+                }
+                CheckpointError::WrongOrigin { .. } | CheckpointError::NoValidSignature(_) => {
+                    LogError::BadSignature {
+                        log: self.monitoring_url.clone(),
+                        message: e.to_string(),
+                    }
+                }
+            })?;
         Ok(TreeHead {
             tree_size: cp.tree_size,
             timestamp_ms: cp.timestamp_ms,
@@ -306,29 +342,17 @@ impl CtLog for StaticCtLog {
         while next < end {
             let tile = next / TILE_WIDTH;
             let first = tile * TILE_WIDTH;
+            // A partial tile only where the verified head ends inside it.
             let width = (head.tree_size - first).min(TILE_WIDTH);
-            let path = format!("tile/data/{}", tile_path(tile, width));
-            let body = self
-                .fetcher
-                .get(&format!("{}{path}", self.monitoring_url))
-                .await?;
-            let leaves =
-                leaf::decode_data_tile(&body, first).map_err(|e| self.bad(&path, e.to_string()))?;
-            if (leaves.len() as u64) < width {
-                return Err(self.bad(&path, format!("{} entries, want {width}", leaves.len())));
-            }
             let take_to = end.min(first + width);
+            let leaves = self.data_tile(tile, width).await?;
             for l in leaves
                 .into_iter()
                 .skip((next - first) as usize)
                 .take((take_to - next) as usize)
             {
                 let mut entry = l.entry;
-                let mut chain = Vec::with_capacity(l.chain_fingerprints.len());
-                for fp in &l.chain_fingerprints {
-                    chain.push(self.issuer(fp).await?);
-                }
-                entry.chain = chain;
+                entry.chain = self.issuers.chain(&l.chain_fingerprints).await?;
                 out.push(RawEntry {
                     leaf_input: l.merkle_leaf_input,
                     extra_data: Vec::new(),
