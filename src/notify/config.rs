@@ -344,12 +344,14 @@ fn build_one(cfg: &SinkConfig, client: &reqwest::Client) -> Result<Arc<dyn Sink>
     if per_message == 0 {
         bail!("`max_events_per_message` must be at least 1");
     }
+    // Without a window every event is its own message; with one, a group is one message (a webhook request
+    // carries at most max_events_per_message events in full, a chat message summarises up to MAX_GROUP).
     let batching = Batching {
         window_secs: window,
-        max_batch: if kind == SinkType::Webhook {
-            per_message.min(MAX_GROUP)
-        } else {
-            MAX_GROUP
+        max_batch: match (window, kind) {
+            (0, _) => 1,
+            (_, SinkType::Webhook) => per_message.min(MAX_GROUP),
+            _ => MAX_GROUP,
         },
     };
     let timeout = Duration::from_secs(

@@ -73,7 +73,7 @@ fn a_configuration_file_builds_every_sink_with_its_route() {
         sinks[0].0.batching(),
         Batching {
             window_secs: 0,
-            max_batch: 100
+            max_batch: 1
         }
     );
     assert_eq!(
