@@ -1,24 +1,15 @@
 //! Sink configuration: `[[sinks]]` tables of the configuration file, the quick flags of `ctwatch run`
-//! (`--webhook URL --discord URL --slack URL --telegram TOKEN:CHAT_ID`), and building the sinks from them.
+//! (`--webhook URL --discord URL --slack URL --telegram TOKEN:CHAT_ID`). Building the sinks is in `build.rs`.
 //! Every key is documented in docs/notify.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 
-use super::http::Pacer;
+use super::StdoutFormat;
 use super::telegram::ChatId;
-use super::webhook::SigningKey;
-use super::{
-    Batching, DiscordSink, ExecSink, Sink, SlackSink, StdoutFormat, StdoutSink, TelegramSink,
-    WebhookSink,
-};
-use crate::store::SinkRoute;
 
 /// Event kinds ctwatch queues; a filter naming another kind is probably a typo (warned about).
 pub const EVENT_KINDS: [&str; 6] = [
@@ -29,9 +20,6 @@ pub const EVENT_KINDS: [&str; 6] = [
     "health",
     "test",
 ];
-/// The most events one chat message or webhook request can stand for.
-const MAX_GROUP: usize = 1000;
-const TELEGRAM_API: &str = "https://api.telegram.org";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,7 +33,7 @@ pub enum SinkType {
 }
 
 impl SinkType {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             SinkType::Webhook => "webhook",
             SinkType::Discord => "discord",
@@ -57,7 +45,7 @@ impl SinkType {
     }
 
     /// The keys that mean something for this type (besides name, type and filter).
-    fn keys(self) -> &'static [&'static str] {
+    pub(super) fn keys(self) -> &'static [&'static str] {
         const CHAT: [&str; 5] = [
             "group_window_secs",
             "max_events_per_message",
@@ -147,7 +135,7 @@ pub struct SinkConfig {
 }
 
 impl SinkConfig {
-    fn set_keys(&self) -> Vec<&'static str> {
+    pub(super) fn set_keys(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
         let mut note = |set: bool, key: &'static str| {
             if set {
@@ -280,266 +268,7 @@ pub fn telegram_flag(spec: &str) -> Result<SinkConfig> {
     })
 }
 
-/// Build every configured sink and its route. Errors name the sink and the key, never a secret.
-pub fn build_sinks(
-    cfgs: &[SinkConfig],
-    client: reqwest::Client,
-) -> Result<Vec<(Arc<dyn Sink>, SinkRoute)>> {
-    let mut out: Vec<(Arc<dyn Sink>, SinkRoute)> = Vec::new();
-    for (i, cfg) in cfgs.iter().enumerate() {
-        let sink = build_one(cfg, &client).with_context(|| match &cfg.name {
-            Some(n) => format!("sink {n:?}"),
-            None => format!(
-                "sink #{} ({})",
-                i + 1,
-                cfg.kind.map(SinkType::as_str).unwrap_or("no type")
-            ),
-        })?;
-        if out.iter().any(|(s, _)| s.name() == sink.name()) {
-            bail!(
-                "two sinks are named {:?}: give each a unique name",
-                sink.name()
-            );
-        }
-        for k in &cfg.filter.kinds {
-            if !EVENT_KINDS.contains(&k.as_str()) {
-                tracing::warn!(
-                    sink = sink.name(),
-                    "filter kind {k:?} is not one of {EVENT_KINDS:?}"
-                );
-            }
-        }
-        let route = SinkRoute {
-            name: sink.name().to_string(),
-            kinds: cfg.filter.kinds.clone(),
-            tags: cfg.filter.tags.clone(),
-        };
-        out.push((sink, route));
-    }
-    Ok(out)
-}
-
-fn build_one(cfg: &SinkConfig, client: &reqwest::Client) -> Result<Arc<dyn Sink>> {
-    let Some(kind) = cfg.kind else {
-        bail!("`type` is missing (webhook, discord, slack, telegram, exec or stdout)")
-    };
-    let allowed = kind.keys();
-    if let Some(k) = cfg.set_keys().into_iter().find(|k| !allowed.contains(k)) {
-        bail!("`{k}` does not apply to {} sinks", kind.as_str());
-    }
-    let name = match &cfg.name {
-        Some(n) if n.trim().is_empty() || n.chars().any(char::is_whitespace) => {
-            bail!("`name` must be non-empty and without spaces")
-        }
-        Some(n) if n == "stdout" => {
-            bail!("the name \"stdout\" is taken by ctwatch run's own output")
-        }
-        Some(n) => n.clone(),
-        None => default_name(kind, cfg),
-    };
-    let window = cfg.group_window_secs.unwrap_or(30);
-    let per_message = cfg
-        .max_events_per_message
-        .unwrap_or(if kind == SinkType::Webhook { 100 } else { 10 });
-    if per_message == 0 {
-        bail!("`max_events_per_message` must be at least 1");
-    }
-    // Without a window every event is its own message; with one, a group is one message (a webhook request
-    // carries at most max_events_per_message events in full, a chat message summarises up to MAX_GROUP).
-    let batching = Batching {
-        window_secs: window,
-        max_batch: match (window, kind) {
-            (0, _) => 1,
-            (_, SinkType::Webhook) => per_message.min(MAX_GROUP),
-            _ => MAX_GROUP,
-        },
-    };
-    let timeout = Duration::from_secs(
-        cfg.timeout_secs
-            .unwrap_or(if kind == SinkType::Exec { 60 } else { 20 })
-            .max(1),
-    );
-    let give_up_after = cfg.give_up_after_secs.map(Duration::from_secs);
-    let pacer = |default_ms: u64| {
-        Pacer::new(Duration::from_millis(
-            cfg.min_interval_ms.unwrap_or(default_ms),
-        ))
-    };
-    let client = client.clone();
-    Ok(match kind {
-        SinkType::Webhook => {
-            let secret = secret_value(&cfg.secret, &cfg.secret_env, "secret")?;
-            let key = secret.map(|s| SigningKey::from_secret(&s)).transpose()?;
-            let headers = cfg
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    reqwest::header::HeaderName::from_bytes(k.as_bytes())
-                        .with_context(|| format!("header name {k:?}"))?;
-                    reqwest::header::HeaderValue::from_str(v)
-                        .with_context(|| format!("value of header {k:?}"))?;
-                    Ok((k.clone(), v.clone()))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let url = url_value(cfg)?;
-            Arc::new(WebhookSink {
-                name,
-                url,
-                key,
-                headers,
-                batching,
-                timeout,
-                give_up_after,
-                client,
-                pacer: pacer(0),
-            })
-        }
-        SinkType::Discord => Arc::new(DiscordSink {
-            name,
-            url: url_value(cfg)?,
-            username: cfg.username.clone().unwrap_or_else(|| "ctwatch".into()),
-            batching,
-            max_events_per_message: per_message,
-            timeout,
-            give_up_after,
-            client,
-            pacer: pacer(500),
-        }),
-        SinkType::Slack => Arc::new(SlackSink {
-            name,
-            url: url_value(cfg)?,
-            batching,
-            max_events_per_message: per_message,
-            timeout,
-            give_up_after,
-            client,
-            pacer: pacer(1000),
-        }),
-        SinkType::Telegram => {
-            let Some(token) = secret_value(&cfg.token, &cfg.token_env, "token")? else {
-                bail!("`token` (or `token_env`) is required");
-            };
-            if !token.contains(':') || token.contains('/') {
-                bail!("`token` does not look like a bot token (123456:ABC...)");
-            }
-            let chat = match cfg.chat_id.clone() {
-                None => bail!("`chat_id` is required"),
-                Some(ChatId::Username(u)) => u
-                    .parse::<ChatId>()
-                    .map_err(|e| anyhow::anyhow!("`chat_id`: {e}"))?,
-                Some(id) => id,
-            };
-            let api_base = cfg.api_base.clone().unwrap_or_else(|| TELEGRAM_API.into());
-            check_http_url(&api_base, "api_base")?;
-            Arc::new(TelegramSink {
-                name,
-                api_base,
-                token,
-                chat: Mutex::new(chat),
-                thread_id: cfg.thread_id,
-                batching,
-                max_events_per_message: per_message,
-                timeout,
-                give_up_after,
-                client,
-                pacer: pacer(1000),
-                progress: Mutex::new(None),
-            })
-        }
-        SinkType::Exec => {
-            let Some(command) = cfg.command.clone().filter(|c| !c.trim().is_empty()) else {
-                bail!("`command` is required");
-            };
-            Arc::new(ExecSink {
-                name,
-                command: PathBuf::from(command),
-                args: cfg.args.clone(),
-                timeout,
-                give_up_after,
-            })
-        }
-        SinkType::Stdout => Arc::new(StdoutSink::named(
-            &name,
-            cfg.format.unwrap_or(StdoutFormat::Json),
-        )),
-    })
-}
-
-fn default_name(kind: SinkType, cfg: &SinkConfig) -> String {
-    let identity = match kind {
-        SinkType::Telegram => format!(
-            "{}/{}/{}",
-            cfg.token
-                .as_deref()
-                .or(cfg.token_env.as_deref())
-                .unwrap_or(""),
-            cfg.chat_id
-                .as_ref()
-                .map(|c| c.to_string())
-                .unwrap_or_default(),
-            cfg.thread_id.unwrap_or(0)
-        ),
-        SinkType::Exec => format!(
-            "{}\0{}",
-            cfg.command.as_deref().unwrap_or(""),
-            cfg.args.join("\0")
-        ),
-        SinkType::Stdout => {
-            return format!(
-                "stdout:{}",
-                if cfg.format == Some(StdoutFormat::Human) {
-                    "human"
-                } else {
-                    "json"
-                }
-            );
-        }
-        _ => cfg
-            .url
-            .as_deref()
-            .or(cfg.url_env.as_deref())
-            .unwrap_or("")
-            .to_string(),
-    };
-    format!(
-        "{}:{}",
-        kind.as_str(),
-        &hex::encode(Sha256::digest(identity.as_bytes()))[..8]
-    )
-}
-
-/// A secret given inline or through an environment variable (not both).
-fn secret_value(
-    inline: &Option<String>,
-    env: &Option<String>,
-    key: &str,
-) -> Result<Option<String>> {
-    match (inline, env) {
-        (Some(_), Some(_)) => bail!("set `{key}` or `{key}_env`, not both"),
-        (Some(v), None) => Ok(Some(v.clone())),
-        (None, Some(var)) => match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
-            _ => bail!("`{key}_env` names {var}, which is not set"),
-        },
-        (None, None) => Ok(None),
-    }
-}
-
-fn url_value(cfg: &SinkConfig) -> Result<String> {
-    let Some(url) = secret_value(&cfg.url, &cfg.url_env, "url")? else {
-        bail!("`url` (or `url_env`) is required")
-    };
-    check_http_url(&url, "url")?;
-    Ok(url)
-}
-
-fn check_http_url(url: &str, key: &str) -> Result<()> {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        // Not echoed: webhook URLs carry their token.
-        _ => bail!("`{key}` is not an http(s) URL"),
-    }
-}
+pub use super::build::build_sinks;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -1,4 +1,8 @@
+use std::sync::Arc;
+
 use super::*;
+use crate::notify::{Batching, Sink};
+use crate::store::SinkRoute;
 
 const FILE: &str = r#"
 # Other keys of the configuration file are not the sinks' business.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::digest::{CERT_KINDS, Entry, digest, truncate_chars};
+use super::digest::{CERT_KINDS, CertEntry, Entry, digest, truncate_chars};
 use super::{Sink, SinkError};
 use crate::store::Delivery;
 
@@ -23,16 +23,6 @@ pub fn env_vars(payload: &Value) -> Vec<(String, String)> {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string()
-    };
-    let list = |k: &str| {
-        let v: Vec<&str> = payload
-            .get(k)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        v.join(",")
     };
     let kind = s("kind");
     let d = digest(&[payload], "", 1);
@@ -50,59 +40,84 @@ pub fn env_vars(payload: &Value) -> Vec<(String, String)> {
         ("SUMMARY".to_string(), d.title.clone()),
     ];
     if let Some(Entry::Cert(c)) = d.entries.first() {
-        let items: Vec<&str> = c.matched.iter().map(|m| m.1.as_str()).collect();
-        let mut items_dedup = items.clone();
-        items_dedup.dedup();
-        let unix = |rfc: &str| {
-            time::OffsetDateTime::parse(rfc, &time::format_description::well_known::Rfc3339)
-                .map(|t| t.unix_timestamp().to_string())
-                .unwrap_or_default()
-        };
-        env.extend([
-            ("WATCH_ITEM".to_string(), items_dedup.join(",")),
-            (
-                "MATCHED_NAMES".to_string(),
-                c.matched
-                    .iter()
-                    .map(|m| m.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            ("DNS_NAMES".to_string(), list("dns_names")),
-            ("IP_ADDRESSES".to_string(), list("ip_addresses")),
-            ("TBS_SHA256".to_string(), s("tbs_sha256")),
-            ("CERT_SHA256".to_string(), s("cert_sha256")),
-            ("PUBKEY_SHA256".to_string(), s("pubkey_sha256")),
-            ("SUBJECT_DN".to_string(), s("subject")),
-            ("ISSUER_DN".to_string(), s("issuer")),
-            ("SERIAL".to_string(), s("serial")),
-            ("NOT_BEFORE_RFC3339".to_string(), s("not_before")),
-            ("NOT_AFTER_RFC3339".to_string(), s("not_after")),
-            ("NOT_BEFORE_UNIXTIME".to_string(), unix(&s("not_before"))),
-            ("NOT_AFTER_UNIXTIME".to_string(), unix(&s("not_after"))),
-            ("LOG_URI".to_string(), s("log")),
-            (
-                "ENTRY_INDEX".to_string(),
-                payload
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .map(|i| i.to_string())
-                    .unwrap_or_default(),
-            ),
-            (
-                "CERT_TYPE".to_string(),
-                if s("entry_type") == "precert" {
-                    "precert".into()
-                } else {
-                    "cert".into()
-                },
-            ),
-            ("TAGS".to_string(), list("tags")),
-        ]);
+        env.extend(certificate_vars(payload, c));
     } else if let Some(Entry::Message { text, .. }) = d.entries.first() {
         env.push(("MESSAGE".to_string(), text.clone()));
     }
     env
+}
+
+/// The variables describing a certificate event.
+fn certificate_vars(payload: &Value, c: &CertEntry) -> Vec<(String, String)> {
+    let s = |k: &str| {
+        payload
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let list = |k: &str| {
+        let v: Vec<&str> = payload
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        v.join(",")
+    };
+    let mut items: Vec<&str> = Vec::new();
+    for (_, item, _) in &c.matched {
+        if !items.contains(&item.as_str()) {
+            items.push(item);
+        }
+    }
+    let unix = |rfc: &str| {
+        time::OffsetDateTime::parse(rfc, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.unix_timestamp().to_string())
+            .unwrap_or_default()
+    };
+    vec![
+        ("WATCH_ITEM".to_string(), items.join(",")),
+        (
+            "MATCHED_NAMES".to_string(),
+            c.matched
+                .iter()
+                .map(|m| m.0.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("DNS_NAMES".to_string(), list("dns_names")),
+        ("IP_ADDRESSES".to_string(), list("ip_addresses")),
+        ("TBS_SHA256".to_string(), s("tbs_sha256")),
+        ("CERT_SHA256".to_string(), s("cert_sha256")),
+        ("PUBKEY_SHA256".to_string(), s("pubkey_sha256")),
+        ("SUBJECT_DN".to_string(), s("subject")),
+        ("ISSUER_DN".to_string(), s("issuer")),
+        ("SERIAL".to_string(), s("serial")),
+        ("NOT_BEFORE_RFC3339".to_string(), s("not_before")),
+        ("NOT_AFTER_RFC3339".to_string(), s("not_after")),
+        ("NOT_BEFORE_UNIXTIME".to_string(), unix(&s("not_before"))),
+        ("NOT_AFTER_UNIXTIME".to_string(), unix(&s("not_after"))),
+        ("LOG_URI".to_string(), s("log")),
+        (
+            "ENTRY_INDEX".to_string(),
+            payload
+                .get("index")
+                .and_then(Value::as_u64)
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "CERT_TYPE".to_string(),
+            if s("entry_type") == "precert" {
+                "precert".into()
+            } else {
+                "cert".into()
+            },
+        ),
+        ("TAGS".to_string(), list("tags")),
+    ]
 }
 
 /// Runs a program per event.

@@ -12,6 +12,7 @@
 //! between the two sends it again after the restart (generic webhooks carry a stable `webhook-id` for receivers
 //! that de-duplicate). A failing target backs off on its own worker and never slows tailing or the other sinks.
 
+mod build;
 pub mod config;
 pub mod digest;
 pub mod discord;

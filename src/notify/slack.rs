@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::digest::{Digest, Entry, char_len, digest, fit_lines, truncate_chars};
+use super::digest::{CertEntry, Digest, Entry, char_len, digest, fit_lines, truncate_chars};
 use super::http::{Pacer, classify, post_json};
 use super::{Batching, Sink, SinkError};
 use crate::store::Delivery;
@@ -38,6 +38,36 @@ fn context(text: String) -> Value {
     json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
 }
 
+/// The facts, the names and the fingerprint of one certificate.
+fn certificate_blocks(c: &CertEntry) -> Vec<Value> {
+    let more = |n: usize| format!("… and {n} more");
+    let mut out = Vec::new();
+    let mut facts: Vec<String> = c
+        .matched
+        .iter()
+        .map(|(n, item, _)| {
+            if n == item {
+                format!("*Matched:* {}", code(n))
+            } else {
+                format!("*Matched:* {} via {}", code(n), code(item))
+            }
+        })
+        .collect();
+    facts.extend(c.brands.iter().map(|b| format!("*Imitates:* {}", code(b))));
+    facts.push(format!("*Issuer:* {}", code(&c.issuer)));
+    facts.push(format!("*Valid:* {}", escape(&c.validity())));
+    facts.push(format!("*Seen in:* {}", escape(&c.sighting())));
+    facts.push(format!("*TBS SHA-256:* {}", code(&c.tbs_sha256)));
+    let facts: Vec<String> = facts.iter().map(|f| truncate_chars(f, 500)).collect();
+    out.push(section(fit_lines(&facts, SECTION_MAX, 0, char_len, &more)));
+    let names: Vec<String> = std::iter::once(format!("*{} names*", c.names.len()))
+        .chain(c.names.iter().map(|n| truncate_chars(&code(n), 300)))
+        .collect();
+    out.push(section(fit_lines(&names, SECTION_MAX, 0, char_len, &more)));
+    out.push(context(format!("cert SHA-256 {}", code(&c.cert_sha256))));
+    out
+}
+
 /// The webhook body for a digest.
 pub fn message(d: &Digest) -> Value {
     let more = |n: usize| format!("… and {n} more");
@@ -46,31 +76,7 @@ pub fn message(d: &Digest) -> Value {
         "text": {"type": "plain_text", "text": truncate_chars(&d.title, HEADER_MAX), "emoji": false},
     })];
     match (d.count, d.entries.first()) {
-        (1, Some(Entry::Cert(c))) => {
-            let mut facts: Vec<String> = c
-                .matched
-                .iter()
-                .map(|(n, item, _)| {
-                    if n == item {
-                        format!("*Matched:* {}", code(n))
-                    } else {
-                        format!("*Matched:* {} via {}", code(n), code(item))
-                    }
-                })
-                .collect();
-            facts.extend(c.brands.iter().map(|b| format!("*Imitates:* {}", code(b))));
-            facts.push(format!("*Issuer:* {}", code(&c.issuer)));
-            facts.push(format!("*Valid:* {}", escape(&c.validity())));
-            facts.push(format!("*Seen in:* {}", escape(&c.sighting())));
-            facts.push(format!("*TBS SHA-256:* {}", code(&c.tbs_sha256)));
-            let facts: Vec<String> = facts.iter().map(|f| truncate_chars(f, 500)).collect();
-            blocks.push(section(fit_lines(&facts, SECTION_MAX, 0, char_len, &more)));
-            let names: Vec<String> = std::iter::once(format!("*{} names*", c.names.len()))
-                .chain(c.names.iter().map(|n| truncate_chars(&code(n), 300)))
-                .collect();
-            blocks.push(section(fit_lines(&names, SECTION_MAX, 0, char_len, &more)));
-            blocks.push(context(format!("cert SHA-256 {}", code(&c.cert_sha256))));
-        }
+        (1, Some(Entry::Cert(c))) => blocks.extend(certificate_blocks(c)),
         (1, Some(Entry::Message { text, .. })) => {
             blocks.push(section(truncate_chars(&escape(text), SECTION_MAX)));
         }

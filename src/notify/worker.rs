@@ -167,46 +167,59 @@ impl Worker {
                 Ok(Round::Sent { delivered: n })
             }
             Err(err) => {
-                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                let attempts = batch
-                    .iter()
-                    .map(|d| d.attempts + 1)
-                    .max()
-                    .unwrap_or(1)
-                    .max(self.consecutive_failures);
-                let wait = err
-                    .retry_after
-                    .unwrap_or_else(|| self.policy.backoff(attempts, rand::rng().random::<f64>()));
-                let now_ms = self.policy.clock.now_ms();
-                let retry_at_ms = now_ms + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4);
-                let retry_at = (retry_at_ms + 999).div_euclid(1000);
-                let oldest = batch.iter().map(|d| d.created_at).min().unwrap_or(retry_at);
-                let give_up_after = self
-                    .sink
-                    .give_up_after()
-                    .unwrap_or(self.policy.give_up_after);
-                let give_up = err.permanent || retry_at - oldest > give_up_after.as_secs() as i64;
-                if err.gone {
-                    tracing::error!(sink = %name, "the target is gone, pausing this sink for an hour: {err}");
-                    self.paused_until_ms = now_ms + GONE_PAUSE.as_millis() as i64;
-                } else if !err.permanent {
-                    self.paused_until_ms = retry_at_ms;
-                }
-                tracing::warn!(
-                    sink = %name,
-                    attempts,
-                    events = ids.len(),
-                    "delivery failed: {err}{}",
-                    if give_up { " (giving up: see `ctwatch outbox`)" } else { "" }
-                );
-                let msg = err.message;
-                tokio::task::spawn_blocking(move || {
-                    st.mark_attempt_failed(&name, &ids, &msg, (!give_up).then_some(retry_at))
-                })
-                .await??;
+                self.record_failure(&batch, ids, err).await?;
                 Ok(Round::Sent { delivered: 0 })
             }
         }
+    }
+
+    /// Schedule the retry of a failed batch (or give up on it) and pause the target as it asked.
+    async fn record_failure(
+        &mut self,
+        batch: &[crate::store::Delivery],
+        ids: Vec<i64>,
+        err: super::SinkError,
+    ) -> anyhow::Result<()> {
+        let name = self.sink.name().to_string();
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        let attempts = batch
+            .iter()
+            .map(|d| d.attempts + 1)
+            .max()
+            .unwrap_or(1)
+            .max(self.consecutive_failures);
+        let wait = err
+            .retry_after
+            .unwrap_or_else(|| self.policy.backoff(attempts, rand::rng().random::<f64>()));
+        let now_ms = self.policy.clock.now_ms();
+        let retry_at_ms = now_ms + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4);
+        let retry_at = (retry_at_ms + 999).div_euclid(1000);
+        let oldest = batch.iter().map(|d| d.created_at).min().unwrap_or(retry_at);
+        let give_up_after = self
+            .sink
+            .give_up_after()
+            .unwrap_or(self.policy.give_up_after);
+        let give_up = err.permanent || retry_at - oldest > give_up_after.as_secs() as i64;
+        if err.gone {
+            tracing::error!(sink = %name, "the target is gone, pausing this sink for an hour: {err}");
+            self.paused_until_ms = now_ms + GONE_PAUSE.as_millis() as i64;
+        } else if !err.permanent {
+            self.paused_until_ms = retry_at_ms;
+        }
+        tracing::warn!(
+            sink = %name,
+            attempts,
+            events = ids.len(),
+            "delivery failed: {err}{}",
+            if give_up { " (giving up: see `ctwatch outbox`)" } else { "" }
+        );
+        let st = self.store.clone();
+        let msg = err.message;
+        tokio::task::spawn_blocking(move || {
+            st.mark_attempt_failed(&name, &ids, &msg, (!give_up).then_some(retry_at))
+        })
+        .await??;
+        Ok(())
     }
 }
 
