@@ -3,21 +3,16 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::ctlog::http::{RetryPolicy, build_client};
+use crate::ctlog::http::build_client;
 use crate::logsource::LogListSource;
-use crate::notify::{DeliveryPolicy, Sink, SinkArgs, StdoutFormat, StdoutSink};
-use crate::run::LogFilter;
+use crate::notify::{Sink, SinkArgs, StdoutFormat, StdoutSink};
 use crate::store::{SinkRoute, Store};
-use crate::tailer::{StartAt, TailConfig};
+use crate::tailer::StartAt;
 use crate::watchlist::Watchlist;
-
-/// The current Google CT log list (v3).
-pub const DEFAULT_LOG_LIST: &str = crate::logsource::GOOGLE_LOG_LIST_URL;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +45,11 @@ pub enum Command {
     },
     /// Show queued notifications (pending / failed per sink), or re-queue failed ones.
     Outbox(OutboxArgs),
+    /// Configuration file tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Probe what TLS certificate hosts really serve (bulk; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 failure).
     Check(crate::probe::cli::CheckArgs),
     /// Notification tools.
@@ -67,6 +67,9 @@ pub enum NotifyCommand {
 
 #[derive(Args, Debug)]
 pub struct NotifyTestArgs {
+    /// Config file whose [[sinks]] are tested. Default: ~/.config/ctwatch/config.toml if it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub sinks: SinkArgs,
 }
@@ -80,7 +83,18 @@ pub enum WatchlistCommand {
     },
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a complete, commented example config file.
+    Example,
+    /// Validate a config file (unknown keys and bad values are errors naming the key).
+    Check {
+        /// Default: ~/.config/ctwatch/config.toml
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
 pub struct DbArg {
     /// SQLite database file. Default: $XDG_DATA_HOME/ctwatch/ctwatch.db (~/.local/share/ctwatch/ctwatch.db).
     #[arg(long, env = "CTWATCH_DB", global = true)]
@@ -104,44 +118,46 @@ pub fn default_db_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("ctwatch.db"))
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct RunArgs {
     #[command(flatten)]
     pub db: DbArg,
+    /// Config file (TOML; see `ctwatch config example`). Default: ~/.config/ctwatch/config.toml if it exists.
+    #[arg(long, env = "CTWATCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Catch every log up to the head seen at start, deliver queued notifications, then exit (for cron).
     #[arg(long)]
     pub once: bool,
     /// Print one JSON object per line on stdout instead of human lines.
     #[arg(long)]
     pub json: bool,
-    /// Log list (Google v3 JSON): a file or an http(s) URL. Google's list is verified with its signature, cached,
-    /// re-read every --log-list-refresh-secs; offline, the cached copy or the bundled snapshot is used.
-    #[arg(long, value_name = "FILE_OR_URL", default_value = DEFAULT_LOG_LIST)]
-    pub log_list: String,
+    /// Log list (Google v3 JSON): a file or an http(s) URL [default: Google's list, signature-checked].
+    #[arg(long, value_name = "FILE_OR_URL")]
+    pub log_list: Option<String>,
     /// Signature of a --log-list URL other than Google's, checked with Google's key.
     #[arg(long, value_name = "URL")]
     pub log_list_sig: Option<String>,
-    /// Seconds between two re-reads of the log list (daemon mode): new logs start, removed logs stop.
-    #[arg(long, default_value_t = 3600)]
-    pub log_list_refresh_secs: u64,
-    /// Watchlist file, or directory of *.txt files.
-    #[arg(long, value_name = "FILE_OR_DIR", default_value = "watchlists")]
-    pub watchlist: PathBuf,
-    /// Where a log seen for the first time starts: end (its current head), beginning, or an entry index.
-    #[arg(long, default_value = "end")]
-    pub start_at: StartAt,
-    /// Seconds between two polls of a log's signed tree head.
-    #[arg(long, default_value_t = 60)]
-    pub poll_interval_secs: u64,
-    /// get-entries requests in flight per log.
-    #[arg(long, default_value_t = 4)]
-    pub parallel_requests: usize,
-    /// Entries asked for in one get-entries request (logs may return fewer).
-    #[arg(long, default_value_t = 256)]
-    pub page_size: u64,
-    /// Entries verified and committed per SQLite transaction.
-    #[arg(long, default_value_t = 4096)]
-    pub batch_entries: u64,
+    /// Seconds between two re-reads of the log list (daemon mode) [default: 3600].
+    #[arg(long)]
+    pub log_list_refresh_secs: Option<u64>,
+    /// Watchlist file, or directory of *.txt files [default: watchlists].
+    #[arg(long, value_name = "FILE_OR_DIR")]
+    pub watchlist: Option<PathBuf>,
+    /// Where a log seen for the first time starts: end, beginning, or an entry index [default: end].
+    #[arg(long)]
+    pub start_at: Option<StartAt>,
+    /// Seconds between two polls of a log's signed tree head [default: 60].
+    #[arg(long)]
+    pub poll_interval_secs: Option<u64>,
+    /// get-entries requests in flight per log [default: 4].
+    #[arg(long)]
+    pub parallel_requests: Option<usize>,
+    /// Entries asked for in one get-entries request; logs may return fewer [default: 256].
+    #[arg(long)]
+    pub page_size: Option<u64>,
+    /// Entries verified and committed per SQLite transaction [default: 4096].
+    #[arg(long)]
+    pub batch_entries: Option<u64>,
     /// Store every certificate seen (a full local index for `search`), not only matching ones.
     #[arg(long)]
     pub store_all: bool,
@@ -151,21 +167,18 @@ pub struct RunArgs {
     /// Do not follow logs whose URL or operator contains this text (repeatable).
     #[arg(long = "exclude-log", value_name = "TEXT")]
     pub exclude_logs: Vec<String>,
-    /// Attempts per HTTP request before a cycle fails.
-    #[arg(long, default_value_t = 6)]
-    pub max_attempts: u32,
-    /// First retry delay in milliseconds (doubles per attempt, with jitter).
-    #[arg(long, default_value_t = 500)]
-    pub retry_base_ms: u64,
-    /// Timeout of one HTTP request, in seconds.
-    #[arg(long, default_value_t = 30)]
-    pub request_timeout_secs: u64,
-    /// With --once: seconds to keep delivering queued notifications before exiting.
-    #[arg(long, default_value_t = 60)]
-    pub deliver_timeout_secs: u64,
-    /// Give up on a notification (status failed, see `ctwatch outbox`) after retrying it this long.
-    #[arg(long, default_value_t = 48 * 3600)]
-    pub give_up_after_secs: u64,
+    /// Attempts per HTTP request before a cycle fails [default: 6].
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    /// First retry delay in milliseconds, doubling per attempt with jitter [default: 500].
+    #[arg(long)]
+    pub retry_base_ms: Option<u64>,
+    /// Timeout of one HTTP request, in seconds [default: 30].
+    #[arg(long)]
+    pub request_timeout_secs: Option<u64>,
+    /// With --once: seconds to keep delivering queued notifications before exiting [default: 60].
+    #[arg(long)]
+    pub deliver_timeout_secs: Option<u64>,
     #[command(flatten)]
     pub sinks: SinkArgs,
 }
@@ -221,17 +234,18 @@ pub fn load_watchlist(path: &Path) -> Result<Watchlist> {
         .map_err(|errs| anyhow::anyhow!("invalid watchlist {}:\n{errs}", path.display()))
 }
 
-/// Assemble `run` from its flags.
+/// Assemble `run` from defaults, the config file and the flags (flags win).
 pub async fn run_command(
     args: RunArgs,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<u8> {
-    let watchlist = load_watchlist(&args.watchlist)?;
-    let db_path = args.db.path();
-    let cache_dir = db_path.parent().map(|d| d.join("cache"));
+    let cfg = crate::config::load_for_run(args.config.as_deref())?;
+    let s = crate::config::Settings::resolve(&args, &cfg)?;
+    let watchlist = load_watchlist(&s.watchlist)?;
+    let cache_dir = s.db.parent().map(|d| d.join("cache"));
     let source = LogListSource::new(
-        &args.log_list,
-        args.log_list_sig.clone(),
+        &s.log_list,
+        s.log_list_sig.clone(),
         cache_dir,
         build_client()?,
     );
@@ -240,7 +254,10 @@ pub async fn run_command(
         tracing::warn!(%log, "skipping log from the list: {why}");
     }
     tracing::info!(version = %log_list.version, ?origin, logs = log_list.logs.len(), "log list loaded");
-    let store = Arc::new(args.db.open()?);
+    tracing::info!(watchlist = %s.watchlist.display(), items = watchlist.len(), "watchlist loaded");
+    let store = Arc::new(
+        Store::open(&s.db).with_context(|| format!("opening database {}", s.db.display()))?,
+    );
     let format = if args.json {
         StdoutFormat::Json
     } else {
@@ -248,43 +265,28 @@ pub async fn run_command(
     };
     let stdout: Arc<dyn Sink> = Arc::new(StdoutSink::new(format));
     let mut sinks = vec![(stdout, SinkRoute::all("stdout"))];
+    // Sinks of the config file's [[sinks]] tables, then those of the flags.
+    let mut sink_configs = cfg.sinks.clone();
+    sink_configs.extend(args.sinks.configs()?);
     sinks.extend(crate::notify::build_sinks(
-        &args.sinks.configs()?,
+        &sink_configs,
         crate::notify::http_client()?,
     )?);
     let opts = crate::run::RunOptions {
         log_list,
         log_list_source: source.is_remote().then_some(source),
-        log_list_refresh: Duration::from_secs(args.log_list_refresh_secs),
+        log_list_refresh: s.log_list_refresh,
         watchlist,
-        watchlist_path: Some(args.watchlist.clone()),
+        watchlist_path: Some(s.watchlist.clone()),
         store,
-        tail: TailConfig {
-            poll_interval: Duration::from_secs(args.poll_interval_secs.max(1)),
-            parallel_requests: args.parallel_requests.max(1),
-            batch_entries: args.batch_entries.max(1),
-            start_at: args.start_at,
-            once: args.once,
-            store_all: args.store_all,
-            ..TailConfig::default()
-        },
-        retry: RetryPolicy {
-            max_attempts: args.max_attempts.max(1),
-            base_delay: Duration::from_millis(args.retry_base_ms),
-            request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
-            ..RetryPolicy::default()
-        },
-        page_size: args.page_size.max(1),
+        tail: s.tail,
+        retry: s.retry,
+        page_size: s.page_size,
         sinks,
-        delivery: DeliveryPolicy {
-            give_up_after: Duration::from_secs(args.give_up_after_secs),
-            ..DeliveryPolicy::default()
-        },
-        drain_timeout: Duration::from_secs(args.deliver_timeout_secs),
-        filter: LogFilter {
-            include: args.include_logs,
-            exclude: args.exclude_logs,
-        },
+        delivery: s.delivery,
+        drain_timeout: s.drain_timeout,
+        filter: s.filter,
+        registry: Default::default(),
     };
     let summary = crate::run::run(opts, shutdown).await?;
     for (log, err) in &summary.failed_logs {
@@ -430,10 +432,12 @@ pub fn watchlist_check_command(path: Option<PathBuf>) -> Result<u8> {
 
 /// `ctwatch notify test`: one test message per sink, straight to the target (not through the outbox).
 pub async fn notify_test_command(args: NotifyTestArgs) -> Result<u8> {
-    let built = crate::notify::build_sinks(&args.sinks.configs()?, crate::notify::http_client()?)?;
+    let mut configs = crate::config::load_for_run(args.config.as_deref())?.sinks;
+    configs.extend(args.sinks.configs()?);
+    let built = crate::notify::build_sinks(&configs, crate::notify::http_client()?)?;
     if built.is_empty() {
         anyhow::bail!(
-            "no sink configured: pass --webhook, --discord, --slack, --telegram or --sinks-file"
+            "no sink configured: add [[sinks]] to the config file, or pass --webhook, --discord, --slack, --telegram or --sinks-file"
         );
     }
     let sinks: Vec<Arc<dyn Sink>> = built.into_iter().map(|(s, _)| s).collect();
@@ -448,4 +452,25 @@ pub async fn notify_test_command(args: NotifyTestArgs) -> Result<u8> {
         }
     }
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+pub fn config_command(command: ConfigCommand) -> Result<u8> {
+    match command {
+        ConfigCommand::Example => {
+            print!("{}", crate::config::EXAMPLE);
+            Ok(0)
+        }
+        ConfigCommand::Check { path } => {
+            let path = path
+                .or_else(crate::config::default_config_path)
+                .ok_or_else(|| anyhow::anyhow!("no config path given and no home directory"))?;
+            let cfg = crate::config::load(&path)?;
+            crate::config::Settings::resolve(&RunArgs::default(), &cfg)
+                .with_context(|| format!("config {}", path.display()))?;
+            crate::notify::build_sinks(&cfg.sinks, crate::notify::http_client()?)
+                .with_context(|| format!("config {}", path.display()))?;
+            println!("{}: ok", path.display());
+            Ok(0)
+        }
+    }
 }

@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 
+use crate::ctlog::rfc6962::{GetEntries, GetEntriesItem};
 use crate::merkle::{self, Hash, MemoryTree};
 
 /// Ways the fake log can misbehave. All off by default.
@@ -258,10 +259,13 @@ async fn get_entries(State(log): State<Arc<FakeLog>>, Query(q): Query<Range>) ->
                 let last = leaf.len() - 3;
                 leaf[last] ^= 0x01;
             }
-            serde_json::json!({"leaf_input": B64.encode(&leaf), "extra_data": B64.encode(&e.extra_data)})
+            GetEntriesItem {
+                leaf_input: B64.encode(&leaf),
+                extra_data: B64.encode(&e.extra_data),
+            }
         })
         .collect();
-    json(serde_json::json!({ "entries": items }))
+    json(serde_json::to_value(GetEntries { entries: items }).unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -323,16 +327,7 @@ async fn get_proof_by_hash(
 
 /// Read get-entries JSON files (as recorded from real logs) into entries.
 pub fn entries_from_get_entries_json(body: &[u8]) -> Result<Vec<FakeEntry>, String> {
-    #[derive(Deserialize)]
-    struct Resp {
-        entries: Vec<Item>,
-    }
-    #[derive(Deserialize)]
-    struct Item {
-        leaf_input: String,
-        extra_data: String,
-    }
-    let r: Resp = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let r: GetEntries = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     r.entries
         .into_iter()
         .map(|i| {

@@ -29,6 +29,7 @@
 pub mod cert;
 pub mod checkpoint;
 pub mod cli;
+pub mod config;
 pub mod ctlog;
 pub mod der;
 pub mod event;

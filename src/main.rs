@@ -53,6 +53,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Notify {
             command: NotifyCommand::Test(args),
         } => cli::notify_test_command(args).await,
+        Command::Config { command } => cli::config_command(command),
     }
 }
 

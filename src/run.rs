@@ -26,7 +26,7 @@ use crate::event::LogRef;
 use crate::loglist::{LogInfo, LogKind, LogList, LogState};
 use crate::logsource::LogListSource;
 use crate::notify::{self, DeliveryPolicy, Sink, Wake};
-use crate::stats::LogStats;
+use crate::stats::{LogEntryStats, LogStats, Registry};
 use crate::store::{LogMeta, SinkRoute, Store};
 use crate::tailer::{TailConfig, TailError, TailOutcome, Tailer};
 use crate::watchlist::{Watchlist, WatchlistHandle};
@@ -65,6 +65,8 @@ pub struct RunOptions {
     /// `--once`: how long to keep delivering queued events before exiting.
     pub drain_timeout: Duration,
     pub filter: LogFilter,
+    /// Live state shared with the HTTP API / health checks.
+    pub registry: Arc<Registry>,
 }
 
 /// What a `run` did, for the exit code and the final message.
@@ -94,9 +96,10 @@ struct LogSet {
     watchlist: watch::Receiver<Arc<Watchlist>>,
     wake: Wake,
     shutdown: watch::Receiver<bool>,
-    running: HashMap<[u8; 32], watch::Sender<bool>>,
+    running: HashMap<[u8; 32], (String, watch::Sender<bool>)>,
     tasks: JoinSet<TaskResult>,
     stats: BTreeMap<String, Arc<LogStats>>,
+    registry: Arc<Registry>,
 }
 
 impl LogSet {
@@ -108,9 +111,11 @@ impl LogSet {
             .filter(|l| l.state.is_monitorable() && filter.accepts(l))
             .map(|l| (l.log_id, l))
             .collect();
-        self.running.retain(|id, stop| {
+        let registry = self.registry.clone();
+        self.running.retain(|id, (url, stop)| {
             let keep = wanted.contains_key(id);
             if !keep {
+                registry.remove_log(url);
                 tracing::info!(log_id = %hex::encode(id), "log left the list (or is no longer usable): stopping it");
                 let _ = stop.send(true);
             }
@@ -144,6 +149,13 @@ impl LogSet {
         });
         let stats = Arc::new(LogStats::default());
         self.stats.insert(info.url().to_string(), stats.clone());
+        self.registry.add_log(LogEntryStats {
+            url: info.url().to_string(),
+            kind: info.kind_name(),
+            operator: info.operator.clone(),
+            description: info.description.clone(),
+            stats: stats.clone(),
+        });
         let final_head = match &info.state {
             LogState::Readonly {
                 final_tree_size,
@@ -176,7 +188,8 @@ impl LogSet {
                 self.tasks.spawn(supervise(url, t, once, stop_rx));
             }
         }
-        self.running.insert(info.log_id, stop_tx);
+        self.running
+            .insert(info.log_id, (info.url().to_string(), stop_tx));
         Ok(())
     }
 
@@ -258,6 +271,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         running: HashMap::new(),
         tasks: JoinSet::new(),
         stats: BTreeMap::new(),
+        registry: opts.registry.clone(),
     };
     set.sync(&opts.log_list, &opts.filter)?;
     tracing::info!(

@@ -11,6 +11,8 @@ pub struct LogStats {
     pub verified_size: AtomicU64,
     pub downloaded: AtomicU64,
     pub processed: AtomicU64,
+    /// Unix seconds of the last successful exchange with the log (0: never).
+    pub last_success_unix: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -26,6 +28,10 @@ impl LogStats {
     }
     pub fn add_processed(&self, n: u64) {
         self.processed.fetch_add(n, Relaxed);
+    }
+    pub fn record_success(&self) {
+        self.last_success_unix
+            .store(crate::store::unix_now().max(0) as u64, Relaxed);
     }
     pub fn record_error(&self, kind: &'static str) {
         *self
@@ -47,5 +53,55 @@ impl LogStats {
         self.head_size
             .load(Relaxed)
             .saturating_sub(self.verified_size.load(Relaxed))
+    }
+}
+
+/// What the running process knows about itself, shared with the HTTP API and health checks.
+#[derive(Debug)]
+pub struct Registry {
+    pub started_at: std::time::SystemTime,
+    logs: std::sync::RwLock<BTreeMap<String, LogEntryStats>>,
+}
+
+/// One followed log in the registry.
+#[derive(Clone, Debug)]
+pub struct LogEntryStats {
+    pub url: String,
+    pub kind: &'static str,
+    pub operator: String,
+    pub description: String,
+    pub stats: std::sync::Arc<LogStats>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            started_at: std::time::SystemTime::now(),
+            logs: Default::default(),
+        }
+    }
+}
+
+impl Registry {
+    pub fn add_log(&self, entry: LogEntryStats) {
+        self.logs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entry.url.clone(), entry);
+    }
+    pub fn remove_log(&self, url: &str) {
+        self.logs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(url);
+    }
+    /// The logs followed now, by URL.
+    pub fn logs(&self) -> Vec<LogEntryStats> {
+        self.logs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 }

@@ -30,10 +30,13 @@ fn verified(env: &Env) -> (u64, Option<Vec<u8>>) {
 
 #[tokio::test]
 async fn once_from_beginning_reports_every_match_once_with_verified_root() {
-    let log = FakeLog::new(navigli_entries());
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log: _,
+        url,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
     let summary = run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await;
     assert!(summary.ok(), "{summary:?}");
     let events = env.sink.take();
@@ -83,10 +86,13 @@ async fn once_from_beginning_reports_every_match_once_with_verified_root() {
 
 #[tokio::test]
 async fn restart_resumes_where_it_stopped_without_duplicates() {
-    let log = FakeLog::new(navigli_entries());
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log,
+        url: _,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
     log.publish(778);
     assert!(
         run_once(&env, &list, WATCH, once_config(StartAt::Beginning))
@@ -124,10 +130,13 @@ async fn restart_resumes_where_it_stopped_without_duplicates() {
 
 #[tokio::test]
 async fn tampered_entry_is_never_reported_and_position_does_not_pass_it() {
-    let log = FakeLog::new(navigli_entries());
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log,
+        url: _,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
     log.set_faults(Faults {
         tamper_index: Some(300),
         ..Faults::default()
@@ -174,10 +183,13 @@ async fn tampered_entry_is_never_reported_and_position_does_not_pass_it() {
 
 #[tokio::test]
 async fn bad_sth_signature_downloads_nothing() {
-    let log = FakeLog::new(navigli_entries());
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log,
+        url: _,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
     log.set_faults(Faults {
         bad_signature: true,
         ..Faults::default()
@@ -196,10 +208,13 @@ async fn bad_sth_signature_downloads_nothing() {
 
 #[tokio::test]
 async fn short_pages_rate_limits_and_server_errors_are_survived() {
-    let log = FakeLog::new(navigli_entries());
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log,
+        url: _,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
     log.set_faults(Faults {
         short_page: 32,
         rate_limit_every: 5,
@@ -225,10 +240,13 @@ async fn malformed_leaves_are_stored_and_tailing_goes_on() {
     let n = entries[11].leaf_input.len();
     entries[11].leaf_input[n / 2..n - 2].fill(0x42); // valid framing, garbage certificate bytes
     entries[12].leaf_input[1] = 7; // unknown leaf type
-    let log = FakeLog::new(entries);
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log: _,
+        url,
+        env,
+        list,
+        ..
+    } = one_log(entries).await;
     let summary = run_once(&env, &list, WATCH, once_config(StartAt::Beginning)).await;
     assert!(summary.ok(), "{summary:?}");
     assert_eq!(verified(&env).0, 1024);
@@ -243,10 +261,13 @@ async fn malformed_leaves_are_stored_and_tailing_goes_on() {
 
 #[tokio::test]
 async fn start_at_end_proves_the_position_and_reports_only_new_entries() {
-    let log = FakeLog::new(navigli_entries());
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log,
+        url: _,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
     log.publish(778);
     assert!(
         run_once(&env, &list, WATCH, once_config(StartAt::End))
@@ -275,10 +296,13 @@ async fn start_at_end_proves_the_position_and_reports_only_new_entries() {
 
 #[tokio::test]
 async fn start_at_index_without_proof_support_downloads_from_zero() {
-    let log = FakeLog::new(navigli_entries());
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log,
+        url: _,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
     log.set_faults(Faults {
         no_proof_by_hash: true,
         ..Faults::default()
@@ -294,10 +318,13 @@ async fn start_at_index_without_proof_support_downloads_from_zero() {
 
 #[tokio::test]
 async fn start_at_index_with_proof_starts_there() {
-    let log = FakeLog::new(navigli_entries());
-    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
-    let list = env.write_log_list(&[(&log, &url)]);
+    let OneLog {
+        log: _,
+        url: _,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
     assert!(
         run_once(&env, &list, WATCH, once_config(StartAt::Index(500)))
             .await

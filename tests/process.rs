@@ -170,3 +170,66 @@ fn bad_watchlist_line_names_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("watch.txt:3"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_logs_commands_read_what_run_stored() {
+    let OneLog {
+        log: _,
+        url,
+        env,
+        list,
+        ..
+    } = one_log(navigli_entries()).await;
+    let watch = env.write_watchlist("mexi.my\nnip.io\n");
+    let out = ctwatch(&env, &list, &watch, &["--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reported = lines(&out.stdout);
+
+    let search = Command::new(BIN)
+        .args(["search", "mexi.my", "--json", "--db"])
+        .arg(env.db_path())
+        .output()
+        .unwrap();
+    assert!(search.status.success());
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&search.stdout).unwrap();
+    let expected = reported
+        .iter()
+        .filter(|e| {
+            e["dns_names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n.as_str().unwrap().ends_with("mexi.my"))
+        })
+        .count();
+    assert_eq!(found.len(), expected);
+    assert!(expected > 0);
+    for c in &found {
+        assert_eq!(c["sightings"].as_array().unwrap().len(), 1);
+        assert_eq!(c["sightings"][0]["log"], url.as_str());
+    }
+    // A name that matched nothing has no result; a sub-name finds its certificate.
+    let none = Command::new(BIN)
+        .args(["search", "example.com", "--db"])
+        .arg(env.db_path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&none.stdout).contains("no stored certificate"));
+
+    let logs = Command::new(BIN)
+        .args(["logs", "--json", "--db"])
+        .arg(env.db_path())
+        .output()
+        .unwrap();
+    let logs: Vec<serde_json::Value> = serde_json::from_slice(&logs.stdout).unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["verified_size"], 1024);
+    assert_eq!(logs[0]["head_size"], 1024);
+    assert_eq!(logs[0]["backlog"], 0);
+    assert_eq!(logs[0]["kind"], "rfc6962");
+    assert!(logs[0]["last_success_at"].as_i64().is_some());
+}

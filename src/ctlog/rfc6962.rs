@@ -11,6 +11,18 @@ use crate::merkle::{self, CollapsedTree, Hash};
 use crate::sig::LogKey;
 use crate::sth;
 
+/// The `get-entries` response body (base64 fields), as logs send it and as the fake log serves it.
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct GetEntries {
+    pub entries: Vec<GetEntriesItem>,
+}
+
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct GetEntriesItem {
+    pub leaf_input: String,
+    pub extra_data: String,
+}
+
 /// An RFC 6962 log at `url` (ending in '/').
 pub struct Rfc6962Log {
     url: String,
@@ -44,22 +56,13 @@ impl Rfc6962Log {
 
     /// One `get-entries` call: at most `end - start` entries starting at `start` (maybe fewer).
     async fn get_entries(&self, start: u64, end: u64) -> Result<Vec<RawEntry>, LogError> {
-        #[derive(Deserialize)]
-        struct Resp {
-            entries: Vec<Item>,
-        }
-        #[derive(Deserialize)]
-        struct Item {
-            leaf_input: String,
-            extra_data: String,
-        }
         let url = format!(
             "{}ct/v1/get-entries?start={start}&end={}",
             self.url,
             end - 1
         );
         let body = self.fetcher.get(&url).await?;
-        let resp: Resp =
+        let resp: GetEntries =
             serde_json::from_slice(&body).map_err(|e| self.bad("get-entries", e.to_string()))?;
         let wanted = (end - start) as usize;
         let mut out = Vec::with_capacity(resp.entries.len().min(wanted));

@@ -222,3 +222,24 @@ fn quick_flags_make_the_same_sinks() {
     );
     assert_eq!(build_sinks(&cfgs, reqwest::Client::new()).unwrap().len(), 4);
 }
+
+#[test]
+fn the_run_configuration_file_carries_the_sinks() {
+    let cfg = crate::config::parse(FILE).unwrap();
+    assert_eq!(cfg.sinks.len(), 4);
+    assert_eq!(cfg.sinks[1].name.as_deref(), Some("acme-discord"));
+    assert_eq!(cfg.sinks[1].filter.tags, ["client-acme"]);
+    // The commented example of config.example.toml, uncommented, is valid too.
+    let uncommented: String = crate::config::EXAMPLE
+        .lines()
+        .skip_while(|l| !l.starts_with("# [[sinks]]"))
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg = crate::config::parse(&uncommented).unwrap();
+    assert_eq!(cfg.sinks.len(), 3);
+    let sinks_err = build_sinks(&cfg.sinks, reqwest::Client::new())
+        .err()
+        .unwrap();
+    assert!(format!("{sinks_err:#}").contains("CTWATCH_SOC_SECRET, which is not set"));
+}

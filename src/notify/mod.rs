@@ -127,6 +127,14 @@ pub trait Sink: Send + Sync + 'static {
     fn give_up_after(&self) -> Option<Duration> {
         None
     }
+    /// A local sink whose output cannot be taken back (stdout): `write_local` is called synchronously inside the
+    /// transaction that marks the events delivered (see `Store::deliver_in_transaction`), instead of `send`.
+    fn is_local(&self) -> bool {
+        false
+    }
+    fn write_local(&self, _events: &[Delivery]) -> Option<Result<(), SinkError>> {
+        None
+    }
     fn send<'a>(
         &'a self,
         events: &'a [Delivery],

@@ -44,22 +44,32 @@ impl Sink for StdoutSink {
         256
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
+    fn write_local(&self, events: &[Delivery]) -> Option<Result<(), SinkError>> {
+        let mut buf = String::new();
+        for d in events {
+            match self.format {
+                StdoutFormat::Json => buf.push_str(&d.payload.to_string()),
+                StdoutFormat::Human => buf.push_str(&crate::event::human_line(&d.payload)),
+            }
+            buf.push('\n');
+        }
+        // One write for the whole batch, so a kill cannot cut a line in half.
+        let mut out = std::io::stdout().lock();
+        Some(
+            out.write_all(buf.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| SinkError::transient(format!("writing to stdout: {e}"))),
+        )
+    }
+
     fn send<'a>(
         &'a self,
         events: &'a [Delivery],
     ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
-        Box::pin(async move {
-            let mut out = std::io::stdout().lock();
-            for d in events {
-                let line = match self.format {
-                    StdoutFormat::Json => d.payload.to_string(),
-                    StdoutFormat::Human => crate::event::human_line(&d.payload),
-                };
-                writeln!(out, "{line}")
-                    .map_err(|e| SinkError::transient(format!("writing to stdout: {e}")))?;
-            }
-            out.flush()
-                .map_err(|e| SinkError::transient(format!("flushing stdout: {e}")))
-        })
+        Box::pin(async move { self.write_local(events).unwrap_or(Ok(())) })
     }
 }

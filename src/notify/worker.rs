@@ -138,6 +138,9 @@ impl Worker {
                 next_at_ms: Some(self.paused_until_ms),
             });
         }
+        if self.sink.is_local() {
+            return self.round_local(now_ms.div_euclid(1000));
+        }
         let name = self.sink.name().to_string();
         let st = self.store.clone();
         let rows = tokio::task::spawn_blocking(move || st.pending_rows(&name, PLAN_ROWS)).await??;
@@ -168,6 +171,35 @@ impl Worker {
             }
             Err(err) => {
                 self.record_failure(&batch, ids, err).await?;
+                Ok(Round::Sent { delivered: 0 })
+            }
+        }
+    }
+
+    /// Local sinks (stdout): write and mark delivered in one transaction, so that a kill cannot make them
+    /// print an event twice (see `Store::deliver_in_transaction`). They are never grouped.
+    fn round_local(&mut self, now: i64) -> anyhow::Result<Round> {
+        let sink = self.sink.clone();
+        let limit = sink.max_batch().max(1);
+        let deliver = || {
+            self.store
+                .deliver_in_transaction(sink.name(), now, limit, |due| {
+                    sink.write_local(due).unwrap_or(Ok(()))
+                })
+        };
+        // A short synchronous write plus a small transaction: keep it off other tasks' way where the runtime
+        // allows.
+        let r = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(deliver),
+            _ => deliver(),
+        }?;
+        match r {
+            Ok(0) => Ok(Round::Idle { next_at_ms: None }),
+            Ok(n) => Ok(Round::Sent { delivered: n }),
+            Err(e) => {
+                tracing::warn!(sink = sink.name(), "local delivery failed: {e}");
+                // Retry after a pause rather than spinning on a closed stdout.
+                self.paused_until_ms = self.policy.clock.now_ms() + 1000;
                 Ok(Round::Sent { delivered: 0 })
             }
         }

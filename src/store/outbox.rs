@@ -277,3 +277,36 @@ fn delivery_from_row(r: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
         created_at: r.get(7)?,
     })
 }
+
+impl Store {
+    /// Deliver to a local, fast sink (stdout) inside the transaction that marks the deliveries done: `send` runs
+    /// between selecting and committing, so a kill can only repeat what `send` wrote in the instant of the commit
+    /// itself. Never use this for network sinks: it holds the write lock while `send` runs.
+    pub fn deliver_in_transaction<E>(
+        &self,
+        sink: &str,
+        now: i64,
+        limit: usize,
+        send: impl FnOnce(&[Delivery]) -> Result<(), E>,
+    ) -> Result<Result<usize, E>, StoreError> {
+        let due = self.due_deliveries(sink, now, limit)?;
+        if due.is_empty() {
+            return Ok(Ok(0));
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for d in &due {
+            tx.execute(
+                "UPDATE deliveries SET status = 'delivered', delivered_at = ?3, attempts = attempts + 1,
+                     last_error = NULL
+                 WHERE sink = ?1 AND event_id = ?2 AND status = 'pending'",
+                params![sink, d.event_id, now],
+            )?;
+        }
+        if let Err(e) = send(&due) {
+            return Ok(Err(e)); // dropping the transaction rolls the marks back
+        }
+        tx.commit()?;
+        Ok(Ok(due.len()))
+    }
+}

@@ -221,6 +221,7 @@ impl<L: CtLog> Tailer<L> {
         let head = self.target_head(head)?;
         let position = self.position(&head).await?;
         check_head(&self.info.url, &position, &head)?;
+        self.stats.record_success();
         self.stats.set_head(head.tree_size);
         self.stats.set_verified(position.tree.size());
         let store = self.store.clone();

@@ -4,33 +4,34 @@
 //! cover (a certificate name is looked up once per label suffix), regexes in one `RegexSet`, keywords in one
 //! Aho-Corasick automaton, brands in the look-alike index.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use aho_corasick::AhoCorasick;
 use regex::{RegexSet, RegexSetBuilder};
 
 use super::MatchKind;
+use super::keyword::KeywordIndex;
 use super::lookalike::{Brand, LookalikeIndex};
 use super::multimap::MultiMap;
 use super::name::{label_count, label_to_unicode, parent, registrable};
 use super::parse::{IssuerRule, ParsedItem, Pattern};
 
-/// Compiled-program limits for the regex set: generous, because one set holds every regex of every file.
+/// Compiled-program limit for the regex set: generous, because one set holds every regex of every file. The lazy
+/// DFA cache keeps the crate's default (a larger one was measured no faster with 1,000 regexes, and 7 MB bigger).
 const REGEX_SIZE_LIMIT: usize = 256 << 20;
-const REGEX_DFA_LIMIT: usize = 64 << 20;
 
 /// One inclusion item as the matcher reports it.
 #[derive(Debug)]
 pub struct Item {
-    pub text: String,
-    /// `file:line`.
-    pub source: String,
+    pub text: Box<str>,
+    /// Index into [`Index::files`]; with `line`, the `file:line` of reports (kept apart: 100,000 items).
+    pub file: u32,
+    pub line: u32,
     pub kind: MatchKind,
     pub tags: Vec<String>,
     pub issuers: Vec<IssuerRule>,
     /// Among items with an issuance policy that cover a name, only the most specific decide: exact names beat
     /// wildcards, which beat domains; deeper domains beat shallower ones.
-    pub specificity: usize,
+    pub specificity: u8,
 }
 
 /// One `!` line; `tags` empty means it suppresses matches of every item, else only of items sharing a tag.
@@ -41,6 +42,8 @@ pub struct Exclusion {
 
 #[derive(Debug, Default)]
 pub struct Index {
+    /// Watchlist file names, for `file:line`.
+    pub files: Vec<String>,
     pub items: Vec<Item>,
     pub exclusions: Vec<Exclusion>,
     /// Domain items by their name.
@@ -56,9 +59,7 @@ pub struct Index {
     pub regex_set: Option<RegexSet>,
     /// Pattern i of `regex_set` belongs to item `regex_items[i]`.
     pub regex_items: Vec<u32>,
-    pub keywords: Option<AhoCorasick>,
-    /// Pattern i of `keywords` belongs to the items `keyword_items[i]` (equal keywords share one pattern).
-    pub keyword_items: Vec<Vec<u32>>,
+    pub keywords: KeywordIndex,
     /// Exclusions by name (and subdomains) and by exact name.
     pub excluded_domain: MultiMap,
     pub excluded_exact: MultiMap,
@@ -78,6 +79,9 @@ impl Index {
     pub fn build(parsed: Vec<(&str, ParsedItem)>) -> Result<Index, BuildError> {
         let mut builder = Builder::default();
         for (file, item) in parsed {
+            if builder.index.files.last().is_none_or(|last| last != file) {
+                builder.index.files.push(file.to_string());
+            }
             match &item.pattern {
                 Pattern::Exclude { name, exact } => {
                     let id = builder.index.exclusions.len() as u32;
@@ -89,7 +93,7 @@ impl Index {
                     map.insert(name, id);
                     builder.index.exclusions.push(Exclusion { tags: item.tags });
                 }
-                _ => builder.add_item(file, item),
+                _ => builder.add_item(item),
             }
         }
         builder.finish()
@@ -101,17 +105,17 @@ impl Index {
 struct Builder {
     index: Index,
     regexes: Vec<String>,
-    keywords: Vec<String>,
-    keyword_slots: HashMap<String, usize>,
+    /// (item, keyword, brand id) for `KeywordIndex::build`.
+    keywords: Vec<(u32, String, Option<u32>)>,
     brands: Vec<Brand>,
     /// (label, tags) of domain brands so far: `example.com` and `example.net` of one owner are one brand.
     brand_labels: HashSet<(String, Vec<String>)>,
     /// Registrable domains of domain, exact and wildcard items: never look-alikes.
-    own: HashSet<String>,
+    own: foldhash::HashSet<String>,
 }
 
 impl Builder {
-    fn add_item(&mut self, file: &str, item: ParsedItem) {
+    fn add_item(&mut self, item: ParsedItem) {
         let id = self.index.items.len() as u32;
         let index = &mut self.index;
         match &item.pattern {
@@ -153,16 +157,7 @@ impl Builder {
                 index.regex_items.push(id);
             }
             Pattern::Keyword(keyword) => {
-                let keywords = &mut self.keywords;
-                let slot = *self
-                    .keyword_slots
-                    .entry(keyword.clone())
-                    .or_insert_with(|| {
-                        keywords.push(keyword.clone());
-                        index.keyword_items.push(Vec::new());
-                        keywords.len() - 1
-                    });
-                index.keyword_items[slot].push(id);
+                let brand = item.lookalike.then_some(self.brands.len() as u32);
                 if item.lookalike {
                     let (label, display) = (keyword.clone(), keyword.clone());
                     self.brands.push(Brand {
@@ -172,35 +167,38 @@ impl Builder {
                         is_keyword: true,
                     });
                 }
+                self.keywords.push((id, keyword.clone(), brand));
             }
             Pattern::Exclude { .. } => unreachable!("exclusions are not items"),
         }
+        let file = self.index.files.len() as u32 - 1;
         self.index.items.push(make_item(file, item));
     }
 
     fn finish(mut self) -> Result<Index, BuildError> {
         self.index.regex_set = build_regex_set(&self.regexes)?;
-        if !self.keywords.is_empty() {
-            self.index.keywords =
-                Some(AhoCorasick::new(&self.keywords).expect("keywords are short literals"));
-        }
+        self.index.keywords = KeywordIndex::build(self.keywords);
         self.index.lookalike = LookalikeIndex::build(self.brands, self.own);
+        self.index.items.shrink_to_fit();
         Ok(self.index)
     }
 }
 
-fn make_item(file: &str, item: ParsedItem) -> Item {
+fn make_item(file: u32, item: ParsedItem) -> Item {
+    // At most 127 labels fit in 253 characters.
+    let labels = |name: &str| label_count(name).min(200) as u8;
     let (kind, specificity) = match &item.pattern {
-        Pattern::Domain(name) => (MatchKind::Domain, label_count(name)),
-        Pattern::Wildcard(p) => (MatchKind::Wildcard, label_count(p) + 1),
-        Pattern::Exact(_) => (MatchKind::Exact, usize::MAX),
+        Pattern::Domain(name) => (MatchKind::Domain, labels(name)),
+        Pattern::Wildcard(p) => (MatchKind::Wildcard, labels(p) + 1),
+        Pattern::Exact(_) => (MatchKind::Exact, u8::MAX),
         Pattern::Regex(_) => (MatchKind::Regex, 0),
         Pattern::Keyword(_) => (MatchKind::Keyword, 0),
         Pattern::Exclude { .. } => unreachable!("exclusions are not items"),
     };
     Item {
-        text: item.text,
-        source: format!("{file}:{}", item.line),
+        text: item.text.into_boxed_str(),
+        file,
+        line: u32::try_from(item.line).unwrap_or(u32::MAX),
         kind,
         tags: item.tags,
         issuers: item.issuers,
@@ -215,7 +213,6 @@ fn build_regex_set(patterns: &[String]) -> Result<Option<RegexSet>, BuildError> 
     RegexSetBuilder::new(patterns)
         .case_insensitive(true)
         .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_DFA_LIMIT)
         .build()
         .map(Some)
         .map_err(|e| BuildError {

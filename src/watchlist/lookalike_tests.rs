@@ -18,14 +18,18 @@ fn index() -> LookalikeIndex {
     ];
     LookalikeIndex::build(
         brands,
-        HashSet::from(["example.com".to_string(), "abc.com".to_string()]),
+        ["example.com".to_string(), "abc.com".to_string()]
+            .into_iter()
+            .collect(),
     )
 }
 
 /// The distinct item ids `name` is reported for.
 fn imitated(index: &LookalikeIndex, name: &str) -> Vec<u32> {
     let mut found = Vec::new();
-    index.find(name, &mut found);
+    if !index.is_genuine(name) {
+        index.find(name, &mut Scratch::default(), &mut found);
+    }
     let mut items: Vec<u32> = found.iter().map(|&id| index.brand(id).item).collect();
     items.sort_unstable();
     items.dedup();
@@ -48,19 +52,6 @@ fn fold_maps_confusables_to_one_form() {
 }
 
 #[test]
-fn edit_distance_is_capped_at_one() {
-    assert_eq!(edit_distance_at_most_one("paypal", "paypal"), Some(0));
-    assert_eq!(edit_distance_at_most_one("paypal", "paypai"), Some(1)); // changed
-    assert_eq!(edit_distance_at_most_one("paypal", "paypall"), Some(1)); // added
-    assert_eq!(edit_distance_at_most_one("paypal", "paypl"), Some(1)); // removed
-    assert_eq!(edit_distance_at_most_one("paypal", "papyal"), Some(1)); // swapped
-    assert_eq!(edit_distance_at_most_one("paypal", "pyapla"), None);
-    assert_eq!(edit_distance_at_most_one("abc", "bcd"), None);
-    assert_eq!(edit_distance_at_most_one("paypal", "paypalxx"), None);
-    assert_eq!(edit_distance_at_most_one("pаypal", "paypal"), Some(1)); // one Cyrillic char is one change
-}
-
-#[test]
 fn typosquats_of_a_domain_brand() {
     let index = index();
     for name in [
@@ -80,7 +71,7 @@ fn the_brand_under_another_domain_or_as_a_hyphen_part() {
     for name in [
         "example.net",
         "login-example.io",
-        "example.com.evil.net",
+        "www.example.co",
         "*.example.org",
     ] {
         assert_eq!(imitated(&index, name), [0], "{name}");
@@ -92,8 +83,11 @@ fn homoglyph_idn_of_brands_and_keywords() {
     let index = index();
     assert_eq!(imitated(&index, &puny("еxample.com")), [0]); // Cyrillic е
     assert_eq!(imitated(&index, &puny("secure-pаypal-login.com")), [1]);
-    assert_eq!(imitated(&index, &puny("pаypallogin.com")), [1]); // inside a label: the keyword skeleton search
-    assert_eq!(imitated(&index, "rnicrosoft-support.com"), [2]);
+    // Keyword homoglyphs inside a label are the keyword automaton's job (keyword.rs), not found here.
+    assert_eq!(
+        imitated(&index, &puny("pаypallogin.com")),
+        Vec::<u32>::new()
+    );
     assert_eq!(imitated(&index, "www.exarnple.co.uk"), [0]); // rn for m
     assert_eq!(imitated(&index, "paypa1.com"), [1]);
     assert_eq!(imitated(&index, &puny("аbс.net")), [3]); // short brand: homoglyphs only
@@ -102,6 +96,10 @@ fn homoglyph_idn_of_brands_and_keywords() {
 #[test]
 fn genuine_names_short_brands_and_unrelated_names_are_not_lookalikes() {
     let index = index();
+    // Domain brands are compared with the registrable label only (`evil`, `mail`); keywords with every label.
+    assert_eq!(imitated(&index, "example.com.evil.net"), Vec::<u32>::new());
+    assert_eq!(imitated(&index, "exampel.mail.org"), Vec::<u32>::new());
+    assert_eq!(imitated(&index, "paypa1.mail.org"), [1]);
     for name in [
         "example.com",
         "www.example.com",
@@ -117,6 +115,11 @@ fn genuine_names_short_brands_and_unrelated_names_are_not_lookalikes() {
     // An exact keyword is a keyword match, not a look-alike; the skeleton search still sees it, and the matcher
     // drops look-alikes of items that matched the same name otherwise.
     let mut found = Vec::new();
-    index.check_token("paypal", &mut found);
+    index.check_token(
+        "paypal",
+        Scope::AllBrands,
+        &mut Scratch::default(),
+        &mut found,
+    );
     assert!(found.is_empty());
 }

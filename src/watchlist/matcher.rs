@@ -4,16 +4,18 @@
 //! 1. exclusions: a global one drops the name; tagged ones are remembered to filter hits at the end;
 //! 2. domain, exact and wildcard items: hash lookups on the name, its label suffixes and its parent
 //!    (a wildcard certificate name `*.p` also reaches the items one label under `p`);
-//! 3. the regex set, then keywords on the ASCII and (for `xn--` names) Unicode forms;
-//! 4. issuance policies: the most specific covering items with `issuers=` turn into `unauthorized_issuer` when the
+//! 3. issuance policies: the most specific covering items with `issuers=` turn into `unauthorized_issuer` when the
 //!    certificate's issuer is not one of theirs;
-//! 5. look-alikes, unless the same item already matched the name in another way.
+//! 4. the regex set, then keywords (plain and homoglyph) on the ASCII and, for `xn--` names, Unicode forms;
+//! 5. look-alikes (unless the name is under a domain the list names), then tagged exclusions; an item that matched
+//!    the name in another way is not also reported as a look-alike.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::collections::HashSet;
 
 use super::index::Index;
+use super::keyword::KeywordHit;
+use super::lookalike::{self, fold_into};
 use super::name::{has_idn_label, normalize_cert_name, parent, suffixes, to_unicode};
 use super::parse::{IssuerRule, normalize_issuer_text};
 use super::{Match, MatchInput, MatchKind};
@@ -51,19 +53,36 @@ pub fn match_cert(index: &Index, input: &MatchInput<'_>) -> Vec<Match> {
         input,
         names: OnceCell::new(),
     };
-    let mut seen: HashSet<Cow<'_, str>> = HashSet::new();
+    let mut seen: foldhash::HashSet<Cow<'_, str>> = Default::default();
     let mut out = Vec::new();
+    let mut scratch = Scratch::default();
     for raw in input.dns_names {
         let name = normalize_cert_name(raw);
         if name.is_empty() || !seen.insert(name.clone()) {
             continue;
         }
-        match_name(index, &name, &issuer, &mut out);
+        match_name(index, &name, &issuer, &mut scratch, &mut out);
     }
     out
 }
 
-fn match_name(index: &Index, name: &str, issuer: &Issuer<'_>, out: &mut Vec<Match>) {
+/// Buffers reused across the names of one certificate.
+#[derive(Default)]
+struct Scratch {
+    hits: Vec<Hit>,
+    keyword_hits: Vec<KeywordHit>,
+    folded: String,
+    brands: Vec<u32>,
+    lookalike: lookalike::Scratch,
+}
+
+fn match_name(
+    index: &Index,
+    name: &str,
+    issuer: &Issuer<'_>,
+    scratch: &mut Scratch,
+    out: &mut Vec<Match>,
+) {
     let base = name.strip_prefix("*.");
     let Some(scoped_exclusions) = exclusions(index, name, base) else {
         return;
@@ -73,11 +92,16 @@ fn match_name(index: &Index, name: &str, issuer: &Issuer<'_>, out: &mut Vec<Matc
     } else {
         Cow::Borrowed(name)
     };
-    let mut hits = Vec::new();
+    let genuine = index.lookalike.is_genuine(base.unwrap_or(name));
+    let mut hits = std::mem::take(&mut scratch.hits);
+    hits.clear();
     structural_hits(index, name, base, &mut hits);
     apply_issuer_policy(index, issuer, &mut hits);
-    pattern_hits(index, name, &unicode, &mut hits);
-    lookalike_hits(index, base.unwrap_or(name), &mut hits);
+    regex_hits(index, name, &mut hits);
+    keyword_hits(index, name, &unicode, !genuine, scratch, &mut hits);
+    if !genuine {
+        lookalike_hits(index, base.unwrap_or(name), scratch, &mut hits);
+    }
     hits.retain(|hit| {
         let tags = &index.items[hit.item as usize].tags;
         !scoped_exclusions.iter().any(|&e| {
@@ -87,13 +111,14 @@ fn match_name(index: &Index, name: &str, issuer: &Issuer<'_>, out: &mut Vec<Matc
                 .any(|t| tags.contains(t))
         })
     });
+    // Per item, a plain match (brand `None`) sorts first and wins over a look-alike.
     hits.sort_by_key(|h| (h.item, h.brand));
     hits.dedup_by_key(|h| h.item);
-    for hit in hits {
+    for hit in &hits {
         let item = &index.items[hit.item as usize];
         out.push(Match {
-            item: item.text.clone(),
-            source: item.source.clone(),
+            item: item.text.to_string(),
+            source: format!("{}:{}", index.files[item.file as usize], item.line),
             name: name.to_string(),
             name_unicode: unicode.clone().into_owned(),
             kind: hit.kind,
@@ -101,6 +126,7 @@ fn match_name(index: &Index, name: &str, issuer: &Issuer<'_>, out: &mut Vec<Matc
             brand: hit.brand.map(|b| index.lookalike.brand(b).display.clone()),
         });
     }
+    scratch.hits = hits;
 }
 
 /// `None` if an untagged exclusion covers the name; otherwise the tagged exclusions that do.
@@ -174,8 +200,9 @@ fn apply_issuer_policy(index: &Index, issuer: &Issuer<'_>, hits: &mut [Hit]) {
     }
 }
 
-fn pattern_hits(index: &Index, name: &str, unicode: &str, hits: &mut Vec<Hit>) {
-    if let Some(set) = &index.regex_set {
+fn regex_hits(index: &Index, name: &str, hits: &mut Vec<Hit>) {
+    // `is_match` stops at the first match and is the common, negative case; `matches` then walks every pattern.
+    if let Some(set) = index.regex_set.as_ref().filter(|set| set.is_match(name)) {
         for i in set.matches(name).iter() {
             hits.push(Hit {
                 item: index.regex_items[i],
@@ -184,35 +211,59 @@ fn pattern_hits(index: &Index, name: &str, unicode: &str, hits: &mut Vec<Hit>) {
             });
         }
     }
-    if let Some(automaton) = &index.keywords {
-        let forms: &[&str] = if unicode == name {
-            &[name]
+}
+
+/// Plain keyword matches and keyword homoglyphs, from one scan of the name's skeleton (two for IDN names: the
+/// ASCII and the Unicode form).
+fn keyword_hits(
+    index: &Index,
+    name: &str,
+    unicode: &str,
+    lookalikes: bool,
+    scratch: &mut Scratch,
+    hits: &mut Vec<Hit>,
+) {
+    if index.keywords.is_empty() {
+        return;
+    }
+    let Scratch {
+        keyword_hits: found,
+        folded,
+        ..
+    } = scratch;
+    found.clear();
+    fold_into(name, folded);
+    index
+        .keywords
+        .search(folded, name, unicode, lookalikes, found);
+    if unicode != name {
+        fold_into(unicode, folded);
+        index
+            .keywords
+            .search(folded, name, unicode, lookalikes, found);
+    }
+    for &(item, brand) in found.iter() {
+        let kind = if brand.is_some() {
+            MatchKind::Lookalike
         } else {
-            &[name, unicode]
+            MatchKind::Keyword
         };
-        for form in forms {
-            for found in automaton.find_overlapping_iter(*form) {
-                for &item in &index.keyword_items[found.pattern().as_usize()] {
-                    hits.push(Hit {
-                        item,
-                        kind: MatchKind::Keyword,
-                        brand: None,
-                    });
-                }
-            }
-        }
+        hits.push(Hit { item, kind, brand });
     }
 }
 
-/// Look-alikes of items that matched the name in another way are dropped: `paypal-login.com` is a keyword match
-/// of `~paypal`, not also a look-alike of it.
-fn lookalike_hits(index: &Index, base: &str, hits: &mut Vec<Hit>) {
+/// Typosquats and homoglyph labels. Look-alikes of items that matched the name in another way are dropped:
+/// `paypall-login.com` is a keyword match of `~paypal`, not also a look-alike of it.
+fn lookalike_hits(index: &Index, base: &str, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
     if index.lookalike.is_empty() {
         return;
     }
-    let mut brands = Vec::new();
-    index.lookalike.find(base, &mut brands);
-    for brand in brands {
+    let Scratch {
+        brands, lookalike, ..
+    } = scratch;
+    brands.clear();
+    index.lookalike.find(base, lookalike, brands);
+    for &brand in brands.iter() {
         let item = index.lookalike.brand(brand).item;
         if !hits.iter().any(|h| h.item == item) {
             hits.push(Hit {

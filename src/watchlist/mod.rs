@@ -11,12 +11,14 @@
 //! Matching cost does not grow with the number of items: see `index.rs`.
 
 mod index;
+mod keyword;
 mod lookalike;
 mod matcher;
 mod multimap;
 mod name;
 mod parse;
 mod reload;
+mod typo;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -372,5 +374,7 @@ fn duplicates(items: &[(&str, ParsedItem)]) -> Vec<WatchlistError> {
     warnings
 }
 
+#[cfg(test)]
+mod load_tests;
 #[cfg(test)]
 mod tests;

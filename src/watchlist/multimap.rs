@@ -4,13 +4,13 @@
 //! linked chain in a single shared vector: one allocation for the whole map besides the keys themselves. This keeps a
 //! 100,000-item list at a few megabytes.
 
-use std::collections::HashMap;
-
 const END: u32 = u32::MAX;
 
 #[derive(Debug, Default)]
 pub struct MultiMap {
-    heads: HashMap<Box<str>, u32>,
+    /// foldhash, not SipHash: keys come from the watchlist author, so hash flooding is not a concern, and hashing
+    /// is most of the cost of a lookup.
+    heads: foldhash::HashMap<Box<str>, u32>,
     /// (value, index of the next entry of the same key or `END`).
     chain: Vec<(u32, u32)>,
 }
@@ -42,6 +42,10 @@ impl MultiMap {
             Some(value)
         })
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -58,5 +62,6 @@ mod tests {
         assert_eq!(map.get("a").collect::<Vec<_>>(), [3, 1]);
         assert_eq!(map.get("b").collect::<Vec<_>>(), [2]);
         assert_eq!(map.get("c").count(), 0);
+        assert!(!map.is_empty() && MultiMap::default().is_empty());
     }
 }

@@ -313,6 +313,47 @@ fn lookalikes_name_the_brand_and_skip_genuine_names() {
 }
 
 #[test]
+fn keyword_homoglyphs_inside_labels_are_lookalikes() {
+    let wl = list(
+        "~paypal
+~microsoft
+~login lookalike=off
+",
+    );
+    // Cyrillic а inside a longer label; rn for m; a homoglyph of a keyword without look-alike detection.
+    let idn = idna::domain_to_ascii("secure-pаypallogin.com").unwrap();
+    let names = cert(&[
+        &idn,
+        "rnicrosoft-support.com",
+        "www.paypal.com",
+        "l0gin.example",
+    ]);
+    let got: Vec<_> = wl
+        .match_cert(&input(&names))
+        .into_iter()
+        .map(|m| (m.name_unicode, m.kind, m.brand))
+        .collect();
+    let brand = |b: &str| Some(b.to_string());
+    assert_eq!(
+        got,
+        [
+            (
+                "secure-pаypallogin.com".to_string(),
+                Lookalike,
+                brand("paypal")
+            ),
+            ("secure-pаypallogin.com".to_string(), Keyword, None),
+            (
+                "rnicrosoft-support.com".to_string(),
+                Lookalike,
+                brand("microsoft")
+            ),
+            ("www.paypal.com".to_string(), Keyword, None),
+        ]
+    );
+}
+
+#[test]
 fn match_serializes_with_the_documented_fields() {
     let wl = list("@team\nexample.com");
     let names = cert(&["exarnple.com"]);
@@ -383,74 +424,4 @@ fn empty_bom_and_crlf_files() {
             m("=a.example.org", "a.example.org", Exact)
         ]
     );
-}
-
-#[test]
-fn errors_from_all_files_print_file_line_message_and_hint() {
-    let err = Watchlist::from_sources(&[
-        ("a.txt".into(), "ok.com\nbad..com\n".into()),
-        ("b.txt".into(), "/(/\nexample.com colour=red\n".into()),
-    ])
-    .unwrap_err();
-    let lines: Vec<String> = err.to_string().lines().map(str::to_string).collect();
-    assert_eq!(lines.len(), 3, "{err}");
-    assert!(
-        lines[0].starts_with(
-            "a.txt:2: invalid domain in 'bad..com': 'bad..com' has an empty label (hint: "
-        ),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[1].starts_with("b.txt:1: invalid regex /(/: "),
-        "{}",
-        lines[1]
-    );
-    assert!(
-        lines[2].starts_with("b.txt:2: unknown option 'colour=red' (hint: one item per line"),
-        "{}",
-        lines[2]
-    );
-}
-
-#[test]
-fn load_reads_a_directory_and_summarizes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.txt"),
-        "example.com issuers=digicert\n=www.example.org\n!dev.example.com\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("b.txt"),
-        "~paypal\nexample.com issuers=digicert\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("ignored.md"), "not a watchlist ((\n").unwrap();
-    let wl = Watchlist::load(dir.path()).unwrap();
-    assert_eq!(wl.len(), 5);
-    assert_eq!(wl.sources().len(), 2);
-    let a = dir.path().join("a.txt").display().to_string();
-    let b = dir.path().join("b.txt").display().to_string();
-    let expected = format!(
-        "{a}: 1 domain, 1 exact, 1 exclusion (1 with issuers=)\n{b}: 1 domain, 1 keyword (1 with issuers=)\n\
-         5 items in 2 file(s)\nwarning: {b}:2: 'example.com' repeats {a}:1\n"
-    );
-    assert_eq!(check(dir.path()).unwrap(), expected);
-}
-
-#[test]
-fn load_reports_unreadable_and_non_utf8_files() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("latin1.txt"),
-        b"example.com\nb\xfccher.de\n",
-    )
-    .unwrap();
-    let err = Watchlist::load(dir.path()).unwrap_err();
-    assert_eq!(err.0.len(), 1);
-    assert_eq!(err.0[0].line, 2);
-    assert_eq!(err.0[0].message, "not valid UTF-8");
-    let missing = check(&dir.path().join("missing.txt")).unwrap_err();
-    assert!(missing.to_string().contains("cannot open"), "{missing}");
 }

@@ -165,6 +165,7 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
         },
         drain_timeout: Duration::from_secs(10),
         filter: Default::default(),
+        registry: Default::default(),
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     ctwatch::run::run(opts, rx).await.unwrap()
@@ -178,4 +179,27 @@ pub fn tbs_set(events: &[Value]) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// One fake log with `entries`, served on 127.0.0.1, and a test environment whose log list names it.
+pub struct OneLog {
+    pub log: Arc<FakeLog>,
+    pub url: String,
+    pub env: Env,
+    pub list: PathBuf,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+pub async fn one_log(entries: Vec<FakeEntry>) -> OneLog {
+    let log = FakeLog::new(entries);
+    let (url, server) = fakelog::serve(log.clone()).await.unwrap();
+    let env = Env::new();
+    let list = env.write_log_list(&[(&log, &url)]);
+    OneLog {
+        log,
+        url,
+        env,
+        list,
+        _server: server,
+    }
 }

@@ -1,0 +1,283 @@
+//! Configuration: built-in defaults < config file (TOML) < environment < flags, resolved into validated
+//! [`Settings`]. Unknown keys are errors that name the key (serde `deny_unknown_fields`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::cli::RunArgs;
+use crate::ctlog::http::RetryPolicy;
+use crate::notify::DeliveryPolicy;
+use crate::run::LogFilter;
+use crate::tailer::{StartAt, TailConfig};
+
+/// The complete commented example printed by `ctwatch config example` (and tested to parse).
+pub const EXAMPLE: &str = include_str!("../assets/config.example.toml");
+
+/// The config file as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub db: Option<PathBuf>,
+    pub watchlist: Option<PathBuf>,
+    pub log_list: Option<String>,
+    pub log_list_sig: Option<String>,
+    pub log_list_refresh_secs: Option<u64>,
+    pub start_at: Option<String>,
+    pub store_all: Option<bool>,
+    #[serde(default)]
+    pub logs: LogsSection,
+    #[serde(default)]
+    pub tail: TailSection,
+    #[serde(default)]
+    pub delivery: DeliverySection,
+    /// Notification targets (`[[sinks]]`; keys in docs/notify.md).
+    #[serde(default)]
+    pub sinks: Vec<crate::notify::SinkConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsSection {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TailSection {
+    pub poll_interval_secs: Option<u64>,
+    pub parallel_requests: Option<usize>,
+    pub page_size: Option<u64>,
+    pub batch_entries: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub retry_base_ms: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySection {
+    pub deliver_timeout_secs: Option<u64>,
+    pub retry_base_secs: Option<u64>,
+    pub retry_max_secs: Option<u64>,
+    pub give_up_after_hours: Option<u64>,
+}
+
+/// `~/.config/ctwatch/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("ctwatch").join("config.toml"))
+}
+
+/// Parse a config file; errors name the file, the line and the key.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    parse(&text).with_context(|| format!("config {}", path.display()))
+}
+
+pub fn parse(text: &str) -> Result<Config> {
+    Ok(toml::from_str(text)?)
+}
+
+/// The config for `run`: the given file (must exist), else the default file if present, else defaults.
+pub fn load_for_run(explicit: Option<&Path>) -> Result<Config> {
+    match explicit {
+        Some(p) => load(p),
+        None => match default_config_path().filter(|p| p.exists()) {
+            Some(p) => load(&p),
+            None => Ok(Config::default()),
+        },
+    }
+}
+
+/// Everything `run` needs, resolved and range-checked.
+#[derive(Debug)]
+pub struct Settings {
+    pub db: PathBuf,
+    pub watchlist: PathBuf,
+    pub log_list: String,
+    pub log_list_sig: Option<String>,
+    pub log_list_refresh: Duration,
+    pub tail: TailConfig,
+    pub retry: RetryPolicy,
+    pub page_size: u64,
+    pub delivery: DeliveryPolicy,
+    pub drain_timeout: Duration,
+    pub filter: LogFilter,
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(key: &str, v: T, lo: T, hi: T) -> Result<T> {
+    if v < lo || v > hi {
+        bail!("{key} = {v} is out of range {lo}..={hi}");
+    }
+    Ok(v)
+}
+
+impl Settings {
+    /// Flags win over the config file, which wins over the defaults.
+    pub fn resolve(args: &RunArgs, cfg: &Config) -> Result<Settings> {
+        let t = &cfg.tail;
+        let start_at = match (&args.start_at, &cfg.start_at) {
+            (Some(s), _) => *s,
+            (None, Some(s)) => s
+                .parse::<StartAt>()
+                .map_err(|e| anyhow::anyhow!("start_at: {e}"))?,
+            (None, None) => StartAt::End,
+        };
+        let poll = in_range(
+            "tail.poll_interval_secs",
+            args.poll_interval_secs
+                .or(t.poll_interval_secs)
+                .unwrap_or(60),
+            1,
+            86_400,
+        )?;
+        let parallel = in_range(
+            "tail.parallel_requests",
+            args.parallel_requests.or(t.parallel_requests).unwrap_or(4),
+            1,
+            64,
+        )?;
+        let page_size = in_range(
+            "tail.page_size",
+            args.page_size.or(t.page_size).unwrap_or(256),
+            1,
+            10_000,
+        )?;
+        let batch = in_range(
+            "tail.batch_entries",
+            args.batch_entries.or(t.batch_entries).unwrap_or(4096),
+            1,
+            1_000_000,
+        )?;
+        let attempts = in_range(
+            "tail.max_attempts",
+            args.max_attempts.or(t.max_attempts).unwrap_or(6),
+            1,
+            100,
+        )?;
+        let d = &cfg.delivery;
+        let mut include = cfg.logs.include.clone();
+        include.extend(args.include_logs.iter().cloned());
+        let mut exclude = cfg.logs.exclude.clone();
+        exclude.extend(args.exclude_logs.iter().cloned());
+        Ok(Settings {
+            db: args
+                .db
+                .db
+                .clone()
+                .or(cfg.db.clone())
+                .unwrap_or_else(crate::cli::default_db_path),
+            watchlist: args
+                .watchlist
+                .clone()
+                .or(cfg.watchlist.clone())
+                .unwrap_or_else(|| PathBuf::from("watchlists")),
+            log_list: args
+                .log_list
+                .clone()
+                .or(cfg.log_list.clone())
+                .unwrap_or_else(|| crate::logsource::GOOGLE_LOG_LIST_URL.to_string()),
+            log_list_sig: args.log_list_sig.clone().or(cfg.log_list_sig.clone()),
+            log_list_refresh: Duration::from_secs(
+                args.log_list_refresh_secs
+                    .or(cfg.log_list_refresh_secs)
+                    .unwrap_or(3600)
+                    .max(60),
+            ),
+            tail: TailConfig {
+                poll_interval: Duration::from_secs(poll),
+                parallel_requests: parallel,
+                batch_entries: batch,
+                start_at,
+                once: args.once,
+                store_all: args.store_all || cfg.store_all.unwrap_or(false),
+                ..TailConfig::default()
+            },
+            retry: RetryPolicy {
+                max_attempts: attempts,
+                base_delay: Duration::from_millis(
+                    args.retry_base_ms.or(t.retry_base_ms).unwrap_or(500),
+                ),
+                request_timeout: Duration::from_secs(
+                    args.request_timeout_secs
+                        .or(t.request_timeout_secs)
+                        .unwrap_or(30)
+                        .max(1),
+                ),
+                ..RetryPolicy::default()
+            },
+            page_size,
+            delivery: DeliveryPolicy {
+                base_delay: Duration::from_secs(d.retry_base_secs.unwrap_or(2).max(1)),
+                max_delay: Duration::from_secs(d.retry_max_secs.unwrap_or(600).max(1)),
+                give_up_after: Duration::from_secs(d.give_up_after_hours.unwrap_or(48) * 3600),
+                ..DeliveryPolicy::default()
+            },
+            drain_timeout: Duration::from_secs(
+                args.deliver_timeout_secs
+                    .or(d.deliver_timeout_secs)
+                    .unwrap_or(60),
+            ),
+            filter: LogFilter { include, exclude },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_complete_and_valid() {
+        let cfg = parse(EXAMPLE).unwrap();
+        let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        assert_eq!(s.tail.poll_interval, Duration::from_secs(60));
+        assert_eq!(s.page_size, 256);
+        assert_eq!(s.tail.start_at, StartAt::End);
+        assert_eq!(s.log_list, crate::logsource::GOOGLE_LOG_LIST_URL);
+        // Every default shown in the example equals the built-in default.
+        let d = Settings::resolve(&RunArgs::default(), &Config::default()).unwrap();
+        assert_eq!(format!("{:?}", s.tail), format!("{:?}", d.tail));
+        assert_eq!(s.drain_timeout, d.drain_timeout);
+        assert_eq!(s.retry.max_attempts, d.retry.max_attempts);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let err = format!(
+            "{:#}",
+            parse("[tail]\npoll_intervall_secs = 5\n").unwrap_err()
+        );
+        assert!(err.contains("poll_intervall_secs"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        let err = format!("{:#}", parse("colour = true\n").unwrap_err());
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_ranges_are_checked() {
+        let cfg = parse(
+            "start_at = \"beginning\"\n[tail]\npoll_interval_secs = 30\nparallel_requests = 8\n",
+        )
+        .unwrap();
+        let args = RunArgs {
+            poll_interval_secs: Some(5),
+            ..RunArgs::default()
+        };
+        let s = Settings::resolve(&args, &cfg).unwrap();
+        assert_eq!(s.tail.poll_interval, Duration::from_secs(5));
+        assert_eq!(s.tail.parallel_requests, 8);
+        assert_eq!(s.tail.start_at, StartAt::Beginning);
+        let bad = parse("[tail]\nparallel_requests = 0\n").unwrap();
+        let err = Settings::resolve(&RunArgs::default(), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tail.parallel_requests"), "{err}");
+    }
+}

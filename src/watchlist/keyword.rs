@@ -1,0 +1,150 @@
+//! `~keyword` items: one Aho-Corasick scan per name finds both plain keyword matches and homoglyph look-alikes.
+//!
+//! The automaton holds the *skeletons* of the keywords (see `lookalike::fold`) and runs over the skeleton of the
+//! name. Folding maps each character on its own, so a name containing a keyword also contains its skeleton: every
+//! plain match is among the hits. Each hit is then checked against the plain texts: if the keyword itself occurs in
+//! the ASCII or Unicode form of the name it is a `keyword` match, otherwise the name only looks like it
+//! (`pаypal` with a Cyrillic а, `paypa1`) and it is a `lookalike` (for items with look-alike detection on).
+//! One scan instead of two matters: with thousands of keywords the automaton does not fit in the CPU cache.
+
+use aho_corasick::AhoCorasick;
+
+use super::lookalike::{HOMOGLYPH_MIN_CHARS, fold};
+
+#[derive(Debug)]
+struct Entry {
+    item: u32,
+    keyword: String,
+    /// Brand id for look-alike reports, `None` with `lookalike=off` or a keyword too short.
+    brand: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub struct KeywordIndex {
+    automaton: Option<AhoCorasick>,
+    /// Pattern i of the automaton (a distinct skeleton) belongs to the keywords `entries[i]`.
+    entries: Vec<Vec<Entry>>,
+}
+
+/// One hit: the item, and the brand if it is a look-alike rather than a plain match.
+pub type KeywordHit = (u32, Option<u32>);
+
+impl KeywordIndex {
+    /// `keywords`: (item id, keyword in Unicode form, brand id if look-alikes are wanted).
+    pub fn build(keywords: Vec<(u32, String, Option<u32>)>) -> KeywordIndex {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut slots: foldhash::HashMap<String, usize> = Default::default();
+        let mut entries: Vec<Vec<Entry>> = Vec::new();
+        for (item, keyword, brand) in keywords {
+            let skeleton = fold(&keyword);
+            let slot = *slots.entry(skeleton.clone()).or_insert_with(|| {
+                patterns.push(skeleton);
+                entries.push(Vec::new());
+                patterns.len() - 1
+            });
+            let brand = brand.filter(|_| keyword.chars().count() >= HOMOGLYPH_MIN_CHARS);
+            entries[slot].push(Entry {
+                item,
+                keyword,
+                brand,
+            });
+        }
+        let automaton = (!patterns.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .build(&patterns)
+                .expect("keyword skeletons are short literals")
+        });
+        KeywordIndex { automaton, entries }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.automaton.is_none()
+    }
+
+    /// Searches `folded` (the skeleton of `ascii` or of `unicode`); plain matches are judged on both forms.
+    /// `lookalikes` is false for names that are genuine (under a domain the watchlist names).
+    pub fn search(
+        &self,
+        folded: &str,
+        ascii: &str,
+        unicode: &str,
+        lookalikes: bool,
+        out: &mut Vec<KeywordHit>,
+    ) {
+        let Some(automaton) = &self.automaton else {
+            return;
+        };
+        for hit in automaton.find_overlapping_iter(folded) {
+            for entry in &self.entries[hit.pattern().as_usize()] {
+                let plain = ascii.contains(&entry.keyword)
+                    || (unicode != ascii && unicode.contains(&entry.keyword));
+                if plain {
+                    out.push((entry.item, None));
+                } else if let Some(brand) = entry.brand.filter(|_| lookalikes) {
+                    out.push((entry.item, Some(brand)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(index: &KeywordIndex, ascii: &str, unicode: &str) -> Vec<KeywordHit> {
+        let mut out = Vec::new();
+        index.search(&fold(ascii), ascii, unicode, true, &mut out);
+        if unicode != ascii {
+            index.search(&fold(unicode), ascii, unicode, true, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn plain_matches_and_homoglyphs_from_one_scan() {
+        let index = KeywordIndex::build(vec![
+            (0, "paypal".into(), Some(10)),
+            (1, "microsoft".into(), Some(11)),
+            (2, "bücher".into(), None),
+            (3, "ab".into(), Some(13)),
+        ]);
+        assert_eq!(
+            search(&index, "login.paypal.example", "login.paypal.example"),
+            [(0, None)]
+        );
+        assert_eq!(
+            search(&index, "paypa1-login.example", "paypa1-login.example"),
+            [(0, Some(10))]
+        );
+        assert_eq!(
+            search(&index, "rnicrosoft.example", "rnicrosoft.example"),
+            [(1, Some(11))]
+        );
+        assert_eq!(
+            search(&index, "microsoft.example", "microsoft.example"),
+            [(1, None)]
+        );
+        // Cyrillic а in paypal; the plain keyword is in neither form.
+        assert_eq!(
+            search(&index, "xn--pypal-4ve.com", "pаypal.com"),
+            [(0, Some(10))]
+        );
+        // A Unicode keyword found in the decoded form; look-alikes off for it.
+        assert_eq!(search(&index, "xn--bcher-kva.de", "bücher.de"), [(2, None)]);
+        assert_eq!(search(&index, "bucher.de", "bucher.de"), []);
+        // Too short for homoglyphs (Cyrillic а), but plain matches still count.
+        assert_eq!(search(&index, "xn--b-7sb.example", "аb.example"), []);
+        assert_eq!(search(&index, "lab.example", "lab.example"), [(3, None)]);
+    }
+
+    #[test]
+    fn genuine_names_get_plain_matches_only() {
+        let index = KeywordIndex::build(vec![(0, "paypal".into(), Some(0))]);
+        let mut out = Vec::new();
+        index.search("paypal.corn", "paypa1.com", "paypa1.com", false, &mut out);
+        assert!(out.is_empty());
+    }
+}
