@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::ctlog::http::build_client;
 use crate::logsource::LogListSource;
-use crate::notify::{Sink, StdoutFormat, StdoutSink};
+use crate::notify::{Sink, SinkArgs, StdoutFormat, StdoutSink};
 use crate::store::{SinkRoute, Store};
 use crate::tailer::StartAt;
 use crate::watchlist::Watchlist;
@@ -28,6 +28,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Tail every usable log of the log list, store and report matching certificates.
@@ -50,6 +52,26 @@ pub enum Command {
     },
     /// Probe what TLS certificate hosts really serve (bulk; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 failure).
     Check(crate::probe::cli::CheckArgs),
+    /// Notification tools.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NotifyCommand {
+    /// Send a test message to every configured sink and report, per sink, success or the error.
+    Test(NotifyTestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NotifyTestArgs {
+    /// Config file whose [[sinks]] are tested. Default: ~/.config/ctwatch/config.toml if it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub sinks: SinkArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +179,8 @@ pub struct RunArgs {
     /// With --once: seconds to keep delivering queued notifications before exiting [default: 60].
     #[arg(long)]
     pub deliver_timeout_secs: Option<u64>,
+    #[command(flatten)]
+    pub sinks: SinkArgs,
 }
 
 #[derive(Args, Debug)]
@@ -180,13 +204,24 @@ pub struct LogsArgs {
     pub json: bool,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxAction {
+    Retry,
+}
+
 #[derive(Args, Debug)]
 pub struct OutboxArgs {
     #[command(flatten)]
     pub db: DbArg,
-    /// Re-queue failed deliveries (of one sink with --sink).
+    /// `retry`: re-queue failed deliveries (of one sink with --sink).
+    #[arg(value_enum)]
+    pub action: Option<OutboxAction>,
+    /// Same as the `retry` action.
     #[arg(long)]
     pub retry: bool,
+    /// List at most this many pending or failed deliveries.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
     #[arg(long)]
     pub sink: Option<String>,
     #[arg(long)]
@@ -228,7 +263,15 @@ pub async fn run_command(
     } else {
         StdoutFormat::Human
     };
-    let stdout: Arc<dyn Sink> = Arc::new(StdoutSink { format });
+    let stdout: Arc<dyn Sink> = Arc::new(StdoutSink::new(format));
+    let mut sinks = vec![(stdout, SinkRoute::all("stdout"))];
+    // Sinks of the config file's [[sinks]] tables, then those of the flags.
+    let mut sink_configs = cfg.sinks.clone();
+    sink_configs.extend(args.sinks.configs()?);
+    sinks.extend(crate::notify::build_sinks(
+        &sink_configs,
+        crate::notify::http_client()?,
+    )?);
     let opts = crate::run::RunOptions {
         log_list,
         log_list_source: source.is_remote().then_some(source),
@@ -239,7 +282,7 @@ pub async fn run_command(
         tail: s.tail,
         retry: s.retry,
         page_size: s.page_size,
-        sinks: vec![(stdout, SinkRoute::all("stdout"))],
+        sinks,
         delivery: s.delivery,
         drain_timeout: s.drain_timeout,
         filter: s.filter,
@@ -333,24 +376,47 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
 
 pub fn outbox_command(args: OutboxArgs) -> Result<u8> {
     let store = args.db.open()?;
-    if args.retry {
+    if args.retry || args.action == Some(OutboxAction::Retry) {
         let n = store.requeue_failed(args.sink.as_deref())?;
         println!("re-queued {n} failed deliveries");
         return Ok(0);
     }
     let summary = store.outbox_summary()?;
+    let items = store.undelivered(args.sink.as_deref(), args.limit)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
+        let out = serde_json::json!({ "sinks": summary, "undelivered": items });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(0);
+    }
+    println!(
+        "{:<24} {:>8} {:>8} {:>10}",
+        "SINK", "PENDING", "FAILED", "DELIVERED"
+    );
+    for s in &summary {
         println!(
             "{:<24} {:>8} {:>8} {:>10}",
-            "SINK", "PENDING", "FAILED", "DELIVERED"
+            s.sink, s.pending, s.failed, s.delivered
         );
-        for s in &summary {
-            println!(
-                "{:<24} {:>8} {:>8} {:>10}",
-                s.sink, s.pending, s.failed, s.delivered
-            );
+    }
+    if !items.is_empty() {
+        println!();
+        println!(
+            "{:>8} {:<24} {:<8} {:>8} {:<20}  EVENT / LAST ERROR",
+            "EVENT", "SINK", "STATUS", "ATTEMPTS", "NEXT ATTEMPT"
+        );
+    }
+    for i in &items {
+        let next = if i.status == "pending" {
+            crate::event::rfc3339(i.next_attempt_at)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:>8} {:<24} {:<8} {:>8} {:<20}  {} {}",
+            i.event_id, i.sink, i.status, i.attempts, next, i.kind, i.group_key
+        );
+        if let Some(e) = &i.last_error {
+            println!("{:>8} last error: {e}", "");
         }
     }
     Ok(0)
@@ -370,6 +436,30 @@ pub fn watchlist_check_command(path: Option<PathBuf>) -> Result<u8> {
     }
 }
 
+/// `ctwatch notify test`: one test message per sink, straight to the target (not through the outbox).
+pub async fn notify_test_command(args: NotifyTestArgs) -> Result<u8> {
+    let mut configs = crate::config::load_for_run(args.config.as_deref())?.sinks;
+    configs.extend(args.sinks.configs()?);
+    let built = crate::notify::build_sinks(&configs, crate::notify::http_client()?)?;
+    if built.is_empty() {
+        anyhow::bail!(
+            "no sink configured: add [[sinks]] to the config file, or pass --webhook, --discord, --slack, --telegram or --sinks-file"
+        );
+    }
+    let sinks: Vec<Arc<dyn Sink>> = built.into_iter().map(|(s, _)| s).collect();
+    let mut failed = 0;
+    for (name, result) in crate::notify::send_test(&sinks).await {
+        match result {
+            Ok(()) => println!("{name}: ok"),
+            Err(e) => {
+                failed += 1;
+                println!("{name}: FAILED: {e}");
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
 pub fn config_command(command: ConfigCommand) -> Result<u8> {
     match command {
         ConfigCommand::Example => {
@@ -382,6 +472,8 @@ pub fn config_command(command: ConfigCommand) -> Result<u8> {
                 .ok_or_else(|| anyhow::anyhow!("no config path given and no home directory"))?;
             let cfg = crate::config::load(&path)?;
             crate::config::Settings::resolve(&RunArgs::default(), &cfg)
+                .with_context(|| format!("config {}", path.display()))?;
+            crate::notify::build_sinks(&cfg.sinks, crate::notify::http_client()?)
                 .with_context(|| format!("config {}", path.display()))?;
             println!("{}: ok", path.display());
             Ok(0)

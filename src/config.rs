@@ -33,6 +33,9 @@ pub struct Config {
     pub tail: TailSection,
     #[serde(default)]
     pub delivery: DeliverySection,
+    /// Notification targets (`[[sinks]]`; keys in docs/notify.md).
+    #[serde(default)]
+    pub sinks: Vec<crate::notify::SinkConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +217,7 @@ impl Settings {
                 base_delay: Duration::from_secs(d.retry_base_secs.unwrap_or(2).max(1)),
                 max_delay: Duration::from_secs(d.retry_max_secs.unwrap_or(600).max(1)),
                 give_up_after: Duration::from_secs(d.give_up_after_hours.unwrap_or(48) * 3600),
+                ..DeliveryPolicy::default()
             },
             drain_timeout: Duration::from_secs(
                 args.deliver_timeout_secs

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ctwatch::cli::{self, Cli, Command, WatchlistCommand};
+use ctwatch::cli::{self, Cli, Command, NotifyCommand, WatchlistCommand};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -50,6 +50,9 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             command: WatchlistCommand::Check { path },
         } => cli::watchlist_check_command(path),
         Command::Check(args) => ctwatch::probe::cli::run(args).await,
+        Command::Notify {
+            command: NotifyCommand::Test(args),
+        } => cli::notify_test_command(args).await,
         Command::Config { command } => cli::config_command(command),
     }
 }

@@ -1,31 +1,99 @@
-//! Delivery of queued events to sinks.
+//! Delivery of queued events to sinks (stdout, webhooks, Discord, Telegram, Slack, a program).
 //!
-//! The store queues one delivery row per (event, sink) in the same transaction that records the match. One worker
-//! per sink takes due rows oldest first, sends them, and marks them delivered only after the sink accepted them:
-//! delivery is at-least-once and survives restarts. A failing sink backs off on its own and never slows tailing
-//! or the other sinks.
+//! ```text
+//!  store: match + event + one delivery row per accepting sink, in ONE transaction (the outbox)
+//!     │ wake
+//!     v
+//!  worker (one per sink): pending rows ──group::plan──> batches ──Sink::send──> mark delivered / retry / failed
+//!                                         (window, cap)     (digest -> discord/telegram/slack text, webhook body)
+//! ```
+//!
+//! Delivery is at-least-once: a row is marked delivered only after the target accepted the message, so a crash
+//! between the two sends it again after the restart (generic webhooks carry a stable `webhook-id` for receivers
+//! that de-duplicate). A failing target backs off on its own worker and never slows tailing or the other sinks.
 
+mod build;
+pub mod config;
+pub mod digest;
+pub mod discord;
+pub mod exec;
+pub mod group;
+mod http;
+pub mod sample;
+pub mod slack;
 mod stdout;
+pub mod telegram;
+pub mod webhook;
+mod worker;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
-use crate::store::{Delivery, Store, unix_now};
+use crate::store::Delivery;
 
+pub use config::{SinkArgs, SinkConfig, SinkType, build_sinks, load_sinks_file};
+pub use discord::DiscordSink;
+pub use exec::ExecSink;
+pub use group::Batching;
+pub use http::http_client;
+pub use slack::SlackSink;
 pub use stdout::{StdoutFormat, StdoutSink};
+pub use telegram::TelegramSink;
+pub use webhook::WebhookSink;
+pub use worker::{Clock, DeliveryPolicy, Round, Worker, deliver_due, drain, run_worker};
 
 /// Why a send failed, and what to do about it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SinkError {
     pub message: String,
     /// The target asked us to wait this long (429 retry_after / Retry-After).
     pub retry_after: Option<Duration>,
-    /// Retrying cannot help (a 400 for a malformed request, a 404 webhook): fail the delivery now.
+    /// Retrying this message cannot help (a 400 for a malformed request): fail the delivery now.
     pub permanent: bool,
+    /// The target no longer exists (webhook deleted, channel archived): fail the delivery and pause the sink.
+    pub gone: bool,
+}
+
+impl SinkError {
+    /// A failure worth retrying later (network error, 5xx, timeout).
+    pub fn transient(message: impl Into<String>) -> SinkError {
+        SinkError {
+            message: message.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A failure no retry can fix.
+    pub fn permanent(message: impl Into<String>) -> SinkError {
+        SinkError {
+            message: message.into(),
+            permanent: true,
+            ..Default::default()
+        }
+    }
+
+    /// The target told us to slow down.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> SinkError {
+        SinkError {
+            message: message.into(),
+            retry_after: Some(retry_after),
+            ..Default::default()
+        }
+    }
+
+    /// The target is gone for good.
+    pub fn gone(message: impl Into<String>) -> SinkError {
+        SinkError {
+            message: message.into(),
+            permanent: true,
+            gone: true,
+            ..Default::default()
+        }
+    }
 }
 
 impl std::fmt::Display for SinkError {
@@ -34,17 +102,30 @@ impl std::fmt::Display for SinkError {
     }
 }
 
+impl std::error::Error for SinkError {}
+
 /// A notification target.
 ///
 /// Contract: `send` delivers all of `events` as one message (or a few, for targets with size limits) or fails;
 /// it does not retry (the worker does). It may be called again with the same events after a failure or a
-/// restart, so targets see at-least-once delivery.
+/// restart, so targets see at-least-once delivery. Calls for one sink never overlap (one worker per sink).
 pub trait Sink: Send + Sync + 'static {
     /// Unique name, used as the outbox key (`stdout`, `webhook:ops`, ...).
     fn name(&self) -> &str;
     /// How many events one `send` may take.
     fn max_batch(&self) -> usize {
         1
+    }
+    /// How events are batched: by default no grouping, `max_batch` events per send.
+    fn batching(&self) -> Batching {
+        Batching {
+            window_secs: 0,
+            max_batch: self.max_batch(),
+        }
+    }
+    /// Give up on an event after it waited this long (None: the worker's policy).
+    fn give_up_after(&self) -> Option<Duration> {
+        None
     }
     /// A local sink whose output cannot be taken back (stdout): `write_local` is called synchronously inside the
     /// transaction that marks the events delivered (see `Store::deliver_in_transaction`), instead of `send`.
@@ -75,177 +156,33 @@ impl Wake {
     }
 }
 
-/// Retry behaviour of a delivery worker.
-#[derive(Clone, Debug)]
-pub struct DeliveryPolicy {
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// Give up on an event (status `failed`, visible in `ctwatch outbox`) after it waited this long.
-    pub give_up_after: Duration,
+/// The payload of `ctwatch notify test`.
+pub fn test_event_payload(now: i64) -> serde_json::Value {
+    serde_json::json!({
+        "version": crate::event::PAYLOAD_VERSION,
+        "kind": "test",
+        "title": "ctwatch test notification",
+        "message": "If you can read this, ctwatch can reach this channel.",
+        "timestamp": crate::event::rfc3339(now),
+    })
 }
 
-impl Default for DeliveryPolicy {
-    fn default() -> Self {
-        DeliveryPolicy {
-            base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(600),
-            give_up_after: Duration::from_secs(48 * 3600),
-        }
-    }
-}
-
-/// Deliver what is due for `sink` once. Returns how many events were delivered, or None if nothing was due.
-pub async fn deliver_due(
-    store: &Arc<Store>,
-    sink: &dyn Sink,
-    policy: &DeliveryPolicy,
-) -> anyhow::Result<Option<usize>> {
-    let limit = sink.max_batch().max(1);
-    if sink.is_local() {
-        return deliver_local(store, sink, limit).await;
-    }
-    let st = store.clone();
-    let name = sink.name().to_string();
-    let due =
-        tokio::task::spawn_blocking(move || st.due_deliveries(&name, unix_now(), limit)).await??;
-    if due.is_empty() {
-        return Ok(None);
-    }
-    let ids: Vec<i64> = due.iter().map(|d| d.event_id).collect();
-    let st = store.clone();
-    let name = sink.name().to_string();
-    match sink.send(&due).await {
-        Ok(()) => {
-            let n = ids.len();
-            tokio::task::spawn_blocking(move || st.mark_delivered(&name, &ids)).await??;
-            Ok(Some(n))
-        }
-        Err(err) => {
-            let attempts = due.iter().map(|d| d.attempts).max().unwrap_or(0) + 1;
-            let oldest = due
-                .iter()
-                .map(|d| d.created_at)
-                .min()
-                .unwrap_or_else(unix_now);
-            let backoff = policy
-                .base_delay
-                .saturating_mul(1 << attempts.min(16))
-                .min(policy.max_delay);
-            let wait = err
-                .retry_after
-                .unwrap_or(backoff)
-                .max(Duration::from_secs(1));
-            let retry_at = unix_now() + wait.as_secs() as i64;
-            let give_up =
-                err.permanent || retry_at - oldest > policy.give_up_after.as_secs() as i64;
-            tracing::warn!(sink = %name, attempts, "delivery failed: {err}{}", if give_up { " (giving up)" } else { "" });
-            let msg = err.message.clone();
-            tokio::task::spawn_blocking(move || {
-                st.mark_attempt_failed(&name, &ids, &msg, (!give_up).then_some(retry_at))
-            })
-            .await??;
-            Ok(Some(0))
-        }
-    }
-}
-
-/// Local sinks: write and mark delivered in one transaction.
-async fn deliver_local(
-    store: &Arc<Store>,
-    sink: &dyn Sink,
-    limit: usize,
-) -> anyhow::Result<Option<usize>> {
-    let deliver = || {
-        store.deliver_in_transaction(sink.name(), unix_now(), limit, |due| {
-            sink.write_local(due).unwrap_or(Ok(()))
-        })
+/// Send a test message straight to every sink (not through the outbox) and report each result.
+pub async fn send_test(sinks: &[Arc<dyn Sink>]) -> Vec<(String, Result<(), SinkError>)> {
+    let now = crate::store::unix_now();
+    let delivery = |sink: &str| Delivery {
+        event_id: 0,
+        sink: sink.to_string(),
+        kind: "test".into(),
+        group_key: "test|".into(),
+        tags: Vec::new(),
+        payload: test_event_payload(now),
+        attempts: 0,
+        created_at: now,
     };
-    // A short synchronous write plus a small transaction: keep it off other tasks' way where the runtime allows.
-    let r = match tokio::runtime::Handle::current().runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(deliver),
-        _ => deliver(),
-    }?;
-    match r {
-        Ok(0) => Ok(None),
-        Ok(n) => Ok(Some(n)),
-        Err(e) => {
-            tracing::warn!(sink = sink.name(), "local delivery failed: {e}");
-            Ok(Some(0))
-        }
-    }
-}
-
-/// The worker loop of one sink: deliver whatever is due, then sleep until woken, until the next retry is due, or
-/// until shutdown.
-pub async fn run_worker(
-    store: Arc<Store>,
-    sink: Arc<dyn Sink>,
-    wake: Arc<Notify>,
-    policy: DeliveryPolicy,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        match deliver_due(&store, sink.as_ref(), &policy).await {
-            Ok(Some(_)) => continue,
-            Ok(None) => {}
-            Err(e) => tracing::error!(sink = sink.name(), "outbox: {e:#}"),
-        }
-        let st = store.clone();
-        let name = sink.name().to_string();
-        let next = tokio::task::spawn_blocking(move || st.next_due(&name))
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-            .flatten();
-        let sleep = next
-            .map(|t| (t - unix_now()).clamp(1, 60) as u64)
-            .unwrap_or(60);
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(sleep)) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-    }
-}
-
-/// Deliver everything due to every sink, waiting for retries, until nothing is pending or `deadline` passes
-/// (`--once`). Returns the number of deliveries still pending per sink.
-pub async fn drain(
-    store: &Arc<Store>,
-    sinks: &[Arc<dyn Sink>],
-    policy: &DeliveryPolicy,
-    deadline: Duration,
-) -> Vec<(String, u64)> {
-    let until = tokio::time::Instant::now() + deadline;
-    let work = async {
-        loop {
-            let mut progressed = false;
-            for sink in sinks {
-                while let Ok(Some(_)) = deliver_due(store, sink.as_ref(), policy).await {
-                    progressed = true;
-                }
-            }
-            let pending = pending_counts(store).await;
-            if pending.iter().all(|(_, n)| *n == 0) {
-                return;
-            }
-            if !progressed {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    };
-    let _ = tokio::time::timeout_at(until, work).await;
-    pending_counts(store).await
-}
-
-async fn pending_counts(store: &Arc<Store>) -> Vec<(String, u64)> {
-    let st = store.clone();
-    tokio::task::spawn_blocking(move || st.outbox_summary())
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| (s.sink, s.pending))
-        .collect()
+    let sends = sinks.iter().map(|sink| async move {
+        let events = [delivery(sink.name())];
+        (sink.name().to_string(), sink.send(&events).await)
+    });
+    futures::future::join_all(sends).await
 }

@@ -7,20 +7,37 @@ use std::pin::Pin;
 use super::{Sink, SinkError};
 use crate::store::Delivery;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StdoutFormat {
     Human,
     Json,
 }
 
-/// Writes events to stdout.
+/// Writes events to stdout, one line each, as soon as they are queued (no grouping: a pipe wants every event).
 pub struct StdoutSink {
     pub format: StdoutFormat,
+    name: String,
+}
+
+impl StdoutSink {
+    /// The sink `ctwatch run` always has, named `stdout`.
+    pub fn new(format: StdoutFormat) -> StdoutSink {
+        StdoutSink::named("stdout", format)
+    }
+
+    /// Another stdout sink (from the configuration, with its own filter).
+    pub fn named(name: &str, format: StdoutFormat) -> StdoutSink {
+        StdoutSink {
+            format,
+            name: name.to_string(),
+        }
+    }
 }
 
 impl Sink for StdoutSink {
     fn name(&self) -> &str {
-        "stdout"
+        &self.name
     }
 
     fn max_batch(&self) -> usize {
@@ -45,11 +62,7 @@ impl Sink for StdoutSink {
         Some(
             out.write_all(buf.as_bytes())
                 .and_then(|_| out.flush())
-                .map_err(|e| SinkError {
-                    message: format!("writing to stdout: {e}"),
-                    retry_after: None,
-                    permanent: false,
-                }),
+                .map_err(|e| SinkError::transient(format!("writing to stdout: {e}"))),
         )
     }
 

@@ -19,7 +19,7 @@ use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
 pub use logs::{LogMeta, LogPosition, LogRow};
-pub use outbox::{Delivery, OutboxSummary, SinkRoute};
+pub use outbox::{Delivery, OutboxItem, OutboxSummary, SinkRoute};
 pub use query::{CertRecord, MalformedRow, Sighting};
 pub use schema::SCHEMA_VERSION;
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{Store, StoreError, batch::insert_event, unix_now};
 use crate::event::Event;
+use crate::notify::group::PendingRow;
 
 /// Which events a sink receives. Empty lists accept everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,6 +45,21 @@ pub struct Delivery {
     pub created_at: i64,
 }
 
+/// One undelivered (pending or failed) delivery, for `ctwatch outbox`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub event_id: i64,
+    pub sink: String,
+    pub kind: String,
+    pub group_key: String,
+    /// `pending` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
 /// Per-sink counts for `ctwatch outbox` and metrics.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct OutboxSummary {
@@ -56,12 +72,89 @@ pub struct OutboxSummary {
 impl Store {
     /// Queue an event that is not tied to a batch (health alerts, probe results, test messages).
     pub fn queue_event(&self, ev: &Event) -> Result<i64, StoreError> {
+        self.queue_event_at(ev, unix_now())
+    }
+
+    /// [`Store::queue_event`] with an explicit creation time (unix seconds; tests with a swapped clock).
+    pub fn queue_event_at(&self, ev: &Event, now: i64) -> Result<i64, StoreError> {
         let routes = self.sink_routes();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let id = insert_event(&tx, ev, &routes, unix_now())?;
+        let id = insert_event(&tx, ev, &routes, now)?;
         tx.commit()?;
         Ok(id)
+    }
+
+    /// What the delivery planner needs about the pending deliveries of `sink`, oldest `limit` first.
+    pub fn pending_rows(&self, sink: &str, limit: usize) -> Result<Vec<PendingRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT d.event_id, e.group_key, e.created_at, d.next_attempt_at
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.sink = ?1 AND d.status = 'pending'
+             ORDER BY d.event_id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![sink, limit as i64], |r| {
+            Ok(PendingRow {
+                event_id: r.get(0)?,
+                group_key: r.get(1)?,
+                created_at: r.get(2)?,
+                next_attempt_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The still-pending deliveries of `sink` among `event_ids`, in id order.
+    pub fn pending_deliveries(
+        &self,
+        sink: &str,
+        event_ids: &[i64],
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT d.event_id, d.sink, e.kind, e.group_key, e.tags, e.payload, d.attempts, e.created_at
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.sink = ?1 AND d.event_id = ?2 AND d.status = 'pending'",
+        )?;
+        let mut out = Vec::with_capacity(event_ids.len());
+        for id in event_ids {
+            let mut rows = stmt.query(params![sink, id])?;
+            if let Some(r) = rows.next()? {
+                out.push(delivery_from_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pending and failed deliveries, oldest first, for `ctwatch outbox` (at most `limit`).
+    pub fn undelivered(
+        &self,
+        sink: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT d.event_id, d.sink, e.kind, e.group_key, d.status, d.attempts, d.next_attempt_at,
+                    d.last_error, e.created_at
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.status IN ('pending', 'failed') AND (?1 IS NULL OR d.sink = ?1)
+             ORDER BY d.event_id, d.sink LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![sink, limit as i64], |r| {
+            Ok(OutboxItem {
+                event_id: r.get(0)?,
+                sink: r.get(1)?,
+                kind: r.get(2)?,
+                group_key: r.get(3)?,
+                status: r.get(4)?,
+                attempts: r.get::<_, i64>(5)? as u32,
+                next_attempt_at: r.get(6)?,
+                last_error: r.get(7)?,
+                created_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Pending deliveries for `sink` that are due at `now`, oldest first.
@@ -78,37 +171,10 @@ impl Store {
              WHERE d.sink = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
              ORDER BY d.event_id LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![sink, now, limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, i64>(7)?,
-            ))
-        })?;
+        let mut rows = stmt.query(params![sink, now, limit as i64])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (event_id, sink, kind, group_key, tags, payload, attempts, created_at) = row?;
-            out.push(Delivery {
-                event_id,
-                sink,
-                kind,
-                group_key,
-                tags: serde_json::from_str(&tags).map_err(|source| StoreError::Json {
-                    what: "events.tags",
-                    source,
-                })?,
-                payload: serde_json::from_str(&payload).map_err(|source| StoreError::Json {
-                    what: "events.payload",
-                    source,
-                })?,
-                attempts: attempts as u32,
-                created_at,
-            });
+        while let Some(r) = rows.next()? {
+            out.push(delivery_from_row(r)?);
         }
         Ok(out)
     }
@@ -188,6 +254,28 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// A `Delivery` from the columns event_id, sink, kind, group_key, tags, payload, attempts, created_at.
+fn delivery_from_row(r: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
+    let tags: String = r.get(4)?;
+    let payload: String = r.get(5)?;
+    Ok(Delivery {
+        event_id: r.get(0)?,
+        sink: r.get(1)?,
+        kind: r.get(2)?,
+        group_key: r.get(3)?,
+        tags: serde_json::from_str(&tags).map_err(|source| StoreError::Json {
+            what: "events.tags",
+            source,
+        })?,
+        payload: serde_json::from_str(&payload).map_err(|source| StoreError::Json {
+            what: "events.payload",
+            source,
+        })?,
+        attempts: r.get::<_, i64>(6)? as u32,
+        created_at: r.get(7)?,
+    })
 }
 
 impl Store {
