@@ -25,8 +25,12 @@ use sha2::{Digest, Sha256};
 
 use crate::ctlog::static_ct::{TILE_WIDTH, origin_of, tile_path};
 use crate::fakelog::{FakeEntry, FakeLog};
-use crate::leaf::{self, EntryType, LogEntry};
+use crate::leaf;
 use crate::merkle::{self, Hash, MemoryTree};
+
+mod wire;
+pub use wire::parse_tile_path;
+use wire::{gzip, tile_leaf_bytes, timestamped_entry};
 
 /// How data tiles are compressed on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -476,78 +480,6 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found").into_response()
 }
 
-fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(body).expect("writing to memory");
-    enc.finish().expect("writing to memory")
-}
-
-/// `x001/x234/067.p/10` -> (1234067, 10); only the canonical spelling is accepted.
-pub fn parse_tile_path(s: &str) -> Option<(u64, u64)> {
-    let (index_part, width) = match s.split_once(".p/") {
-        Some((i, w)) => (
-            i,
-            w.parse::<u64>()
-                .ok()
-                .filter(|w| (1..TILE_WIDTH).contains(w))?,
-        ),
-        None => (s, TILE_WIDTH),
-    };
-    let mut index = 0u64;
-    let groups: Vec<&str> = index_part.split('/').collect();
-    for (i, g) in groups.iter().enumerate() {
-        let digits = if i + 1 < groups.len() {
-            g.strip_prefix('x')?
-        } else {
-            g
-        };
-        if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        index = index.checked_mul(1000)?.checked_add(digits.parse().ok()?)?;
-    }
-    (tile_path(index, width) == s).then_some((index, width))
-}
-
-/// The TimestampedEntry of `entry` with a static-ct leaf_index extension for `index`.
-fn timestamped_entry(entry: &LogEntry, index: u64) -> Vec<u8> {
-    let mut out = entry.timestamp_ms.to_be_bytes().to_vec();
-    match entry.entry_type {
-        EntryType::X509 => {
-            out.extend_from_slice(&[0, 0]);
-            push_u24(&mut out, &entry.cert_der);
-        }
-        EntryType::Precert => {
-            out.extend_from_slice(&[0, 1]);
-            out.extend_from_slice(&entry.issuer_key_hash.unwrap_or_default());
-            push_u24(&mut out, entry.precert_tbs.as_deref().unwrap_or_default());
-        }
-    }
-    // extensions<0..2^16-1> = { type 0 (leaf_index), u16 length 5, 40-bit index }
-    out.extend_from_slice(&[0, 8, 0, 0, 5]);
-    out.extend_from_slice(&index.to_be_bytes()[3..]);
-    out
-}
-
-/// TileLeaf = TimestampedEntry | (precert: u24 pre_certificate) | u16-length list of chain fingerprints.
-fn tile_leaf_bytes(timestamped: &[u8], entry: &LogEntry, fingerprints: &[[u8; 32]]) -> Vec<u8> {
-    let mut out = timestamped.to_vec();
-    if entry.entry_type == EntryType::Precert {
-        push_u24(&mut out, &entry.cert_der);
-    }
-    out.extend_from_slice(&((fingerprints.len() * 32) as u16).to_be_bytes());
-    for fp in fingerprints {
-        out.extend_from_slice(fp);
-    }
-    out
-}
-
-fn push_u24(out: &mut Vec<u8>, data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
-    out.extend_from_slice(data);
-}
-
 /// The widest recorded partial data tile `<n>.p/<w>`, if any.
 fn widest_partial(dir: &Path, n: u64) -> Option<Vec<u8>> {
     let pdir = dir
@@ -580,87 +512,4 @@ fn read_files(root: &Path, at: &Path, out: &mut HashMap<String, Vec<u8>>) -> std
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tile_paths_parse_back() {
-        for (index, width) in [(0, 256), (3, 10), (1234067, 256), (1000, 7), (999, 255)] {
-            assert_eq!(
-                parse_tile_path(&tile_path(index, width)),
-                Some((index, width))
-            );
-        }
-        for bad in [
-            "3",
-            "003.p/0",
-            "003.p/256",
-            "x1/000",
-            "001/002",
-            "x001/02",
-            "003.p/",
-        ] {
-            assert_eq!(parse_tile_path(bad), None, "{bad}");
-        }
-    }
-
-    fn fixture(rel: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(rel)
-    }
-
-    fn rfc6962_navigli() -> Vec<FakeEntry> {
-        let mut out = Vec::new();
-        for (a, b) in [(0, 255), (256, 511), (512, 767), (768, 1023)] {
-            let body = std::fs::read(fixture(&format!(
-                "rfc6962/navigli2025h2-converted-from-tiles/get-entries_start-{a}_end-{b}.json"
-            )))
-            .unwrap();
-            out.extend(crate::fakelog::entries_from_get_entries_json(&body).unwrap());
-        }
-        out
-    }
-
-    /// Computed roots from log-info.json (certspotter reproduced the 1024 one independently).
-    const ROOT_778: &str = "+WnHOMRZl/LG1669oeskbdK9bcO4nkrY1cfVyknC52U=";
-    const ROOT_1024: &str = "EMfGG85uIddeOXt5/wdQGP3IQd0COCqoLg9Q6CsPLJA=";
-
-    #[test]
-    fn recorded_navigli_tiles_give_the_known_roots_and_computed_tiles_match_recorded_ones() {
-        let dir = fixture("static-ct/navigli2025h2");
-        let log = FakeTiledLog::from_tile_dir("navigli", &dir).unwrap();
-        assert_eq!(log.published(), 1024);
-        assert_eq!(B64.encode(log.root(1024)), ROOT_1024);
-        assert_eq!(B64.encode(log.root(778)), ROOT_778);
-        assert_eq!(log.issuer_fingerprints().len(), 5);
-        // The level-0 hash tiles computed from the entries are the recorded ones, byte for byte.
-        let tree = log.tree.read().unwrap();
-        for (name, first, width) in [("000", 0, 256), ("003", 768, 256), ("003.p/10", 768, 10)] {
-            let recorded = std::fs::read(dir.join("tile/0").join(name)).unwrap();
-            let computed: Vec<u8> = (first..first + width)
-                .flat_map(|i| tree.full_subtree(0, i).unwrap())
-                .collect();
-            assert_eq!(recorded, computed, "tile/0/{name}");
-        }
-    }
-
-    #[test]
-    fn rfc6962_form_re_encoded_as_tiles_is_byte_identical_to_the_recorded_tiles() {
-        let log = FakeTiledLog::new("navigli-rfc");
-        log.append_rfc6962(&rfc6962_navigli()).unwrap();
-        assert_eq!(B64.encode(log.root(1024)), ROOT_1024);
-        let entries = log.entries.read().unwrap();
-        let dir = fixture("static-ct/navigli2025h2/tile/data");
-        for n in 0..4usize {
-            let recorded = std::fs::read(dir.join(format!("00{n}"))).unwrap();
-            assert_eq!(
-                entries[n * 256..(n + 1) * 256].concat(),
-                recorded,
-                "tile {n}"
-            );
-        }
-        let recorded = std::fs::read(dir.join("003.p/10")).unwrap();
-        assert_eq!(entries[768..778].concat(), recorded);
-    }
-}
+mod tests;
