@@ -157,10 +157,11 @@ mod tests {
             store.queue_event(&event(k)).unwrap();
         }
         let counts = store.events_by_kind().unwrap();
-        let expected: BTreeMap<String, u64> = [("health", 3), ("lookalike", 1), ("new_certificate", 1)]
-            .into_iter()
-            .map(|(k, n)| (k.to_string(), n))
-            .collect();
+        let expected: BTreeMap<String, u64> =
+            [("health", 3), ("lookalike", 1), ("new_certificate", 1)]
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
         assert_eq!(counts, expected);
     }
 
@@ -171,13 +172,18 @@ mod tests {
         let a = store.queue_event(&event("health")).unwrap();
         let b = store.queue_event(&event("health")).unwrap();
         store.mark_delivered("ok", &[a, b]).unwrap();
-        assert!(store.sink_failures().unwrap().is_empty(), "nothing tried yet");
+        assert!(
+            store.sink_failures().unwrap().is_empty(),
+            "nothing tried yet"
+        );
         store
             .mark_attempt_failed("hook", &[a, b], "HTTP 500", Some(i64::MAX))
             .unwrap();
         let created: i64 = store
             .conn()
-            .query_row("SELECT created_at FROM events WHERE id = ?1", [a], |r| r.get(0))
+            .query_row("SELECT created_at FROM events WHERE id = ?1", [a], |r| {
+                r.get(0)
+            })
             .unwrap();
         let f = store.sink_failures().unwrap();
         assert_eq!(
@@ -198,12 +204,17 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         store.set_sink_routes(vec![SinkRoute::all("hook")]);
         let a = store.queue_event(&event("health")).unwrap();
-        store.mark_attempt_failed("hook", &[a], "404", None).unwrap();
+        store
+            .mark_attempt_failed("hook", &[a], "404", None)
+            .unwrap();
         assert_eq!(store.sink_failures().unwrap().len(), 1);
         // Backdate the failed event so that a later delivery is strictly newer.
         store
             .conn()
-            .execute("UPDATE events SET created_at = created_at - 100 WHERE id = ?1", [a])
+            .execute(
+                "UPDATE events SET created_at = created_at - 100 WHERE id = ?1",
+                [a],
+            )
             .unwrap();
         let b = store.queue_event(&event("health")).unwrap();
         store.mark_delivered("hook", &[b]).unwrap();

@@ -52,10 +52,7 @@ impl Store {
         let mut crashed = Vec::new();
         for (id, run) in open {
             if !is_alive(run.pid) {
-                tx.execute(
-                    "UPDATE runs SET status = 'crashed' WHERE id = ?1",
-                    [id],
-                )?;
+                tx.execute("UPDATE runs SET status = 'crashed' WHERE id = ?1", [id])?;
                 crashed.push(run);
             }
         }
@@ -127,7 +124,9 @@ mod tests {
     fn a_run_whose_process_is_alive_is_not_a_crash() {
         let store = Store::open_in_memory().unwrap();
         store.begin_run(111, "0.1.0", 1000, |_| false).unwrap();
-        let (_, crashed) = store.begin_run(222, "0.1.0", 1100, |pid| pid == 111).unwrap();
+        let (_, crashed) = store
+            .begin_run(222, "0.1.0", 1100, |pid| pid == 111)
+            .unwrap();
         assert!(crashed.is_empty());
         // Once 111 is gone, the next start reports it.
         let (_, crashed) = store
