@@ -134,15 +134,10 @@ impl Out {
     }
 }
 
-/// Per-log families: (name, type, help, value).
-type LogFamily = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&LogFigures) -> f64,
-);
+/// Metric families drawn from a list of `T`: (name, type, help, value).
+type Family<T> = (&'static str, &'static str, &'static str, fn(&T) -> f64);
 
-const LOG_FAMILIES: &[LogFamily] = &[
+const LOG_FAMILIES: &[Family<LogFigures>] = &[
     (
         "ctwatch_log_verified_size",
         "gauge",
@@ -233,30 +228,30 @@ pub fn render(snap: &Snapshot) -> String {
     for (kind, n) in &snap.events {
         o.sample("ctwatch_events_total", &[("kind", kind)], *n as f64);
     }
-    let outbox: [(&str, &str, &str, fn(&OutboxSummary) -> u64); 3] = [
+    let outbox: [Family<OutboxSummary>; 3] = [
         (
             "ctwatch_outbox_pending",
             "gauge",
             "Notifications waiting for delivery, per sink.",
-            |s| s.pending,
+            |s| s.pending as f64,
         ),
         (
             "ctwatch_outbox_failed",
             "gauge",
             "Notifications given up on (see `ctwatch outbox`), per sink.",
-            |s| s.failed,
+            |s| s.failed as f64,
         ),
         (
             "ctwatch_outbox_delivered_total",
             "counter",
             "Notifications delivered, per sink.",
-            |s| s.delivered,
+            |s| s.delivered as f64,
         ),
     ];
     for (name, kind, help, value) in outbox {
         o.family(name, kind, help);
         for s in &snap.outbox {
-            o.sample(name, &[("sink", &s.sink)], value(s) as f64);
+            o.sample(name, &[("sink", &s.sink)], value(s));
         }
     }
     if let Some(probes) = &snap.probes {

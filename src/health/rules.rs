@@ -205,12 +205,12 @@ impl AlertBook {
             });
         }
         for (key, inc) in active {
-            if !self.open.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.open.entry(key) {
                 alerts.push(Alert {
                     state: AlertState::Firing,
                     problem: inc.problem.clone(),
                 });
-                self.open.insert(key, inc);
+                slot.insert(inc);
             }
         }
         alerts.extend(self.heartbeat(now, started_at, logs, cfg.heartbeat_hours));
