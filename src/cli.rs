@@ -181,6 +181,10 @@ pub struct RunArgs {
     pub deliver_timeout_secs: Option<u64>,
     #[command(flatten)]
     pub sinks: SinkArgs,
+    /// Serve the HTTP API (/health, /metrics, /api/v1/) on ADDR: `127.0.0.1:8080`, `[::1]:8080`, or a bare port
+    /// (on 127.0.0.1). Off by default.
+    #[arg(long, value_name = "ADDR", value_parser = crate::api::parse_listen)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -287,6 +291,17 @@ pub async fn run_command(
         drain_timeout: s.drain_timeout,
         filter: s.filter,
         registry: Default::default(),
+        service: crate::run::ServiceOptions {
+            api: args.listen.map(|listen| crate::api::ApiConfig {
+                listen,
+                ..Default::default()
+            }),
+            probe: crate::probe::ProbeOptions {
+                tbs_identity: Some(|tbs| crate::cert::tbs_identity(tbs).ok()),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
     };
     let summary = crate::run::run(opts, shutdown).await?;
     for (log, err) in &summary.failed_logs {

@@ -26,6 +26,7 @@
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks), [`cli`] (commands).
 //! - Test and benchmark support: [`fakelog`] (a misbehaving RFC 6962 log on 127.0.0.1).
 
+pub mod api;
 pub mod cert;
 pub mod checkpoint;
 pub mod cli;
@@ -35,12 +36,14 @@ pub mod der;
 pub mod event;
 pub mod fakelog;
 pub mod fakelog_tiled;
+pub mod health;
 pub mod leaf;
 pub mod loglist;
 pub mod logsource;
 pub mod merkle;
 pub mod notify;
 pub mod probe;
+pub mod progress;
 pub mod run;
 pub mod sig;
 pub mod stats;

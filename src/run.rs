@@ -67,6 +67,22 @@ pub struct RunOptions {
     pub filter: LogFilter,
     /// Live state shared with the HTTP API / health checks.
     pub registry: Arc<Registry>,
+    /// HTTP API, health alerts, progress display.
+    pub service: ServiceOptions,
+}
+
+/// The service side of a run: what lets people see that it works and hear when it does not.
+#[derive(Clone, Default)]
+pub struct ServiceOptions {
+    /// Serve the HTTP API (`--listen`); off when None.
+    pub api: Option<crate::api::ApiConfig>,
+    /// How `POST /api/v1/bulk-check` probes.
+    pub probe: crate::probe::ProbeOptions,
+    /// Health alerts through the sinks, and the `runs` record that detects crashes.
+    pub health: crate::health::HealthConfig,
+    pub progress: crate::progress::ProgressMode,
+    /// "Now" for health decisions; the wall clock when None (tests swap in `health::tokio_clock`).
+    pub clock: Option<crate::health::Clock>,
 }
 
 /// What a `run` did, for the exit code and the final message.
@@ -257,7 +273,29 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         ));
     }
     let wake = Wake::new(notifies);
-    wake.wake(); // deliver what a previous run left queued
+    let svc = opts.service;
+    let clock = svc
+        .clock
+        .clone()
+        .unwrap_or_else(crate::health::system_clock);
+    let run_id = crate::health::record_start(&opts.store, clock(), svc.health.alerts).await?;
+    wake.wake(); // deliver what a previous run (or a crash report) left queued
+    let started = start_service(
+        &svc,
+        &opts.store,
+        &opts.registry,
+        &wake,
+        run_id,
+        &clock,
+        &workers_stop,
+    );
+    let mut aux = match started.await {
+        Ok(aux) => aux,
+        Err(e) => {
+            let _ = opts.store.end_run(run_id, clock());
+            return Err(e);
+        }
+    };
 
     let mut set = LogSet {
         opts_tail: opts.tail.clone(),
@@ -325,6 +363,15 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
 
     let _ = stop_workers.send(true);
     while workers.join_next().await.is_some() {}
+    // The API finishes the requests in hand (a bulk check may take a while); do not wait forever.
+    if tokio::time::timeout(Duration::from_secs(10), async {
+        while aux.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        aux.abort_all();
+    }
     let sinks: Vec<Arc<dyn Sink>> = opts.sinks.iter().map(|(s, _)| s.clone()).collect();
     // --once delivers everything it queued (bounded); on shutdown give sinks a moment, the rest stays queued.
     let deadline = if opts.tail.once {
@@ -333,7 +380,53 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         Duration::from_secs(5)
     };
     summary.undelivered = notify::drain(&opts.store, &sinks, &opts.delivery, deadline).await;
+    let store = opts.store.clone();
+    let now = clock();
+    tokio::task::spawn_blocking(move || store.end_run(run_id, now)).await??;
     Ok(summary)
+}
+
+/// Start the HTTP API (when configured), the health monitor and the progress display; they stop on `stop`.
+async fn start_service(
+    svc: &ServiceOptions,
+    store: &Arc<Store>,
+    registry: &Arc<Registry>,
+    wake: &Wake,
+    run_id: i64,
+    clock: &crate::health::Clock,
+    stop: &watch::Receiver<bool>,
+) -> Result<JoinSet<()>> {
+    let mut aux = JoinSet::new();
+    if let Some(api) = &svc.api {
+        let (addr, server) = crate::api::serve_with_clock(
+            api.clone(),
+            store.clone(),
+            registry.clone(),
+            svc.probe.clone(),
+            clock.clone(),
+            stop.clone(),
+        )
+        .await?;
+        let _ = registry.api_addr.set(addr);
+        aux.spawn(async move {
+            let _ = server.await;
+        });
+    }
+    let monitor = crate::health::Monitor {
+        store: store.clone(),
+        registry: registry.clone(),
+        config: svc.health.clone(),
+        clock: clock.clone(),
+        wake: wake.clone(),
+        run_id: Some(run_id),
+    };
+    aux.spawn(monitor.run(stop.clone()));
+    aux.spawn(crate::progress::run(
+        registry.clone(),
+        svc.progress,
+        stop.clone(),
+    ));
+    Ok(aux)
 }
 
 /// Keep one log's tailer running: in daemon mode an error or a panic restarts it after a pause (all its state is

@@ -61,6 +61,8 @@ impl LogStats {
 pub struct Registry {
     pub started_at: std::time::SystemTime,
     logs: std::sync::RwLock<BTreeMap<String, LogEntryStats>>,
+    /// Where the HTTP API listens, once it does (`--listen 127.0.0.1:0` picks the port).
+    pub api_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// One followed log in the registry.
@@ -78,6 +80,7 @@ impl Default for Registry {
         Registry {
             started_at: std::time::SystemTime::now(),
             logs: Default::default(),
+            api_addr: Default::default(),
         }
     }
 }

@@ -362,6 +362,7 @@ async fn run_once(
         drain_timeout: Duration::from_secs(drain_secs),
         filter: Default::default(),
         registry: Default::default(),
+        service: Default::default(),
     };
     let (_tx, rx) = watch::channel(false);
     ctwatch::run::run(opts, rx).await.unwrap()

@@ -103,8 +103,14 @@ async fn kill_during_catch_up_then_restart_loses_nothing_and_repeats_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The restart is also reported, as a health alert: the previous run was killed.
+    let (health, certs): (Vec<_>, Vec<_>) = lines(&out.stdout)
+        .into_iter()
+        .partition(|e| e["kind"] == "health");
+    assert_eq!(health.len(), 1, "{health:?}");
+    assert_eq!(health[0]["check"], "restart_after_crash");
     let mut got = tbs_set(&lines(&first.stdout));
-    got.extend(tbs_set(&lines(&out.stdout)));
+    got.extend(tbs_set(&certs));
     got.sort();
     let total = got.len();
     got.dedup();

@@ -8,8 +8,10 @@
 
 mod batch;
 mod logs;
+mod metrics;
 mod outbox;
 mod query;
+mod runs;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -19,8 +21,10 @@ use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
 pub use logs::{LogMeta, LogPosition, LogRow};
+pub use metrics::{ProbeSample, SinkFailure};
 pub use outbox::{Delivery, OutboxItem, OutboxSummary, SinkRoute};
 pub use query::{CertRecord, MalformedRow, Sighting};
+pub use runs::{CrashedRun, process_alive};
 pub use schema::SCHEMA_VERSION;
 
 /// Errors from the storage layer.

@@ -139,6 +139,18 @@ const MIGRATIONS: &[&str] = &[
         fetched_at INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
     "#,
+    // v3: one row per `ctwatch run` process, to tell a crash from a clean exit at the next start.
+    r#"
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY,
+        pid          INTEGER NOT NULL,
+        version      TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,              -- refreshed by the health monitor while running
+        ended_at     INTEGER,
+        status       TEXT NOT NULL                  -- 'running' | 'clean' | 'crashed'
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -88,6 +88,8 @@ pub(super) async fn catch_up<L: CtLog>(
             }
             Some(Ok(p)) => {
                 t.stats.add_downloaded(p.leaf_hashes.len() as u64);
+                // A long catch-up is contact too: health checks must not call a busy log silent.
+                t.stats.record_success();
                 pending.append(p);
                 if pending.leaf_hashes.len() as u64 >= t.config.batch_entries {
                     commit(t, &mut tree, std::mem::take(&mut pending), &head).await?;

@@ -166,16 +166,23 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
         drain_timeout: Duration::from_secs(10),
         filter: Default::default(),
         registry: Default::default(),
+        service: Default::default(),
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     ctwatch::run::run(opts, rx).await.unwrap()
 }
 
-/// tbs_sha256 values of reported events, sorted.
+/// tbs_sha256 values of reported certificate events (health alerts and other kinds are skipped), sorted.
 pub fn tbs_set(events: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = events
         .iter()
-        .map(|e| e["tbs_sha256"].as_str().unwrap().to_string())
+        .filter(|e| e["kind"] != "health")
+        .map(|e| {
+            e["tbs_sha256"]
+                .as_str()
+                .expect("certificate event without tbs_sha256")
+                .to_string()
+        })
         .collect();
     v.sort();
     v

@@ -1,0 +1,44 @@
+//! `GET /health`: 200 when every followed log was contacted recently and no sink has been failing for long; 503
+//! with the reasons otherwise. For load balancers, uptime checks and `curl -f`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{ApiError, ApiState};
+use crate::event::rfc3339;
+use crate::health::{rules, samples, started_at};
+
+pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let now = (state.clock)();
+    let store = state.store.clone();
+    let sinks = tokio::task::spawn_blocking(move || store.sink_failures())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let logs = samples(&state.registry);
+    let problems = rules::assess(
+        now,
+        started_at(&state.registry),
+        &logs,
+        &sinks,
+        &state.config.health,
+    );
+    let body = json!({
+        "status": if problems.is_empty() { "ok" } else { "unhealthy" },
+        "checked_at": rfc3339(now),
+        "logs": logs.len(),
+        "failing_sinks": sinks.len(),
+        "problems": problems,
+    });
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((status, Json(body)).into_response())
+}

@@ -1,0 +1,308 @@
+//! `GET /metrics`: the Prometheus text exposition format (version 0.0.4). Gathered into a [`Snapshot`], then
+//! rendered by the pure [`render`], so the format is tested without a server.
+//!
+//! Per-log series carry `log` (URL), `kind` (`rfc6962` | `tiled`) and `operator`; error counters add `error`
+//! (transport, http_status, rate_limited, bad_response, bad_signature, misbehaving, root_mismatch, ...).
+//! `rate(ctwatch_log_entries_processed_total[5m])` is the entries/s of a log.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, ApiState};
+use crate::stats::Registry;
+use crate::store::{OutboxSummary, ProbeSample, Store};
+
+/// One followed log's figures.
+#[derive(Clone, Debug, Default)]
+pub struct LogFigures {
+    pub url: String,
+    pub kind: String,
+    pub operator: String,
+    pub verified: u64,
+    pub head: u64,
+    pub backlog: u64,
+    /// Unix seconds, 0 when never.
+    pub last_success: u64,
+    pub processed: u64,
+    pub downloaded: u64,
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// Everything one scrape shows.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub version: String,
+    /// Unix seconds (fractional) the process started.
+    pub start_time: f64,
+    pub logs: Vec<LogFigures>,
+    pub events: BTreeMap<String, u64>,
+    pub outbox: Vec<OutboxSummary>,
+    /// None: this database has no probe results.
+    pub probes: Option<Vec<ProbeSample>>,
+}
+
+impl Snapshot {
+    /// Read the registry and the store (blocking: call from `spawn_blocking`).
+    pub fn gather(
+        registry: &Registry,
+        store: &Store,
+    ) -> Result<Snapshot, crate::store::StoreError> {
+        let logs = registry
+            .logs()
+            .into_iter()
+            .map(|l| LogFigures {
+                verified: l.stats.verified_size.load(Relaxed),
+                head: l.stats.head_size.load(Relaxed),
+                backlog: l.stats.backlog(),
+                last_success: l.stats.last_success_unix.load(Relaxed),
+                processed: l.stats.processed.load(Relaxed),
+                downloaded: l.stats.downloaded.load(Relaxed),
+                errors: l
+                    .stats
+                    .errors()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                url: l.url,
+                kind: l.kind.to_string(),
+                operator: l.operator,
+            })
+            .collect();
+        Ok(Snapshot {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            start_time: registry
+                .started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            logs,
+            events: store.events_by_kind()?,
+            outbox: store.outbox_summary()?,
+            probes: store.latest_probe_results()?,
+        })
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let (registry, store) = (state.registry.clone(), state.store.clone());
+    let snap = tokio::task::spawn_blocking(move || Snapshot::gather(&registry, &store))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&snap),
+    )
+        .into_response())
+}
+
+/// Escape a label value: backslash, double quote and line feed.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes metric families: HELP and TYPE once, then the samples.
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            let inner: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                .collect();
+            let _ = write!(self.0, "{{{}}}", inner.join(","));
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// Metric families drawn from a list of `T`: (name, type, help, value).
+type Family<T> = (&'static str, &'static str, &'static str, fn(&T) -> f64);
+
+const LOG_FAMILIES: &[Family<LogFigures>] = &[
+    (
+        "ctwatch_log_verified_size",
+        "gauge",
+        "Entries of the log verified against a signed tree head and stored.",
+        |l| l.verified as f64,
+    ),
+    (
+        "ctwatch_log_head_size",
+        "gauge",
+        "Tree size of the newest verified signed tree head of the log.",
+        |l| l.head as f64,
+    ),
+    (
+        "ctwatch_log_backlog_entries",
+        "gauge",
+        "Entries between the verified position and the head.",
+        |l| l.backlog as f64,
+    ),
+    (
+        "ctwatch_log_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful exchange with the log (0: never).",
+        |l| l.last_success as f64,
+    ),
+    (
+        "ctwatch_log_entries_processed_total",
+        "counter",
+        "Entries verified and processed since the process started.",
+        |l| l.processed as f64,
+    ),
+    (
+        "ctwatch_log_entries_downloaded_total",
+        "counter",
+        "Entries downloaded since the process started.",
+        |l| l.downloaded as f64,
+    ),
+];
+
+/// The exposition text of `snap`.
+pub fn render(snap: &Snapshot) -> String {
+    let mut o = Out(String::new());
+    o.family(
+        "ctwatch_build_info",
+        "gauge",
+        "Always 1; the version of ctwatch in a label.",
+    );
+    o.sample("ctwatch_build_info", &[("version", &snap.version)], 1.0);
+    o.family(
+        "ctwatch_process_start_time_seconds",
+        "gauge",
+        "Unix time the process started.",
+    );
+    o.sample("ctwatch_process_start_time_seconds", &[], snap.start_time);
+    o.family("ctwatch_logs_followed", "gauge", "Logs being followed now.");
+    o.sample("ctwatch_logs_followed", &[], snap.logs.len() as f64);
+    for (name, kind, help, value) in LOG_FAMILIES {
+        o.family(name, kind, help);
+        for l in &snap.logs {
+            let labels = [
+                ("log", l.url.as_str()),
+                ("kind", &l.kind),
+                ("operator", &l.operator),
+            ];
+            o.sample(name, &labels, value(l));
+        }
+    }
+    o.family(
+        "ctwatch_log_errors_total",
+        "counter",
+        "Failed exchanges with the log since the process started, by error kind.",
+    );
+    for l in &snap.logs {
+        for (err, n) in &l.errors {
+            let labels = [
+                ("log", l.url.as_str()),
+                ("kind", &l.kind),
+                ("operator", &l.operator),
+                ("error", err),
+            ];
+            o.sample("ctwatch_log_errors_total", &labels, *n as f64);
+        }
+    }
+    o.family(
+        "ctwatch_events_total",
+        "counter",
+        "Events recorded in the database (matches, health alerts, ...), by kind.",
+    );
+    for (kind, n) in &snap.events {
+        o.sample("ctwatch_events_total", &[("kind", kind)], *n as f64);
+    }
+    let outbox: [Family<OutboxSummary>; 3] = [
+        (
+            "ctwatch_outbox_pending",
+            "gauge",
+            "Notifications waiting for delivery, per sink.",
+            |s| s.pending as f64,
+        ),
+        (
+            "ctwatch_outbox_failed",
+            "gauge",
+            "Notifications given up on (see `ctwatch outbox`), per sink.",
+            |s| s.failed as f64,
+        ),
+        (
+            "ctwatch_outbox_delivered_total",
+            "counter",
+            "Notifications delivered, per sink.",
+            |s| s.delivered as f64,
+        ),
+    ];
+    for (name, kind, help, value) in outbox {
+        o.family(name, kind, help);
+        for s in &snap.outbox {
+            o.sample(name, &[("sink", &s.sink)], value(s));
+        }
+    }
+    if let Some(probes) = &snap.probes {
+        render_probes(&mut o, probes);
+    }
+    o.0
+}
+
+fn render_probes(o: &mut Out, probes: &[ProbeSample]) {
+    o.family(
+        "ctwatch_cert_expiry_timestamp_seconds",
+        "gauge",
+        "notAfter of the certificate the domain served at its latest probe.",
+    );
+    for p in probes {
+        if let Some(t) = p.not_after {
+            o.sample(
+                "ctwatch_cert_expiry_timestamp_seconds",
+                &[("domain", &p.domain)],
+                t as f64,
+            );
+        }
+    }
+    o.family(
+        "ctwatch_probe_status",
+        "gauge",
+        "1 for the status of the domain's latest probe (ok, warning, expired, unreachable, ...).",
+    );
+    for p in probes {
+        o.sample(
+            "ctwatch_probe_status",
+            &[("domain", &p.domain), ("status", &p.status)],
+            1.0,
+        );
+    }
+    o.family(
+        "ctwatch_probe_last_timestamp_seconds",
+        "gauge",
+        "Unix time of the domain's latest probe.",
+    );
+    for p in probes {
+        if let Some(t) = p.probed_at {
+            o.sample(
+                "ctwatch_probe_last_timestamp_seconds",
+                &[("domain", &p.domain)],
+                t as f64,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

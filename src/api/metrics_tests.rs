@@ -1,0 +1,101 @@
+use super::*;
+
+fn snapshot() -> Snapshot {
+    Snapshot {
+        version: "0.1.0".into(),
+        start_time: 1_750_000_000.5,
+        logs: vec![LogFigures {
+            url: "https://ct.example/log\"1\"\\x\n".into(),
+            kind: "rfc6962".into(),
+            operator: "Example Op".into(),
+            verified: 1024,
+            head: 1500,
+            backlog: 476,
+            last_success: 1_750_000_100,
+            processed: 1024,
+            downloaded: 1100,
+            errors: [("transport".to_string(), 3)].into_iter().collect(),
+        }],
+        events: [
+            ("health".to_string(), 2),
+            ("new_certificate".to_string(), 61),
+        ]
+        .into_iter()
+        .collect(),
+        outbox: vec![OutboxSummary {
+            sink: "stdout".into(),
+            pending: 1,
+            failed: 0,
+            delivered: 62,
+        }],
+        probes: Some(vec![ProbeSample {
+            domain: "a.example".into(),
+            status: "expired".into(),
+            not_after: Some(1_735_689_600),
+            probed_at: Some(1_750_000_000),
+        }]),
+    }
+}
+
+#[test]
+fn exact_lines_with_escaped_labels() {
+    let text = render(&snapshot());
+    let label = r#"log="https://ct.example/log\"1\"\\x\n",kind="rfc6962",operator="Example Op""#;
+    for line in [
+        "# HELP ctwatch_build_info Always 1; the version of ctwatch in a label.".to_string(),
+        "# TYPE ctwatch_build_info gauge".to_string(),
+        "ctwatch_build_info{version=\"0.1.0\"} 1".to_string(),
+        "ctwatch_process_start_time_seconds 1750000000.5".to_string(),
+        "ctwatch_logs_followed 1".to_string(),
+        format!("ctwatch_log_verified_size{{{label}}} 1024"),
+        format!("ctwatch_log_head_size{{{label}}} 1500"),
+        format!("ctwatch_log_backlog_entries{{{label}}} 476"),
+        format!("ctwatch_log_last_success_timestamp_seconds{{{label}}} 1750000100"),
+        "# TYPE ctwatch_log_entries_processed_total counter".to_string(),
+        format!("ctwatch_log_entries_processed_total{{{label}}} 1024"),
+        format!("ctwatch_log_errors_total{{{label},error=\"transport\"}} 3"),
+        "ctwatch_events_total{kind=\"new_certificate\"} 61".to_string(),
+        "ctwatch_outbox_pending{sink=\"stdout\"} 1".to_string(),
+        "ctwatch_outbox_failed{sink=\"stdout\"} 0".to_string(),
+        "ctwatch_outbox_delivered_total{sink=\"stdout\"} 62".to_string(),
+        "ctwatch_cert_expiry_timestamp_seconds{domain=\"a.example\"} 1735689600".to_string(),
+        "ctwatch_probe_status{domain=\"a.example\",status=\"expired\"} 1".to_string(),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    // Every family has exactly one HELP and one TYPE line.
+    let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let mut names: Vec<&str> = types.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
+    let n = names.len();
+    names.dedup();
+    assert_eq!(names.len(), n);
+    assert_eq!(text.lines().filter(|l| l.starts_with("# HELP ")).count(), n);
+}
+
+#[test]
+fn no_probe_families_without_probe_results() {
+    let snap = Snapshot {
+        probes: None,
+        ..snapshot()
+    };
+    assert!(!render(&snap).contains("ctwatch_cert_expiry"));
+}
+
+#[test]
+fn parses_with_a_prometheus_parser() {
+    let mut snap = snapshot();
+    snap.logs[0].url = "https://ct.example/log/".into();
+    let text = render(&snap);
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let verified = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "ctwatch_log_verified_size")
+        .unwrap();
+    assert_eq!(verified.labels.get("operator"), Some("Example Op"));
+    assert!(matches!(verified.value, prometheus_parse::Value::Gauge(v) if v == 1024.0));
+}

@@ -1,0 +1,256 @@
+//! Read-only aggregates for `/metrics` and the health checks: events by kind, failing sinks, latest probe results.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, params};
+
+use super::{Store, StoreError};
+
+/// A sink whose deliveries are failing now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkFailure {
+    pub sink: String,
+    /// Creation time (unix seconds) of the oldest event it failed to deliver: it has been failing at least since.
+    pub failing_since: i64,
+    /// Deliveries concerned (pending after a failed attempt, or given up since the sink's last success).
+    pub deliveries: u64,
+    pub last_error: Option<String>,
+}
+
+/// The latest probe result of one domain, when the probe results table exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeSample {
+    pub domain: String,
+    pub status: String,
+    /// notAfter of the served certificate, unix seconds.
+    pub not_after: Option<i64>,
+    /// When it was probed, unix seconds (None if stored in a form we cannot read).
+    pub probed_at: Option<i64>,
+}
+
+impl Store {
+    /// Number of stored events per kind.
+    pub fn events_by_kind(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT kind, COUNT(*) FROM events GROUP BY kind")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sinks that are failing: deliveries pending after at least one failed attempt, or given up (`failed`) after
+    /// the sink's last successful delivery. A sink that recovered has neither.
+    pub fn sink_failures(&self) -> Result<Vec<SinkFailure>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "WITH last_ok AS (
+                 SELECT sink, MAX(delivered_at) AS at FROM deliveries WHERE status = 'delivered' GROUP BY sink
+             ),
+             bad AS (
+                 SELECT d.sink, d.event_id, e.created_at, d.last_error FROM deliveries d
+                 JOIN events e ON e.id = d.event_id
+                 LEFT JOIN last_ok o ON o.sink = d.sink
+                 WHERE (d.status = 'pending' AND d.attempts > 0)
+                    OR (d.status = 'failed' AND e.created_at >= COALESCE(o.at, 0))
+             )
+             SELECT sink, MIN(created_at), COUNT(*),
+                    (SELECT b2.last_error FROM bad b2 WHERE b2.sink = bad.sink ORDER BY b2.event_id DESC LIMIT 1)
+             FROM bad GROUP BY sink ORDER BY sink",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SinkFailure {
+                sink: r.get(0)?,
+                failing_since: r.get(1)?,
+                deliveries: r.get::<_, i64>(2)? as u64,
+                last_error: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The latest probe result per domain, or None when this database has no probe results table. The table is
+    /// found by its columns (`domain`, `status`, `probed_at`, optionally `not_after`), so this works with whatever
+    /// migration adds probe history; times may be unix seconds or RFC 3339 text.
+    pub fn latest_probe_results(&self) -> Result<Option<Vec<ProbeSample>>, StoreError> {
+        let conn = self.conn();
+        let Some((table, has_not_after)) = probe_table(&conn)? else {
+            return Ok(None);
+        };
+        let not_after = if has_not_after { "not_after" } else { "NULL" };
+        // SQLite takes the bare columns from the row holding MAX(probed_at).
+        let sql = format!(
+            "SELECT domain, status, {not_after}, MAX(probed_at) FROM \"{table}\" GROUP BY domain ORDER BY domain"
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![], |r| {
+            Ok(ProbeSample {
+                domain: r.get(0)?,
+                status: r.get(1)?,
+                not_after: unix_time(r.get_ref(2)?),
+                probed_at: unix_time(r.get_ref(3)?),
+            })
+        })?;
+        Ok(Some(rows.collect::<Result<_, _>>()?))
+    }
+}
+
+/// The first table with `domain`, `status` and `probed_at` columns whose name mentions probes.
+fn probe_table(conn: &Connection) -> Result<Option<(String, bool)>, StoreError> {
+    let tables: Vec<String> = {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%probe%' ORDER BY name",
+        )?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for table in tables {
+        if table.contains('"') {
+            continue;
+        }
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+        let cols: Vec<String> = stmt
+            .query_map([&table], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let has = |c: &str| cols.iter().any(|x| x == c);
+        if has("domain") && has("status") && has("probed_at") {
+            let not_after = has("not_after");
+            return Ok(Some((table, not_after)));
+        }
+    }
+    Ok(None)
+}
+
+/// Unix seconds from an integer column or an RFC 3339 text column.
+fn unix_time(v: rusqlite::types::ValueRef<'_>) -> Option<i64> {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Integer(i) => Some(i),
+        ValueRef::Real(f) => Some(f as i64),
+        ValueRef::Text(t) => {
+            let s = std::str::from_utf8(t).ok()?;
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|t| t.unix_timestamp())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use crate::store::SinkRoute;
+
+    fn event(kind: &str) -> Event {
+        Event {
+            kind: kind.into(),
+            group_key: kind.into(),
+            tags: vec![],
+            payload: serde_json::json!({"kind": kind}),
+        }
+    }
+
+    #[test]
+    fn events_are_counted_by_kind() {
+        let store = Store::open_in_memory().unwrap();
+        for k in ["health", "new_certificate", "health", "lookalike", "health"] {
+            store.queue_event(&event(k)).unwrap();
+        }
+        let counts = store.events_by_kind().unwrap();
+        let expected: BTreeMap<String, u64> =
+            [("health", 3), ("lookalike", 1), ("new_certificate", 1)]
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
+        assert_eq!(counts, expected);
+    }
+
+    #[test]
+    fn a_sink_fails_from_its_oldest_failed_event_until_it_delivers() {
+        let store = Store::open_in_memory().unwrap();
+        store.set_sink_routes(vec![SinkRoute::all("ok"), SinkRoute::all("hook")]);
+        let a = store.queue_event(&event("health")).unwrap();
+        let b = store.queue_event(&event("health")).unwrap();
+        store.mark_delivered("ok", &[a, b]).unwrap();
+        assert!(
+            store.sink_failures().unwrap().is_empty(),
+            "nothing tried yet"
+        );
+        store
+            .mark_attempt_failed("hook", &[a, b], "HTTP 500", Some(i64::MAX))
+            .unwrap();
+        let created: i64 = store
+            .conn()
+            .query_row("SELECT created_at FROM events WHERE id = ?1", [a], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let f = store.sink_failures().unwrap();
+        assert_eq!(
+            f,
+            vec![SinkFailure {
+                sink: "hook".into(),
+                failing_since: created,
+                deliveries: 2,
+                last_error: Some("HTTP 500".into())
+            }]
+        );
+        store.mark_delivered("hook", &[a, b]).unwrap();
+        assert!(store.sink_failures().unwrap().is_empty());
+    }
+
+    #[test]
+    fn given_up_deliveries_count_until_a_later_success() {
+        let store = Store::open_in_memory().unwrap();
+        store.set_sink_routes(vec![SinkRoute::all("hook")]);
+        let a = store.queue_event(&event("health")).unwrap();
+        store
+            .mark_attempt_failed("hook", &[a], "404", None)
+            .unwrap();
+        assert_eq!(store.sink_failures().unwrap().len(), 1);
+        // Backdate the failed event so that a later delivery is strictly newer.
+        store
+            .conn()
+            .execute(
+                "UPDATE events SET created_at = created_at - 100 WHERE id = ?1",
+                [a],
+            )
+            .unwrap();
+        let b = store.queue_event(&event("health")).unwrap();
+        store.mark_delivered("hook", &[b]).unwrap();
+        assert!(store.sink_failures().unwrap().is_empty());
+    }
+
+    #[test]
+    fn probe_results_are_absent_without_a_table_and_latest_per_domain_with_one() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.latest_probe_results().unwrap(), None);
+        store
+            .conn()
+            .execute_batch(
+                "CREATE TABLE probe_results (domain TEXT, probed_at INTEGER, status TEXT, not_after TEXT);
+                 INSERT INTO probe_results VALUES ('a.example', 100, 'warning', '2026-01-01T00:00:00Z');
+                 INSERT INTO probe_results VALUES ('a.example', 200, 'expired', '2025-01-01T00:00:00Z');
+                 INSERT INTO probe_results VALUES ('b.example', 150, 'unreachable', NULL);",
+            )
+            .unwrap();
+        let got = store.latest_probe_results().unwrap().unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ProbeSample {
+                    domain: "a.example".into(),
+                    status: "expired".into(),
+                    not_after: Some(1_735_689_600),
+                    probed_at: Some(200),
+                },
+                ProbeSample {
+                    domain: "b.example".into(),
+                    status: "unreachable".into(),
+                    not_after: None,
+                    probed_at: Some(150),
+                },
+            ]
+        );
+    }
+}
