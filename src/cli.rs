@@ -50,6 +50,8 @@ pub enum Command {
     Outbox(OutboxArgs),
     /// Probe what TLS certificate hosts really serve (bulk; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 failure).
     Check(crate::probe::cli::CheckArgs),
+    /// Daily expiry report of the probed hosts, per client tag, worst first (for a cron email).
+    Report(crate::probe::daily::ReportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,6 +146,8 @@ pub struct RunArgs {
     /// With --once: seconds to keep delivering queued notifications before exiting.
     #[arg(long, default_value_t = 60)]
     pub deliver_timeout_secs: u64,
+    #[command(flatten)]
+    pub probe: crate::probe::scheduler::ProbeRunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -192,6 +196,7 @@ pub async fn run_command(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<u8> {
     let watchlist = load_watchlist(&args.watchlist)?;
+    let probe = args.probe.config(args.once)?;
     let db_path = args.db.path();
     let cache_dir = db_path.parent().map(|d| d.join("cache"));
     let source = LogListSource::new(
@@ -242,10 +247,14 @@ pub async fn run_command(
             include: args.include_logs,
             exclude: args.exclude_logs,
         },
+        probe,
     };
     let summary = crate::run::run(opts, shutdown).await?;
     for (log, err) in &summary.failed_logs {
         eprintln!("ctwatch: log {log} did not catch up: {err}");
+    }
+    if let Some(e) = &summary.probe_error {
+        eprintln!("ctwatch: the probe pass failed: {e}");
     }
     for (sink, n) in summary.undelivered.iter().filter(|(_, n)| *n > 0) {
         eprintln!(

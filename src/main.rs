@@ -50,6 +50,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             command: WatchlistCommand::Check { path },
         } => cli::watchlist_check_command(path),
         Command::Check(args) => ctwatch::probe::cli::run(args).await,
+        Command::Report(args) => ctwatch::probe::daily::report_command(args),
     }
 }
 

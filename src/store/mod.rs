@@ -9,6 +9,7 @@
 mod batch;
 mod logs;
 mod outbox;
+mod probe;
 mod query;
 mod schema;
 
@@ -20,6 +21,9 @@ use rusqlite::Connection;
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
 pub use logs::{LogMeta, LogPosition, LogRow};
 pub use outbox::{Delivery, OutboxSummary, SinkRoute};
+pub use probe::{
+    ProbeRecord, ProbeResultRow, ProbeStatusRow, ProbeTarget, TargetSource, probe_name,
+};
 pub use query::{CertRecord, MalformedRow, Sighting};
 pub use schema::SCHEMA_VERSION;
 

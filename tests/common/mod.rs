@@ -165,6 +165,7 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
         },
         drain_timeout: Duration::from_secs(10),
         filter: Default::default(),
+        probe: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     ctwatch::run::run(opts, rx).await.unwrap()
