@@ -19,7 +19,7 @@ use ctwatch::probe::scheduler::{self, ScheduleConfig};
 use ctwatch::probe::{ProbeOptions, Status, Target, Timeouts};
 use ctwatch::run::RunOptions;
 use ctwatch::store::{SinkRoute, Store, TargetSource};
-use ctwatch::tailer::StartAt;
+use ctwatch::tailer::{StartAt, TailConfig};
 use ctwatch::watchlist::Watchlist;
 use probe_support::{Pki, dead_port, serve_tls};
 use serde_json::Value;
@@ -355,21 +355,22 @@ fn expected_hosts(store: &Store) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-async fn run_once_probing(
+fn run_options(
     env: &Env,
     list: &Path,
     probe: Option<ScheduleConfig>,
-) -> ctwatch::run::RunSummary {
+    tail: TailConfig,
+) -> RunOptions {
     let log_list = ctwatch::loglist::parse(&std::fs::read(list).unwrap()).unwrap();
     let sink: Arc<dyn Sink> = env.sink.clone();
-    let opts = RunOptions {
+    RunOptions {
         log_list,
         log_list_source: None,
         log_list_refresh: Duration::from_secs(3600),
         watchlist: Watchlist::parse_str("watch.txt", WATCH).unwrap(),
         watchlist_path: None,
         store: env.store.clone(),
-        tail: once_config(StartAt::Beginning),
+        tail,
         retry: fast_retry(),
         page_size: 256,
         sinks: vec![(sink, SinkRoute::all("collect"))],
@@ -380,9 +381,27 @@ async fn run_once_probing(
         drain_timeout: Duration::from_secs(10),
         filter: Default::default(),
         probe,
-    };
+    }
+}
+
+async fn run_once_probing(
+    env: &Env,
+    list: &Path,
+    probe: Option<ScheduleConfig>,
+) -> ctwatch::run::RunSummary {
+    let opts = run_options(env, list, probe, once_config(StartAt::Beginning));
     let (_tx, rx) = tokio::sync::watch::channel(false);
     ctwatch::run::run(opts, rx).await.unwrap()
+}
+
+/// A real host name of the navigli entries under mexi.my, learnt from a catch-up in a scratch database.
+async fn a_matched_host(list: &Path) -> String {
+    let scout = Env::new();
+    assert!(run_once_probing(&scout, list, None).await.ok());
+    expected_hosts(&scout.store)
+        .into_keys()
+        .find(|h| h.ends_with(".mexi.my"))
+        .expect("a mexi.my host")
 }
 
 #[tokio::test]
@@ -418,13 +437,8 @@ async fn once_with_probe_probes_the_hosts_this_run_queued() {
     let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
     let env = Env::new();
     let list = env.write_log_list(&[(&log, &url)]);
-    // Learn a real host name from a first environment, then serve it locally in the second.
-    let scout = Env::new();
-    assert!(run_once_probing(&scout, &list, None).await.ok());
-    let host = expected_hosts(&scout.store)
-        .into_keys()
-        .find(|h| h.ends_with(".mexi.my"))
-        .expect("a mexi.my host");
+    // Serve a real matched name locally.
+    let host = a_matched_host(&list).await;
     let pki = Pki::new();
     let addr = serve_tls("127.0.0.1", pki.leaf(&[&host], -85, 5)).await;
     let resolver = Arc::new(SwitchResolver::default());
@@ -467,6 +481,58 @@ async fn once_with_probe_probes_the_hosts_this_run_queued() {
     assert!(probe_events(&env.store).is_empty());
     let t = env.store.probe_target(&host, 443).unwrap().unwrap();
     assert_eq!(t.snapshot.unwrap().status, Status::Critical);
+}
+
+#[tokio::test]
+async fn the_daemon_probes_new_hosts_as_they_arrive_and_stops_cleanly() {
+    let log = FakeLog::new(navigli_entries());
+    let (url, _srv) = fakelog::serve(log.clone()).await.unwrap();
+    let env = Env::new();
+    let list = env.write_log_list(&[(&log, &url)]);
+    let host = a_matched_host(&list).await;
+    let pki = Pki::new();
+    let addr = serve_tls("127.0.0.1", pki.leaf(&[&host], -30, 60)).await;
+    let resolver = Arc::new(SwitchResolver::default());
+    resolver.set(&host, addr);
+    let cfg = ScheduleConfig {
+        poll: Duration::from_millis(100),
+        ..schedule(&pki, resolver, &env.store)
+    };
+    let tail = TailConfig {
+        once: false,
+        poll_interval: Duration::from_secs(1),
+        ..once_config(StartAt::Beginning)
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // `run` holds a watch guard across an await (not Send): drive it here, next to the watcher.
+    let running = ctwatch::run::run(run_options(&env, &list, Some(cfg), tail), stopped);
+    let watcher = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let probed = env.store.probe_history(&host, 443, 1).unwrap();
+            if let Some(latest) = probed.first() {
+                assert_eq!((latest.status, latest.days_left), (Status::Ok, Some(60)));
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the daemon did not probe {host}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.send(true).unwrap();
+    };
+    let (summary, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(running, watcher)
+    })
+    .await
+    .expect("run stops on shutdown");
+    let summary = summary.unwrap();
+    assert!(summary.failed_logs.is_empty(), "{summary:?}");
+    // A first OK probe is no event; the certificate events went out as usual.
+    let events = env.sink.take();
+    assert!(events.iter().all(|e| e["kind"] != "probe"));
+    assert_eq!(events.len(), EXPECTED_CERT_EVENTS);
 }
 
 /// certspotter's count for this watchlist's domains (../shared/ctdata/CERTSPOTTER.md), as in tests/pipeline.rs.

@@ -325,3 +325,52 @@ impl ProbeRunArgs {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn probe_config(args: &[&str]) -> Result<Option<ScheduleConfig>> {
+        let cli = Cli::try_parse_from([&["ctwatch", "run"], args].concat()).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        run.probe.config(run.once)
+    }
+
+    #[test]
+    fn run_flags() {
+        let daemon = probe_config(&[])
+            .unwrap()
+            .expect("the daemon probes by default");
+        assert_eq!(daemon.cadence.interval, Duration::from_secs(24 * 3600));
+        assert_eq!(daemon.cadence.failure_retry, Duration::from_secs(15 * 60));
+        assert_eq!(daemon.options.concurrency, 20);
+        assert_eq!(daemon.per_domain_per_minute, 10);
+        assert_eq!(daemon.options.thresholds.warning_days, 21);
+        assert!(probe_config(&["--no-probe"]).unwrap().is_none());
+        assert!(
+            probe_config(&["--once"]).unwrap().is_none(),
+            "cron runs probe only when asked"
+        );
+        let once = probe_config(&[
+            "--once",
+            "--probe-once",
+            "--probe-interval-hours",
+            "0.5",
+            "--probe-concurrency",
+            "5",
+            "--probe-warning-days",
+            "30",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(once.cadence.interval, Duration::from_secs(1800));
+        assert_eq!(once.options.concurrency, 5);
+        assert_eq!(once.options.thresholds.warning_days, 30);
+        assert!(probe_config(&["--probe-interval-hours", "0"]).is_err());
+        assert!(probe_config(&["--probe-critical-days", "40"]).is_err());
+    }
+}

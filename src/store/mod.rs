@@ -1,5 +1,5 @@
-//! SQLite storage: log positions, deduplicated certificates and their sightings, matches, malformed entries and
-//! the notification outbox, in one file.
+//! SQLite storage: log positions, deduplicated certificates and their sightings, matches, malformed entries,
+//! the notification outbox, and the expiry probe's targets and history, in one file.
 //!
 //! Contract: [`Store`] methods are synchronous and safe to call from several threads (one connection behind a
 //! mutex; WAL mode so that other processes — `ctwatch search`, `ctwatch logs` — can read while a daemon writes).
@@ -10,6 +10,7 @@ mod batch;
 mod logs;
 mod outbox;
 mod probe;
+mod probe_results;
 mod query;
 mod schema;
 
@@ -21,9 +22,8 @@ use rusqlite::Connection;
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
 pub use logs::{LogMeta, LogPosition, LogRow};
 pub use outbox::{Delivery, OutboxSummary, SinkRoute};
-pub use probe::{
-    ProbeRecord, ProbeResultRow, ProbeStatusRow, ProbeTarget, TargetSource, probe_name,
-};
+pub use probe::{ProbeRecord, ProbeTarget, TargetSource, probe_name};
+pub use probe_results::{ProbeResultRow, ProbeStatusRow};
 pub use query::{CertRecord, MalformedRow, Sighting};
 pub use schema::SCHEMA_VERSION;
 

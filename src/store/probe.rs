@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::{Store, StoreError, batch::insert_event};
 use crate::event::Event;
 use crate::probe::target::{DEFAULT_PORT, Target};
-use crate::probe::{CtLookup, HostReport, Level, ProbeSnapshot, Status};
+use crate::probe::{CtLookup, HostReport, ProbeSnapshot};
 use crate::watchlist::{Match, MatchKind};
 
 /// Where a probe target came from.
@@ -60,31 +60,6 @@ pub struct ProbeTarget {
     pub snapshot: Option<ProbeSnapshot>,
 }
 
-/// One stored probe result (the columns; the full [`HostReport`] is in `report` JSON).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ProbeResultRow {
-    pub id: i64,
-    pub domain: String,
-    pub port: u16,
-    /// Unix seconds.
-    pub probed_at: i64,
-    pub status: Status,
-    pub level: Level,
-    pub days_left: Option<i64>,
-    pub not_after: Option<String>,
-    pub cert_sha256: Option<String>,
-    pub issuer: Option<String>,
-    pub seen_in_ct: Option<bool>,
-}
-
-/// A target with its latest result, for `ctwatch report`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ProbeStatusRow {
-    pub target: ProbeTarget,
-    /// None until the first probe.
-    pub latest: Option<ProbeResultRow>,
-}
-
 /// What [`Store::record_probe`] writes.
 pub struct ProbeRecord<'a> {
     pub report: &'a HostReport,
@@ -99,16 +74,14 @@ pub struct ProbeRecord<'a> {
     pub event: Option<&'a Event>,
 }
 
-const TARGET_COLUMNS: &str = "domain, port, tags, source, added_at, next_probe_at, last_probed_at, \
+pub(super) const TARGET_COLUMNS: &str = "domain, port, tags, source, added_at, next_probe_at, last_probed_at, \
      consecutive_failures, snapshot";
-const RESULT_COLUMNS: &str = "id, domain, port, probed_at, status, level, days_left, not_after, cert_sha256, issuer, seen_in_ct";
-
-fn json_err(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+pub(super) fn json_err(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
     move |source| StoreError::Json { what, source }
 }
 
 /// Column text -> an enum serialised as a JSON string (`"expired"`, `"CRITICAL"`).
-fn parse_enum<T: serde::de::DeserializeOwned>(
+pub(super) fn parse_enum<T: serde::de::DeserializeOwned>(
     what: &'static str,
     s: String,
 ) -> Result<T, StoreError> {
@@ -116,10 +89,10 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
 }
 
 /// The raw columns of a target row; JSON is decoded by [`RawTarget::decode`] outside rusqlite's closure.
-struct RawTarget(ProbeTarget, String, Option<String>);
+pub(super) struct RawTarget(ProbeTarget, String, Option<String>);
 
 impl RawTarget {
-    fn read(r: &Row<'_>) -> rusqlite::Result<RawTarget> {
+    pub(super) fn read(r: &Row<'_>) -> rusqlite::Result<RawTarget> {
         Ok(RawTarget(
             ProbeTarget {
                 domain: r.get(0)?,
@@ -137,7 +110,7 @@ impl RawTarget {
         ))
     }
 
-    fn decode(self) -> Result<ProbeTarget, StoreError> {
+    pub(super) fn decode(self) -> Result<ProbeTarget, StoreError> {
         let RawTarget(mut t, tags, snapshot) = self;
         t.tags = serde_json::from_str(&tags).map_err(json_err("probe_targets.tags"))?;
         t.snapshot = snapshot
@@ -145,38 +118,6 @@ impl RawTarget {
             .transpose()
             .map_err(json_err("probe_targets.snapshot"))?;
         Ok(t)
-    }
-}
-
-struct RawResult(ProbeResultRow, String, String);
-
-impl RawResult {
-    /// Reads `RESULT_COLUMNS` starting at column `at`.
-    fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<RawResult> {
-        Ok(RawResult(
-            ProbeResultRow {
-                id: r.get(at)?,
-                domain: r.get(at + 1)?,
-                port: r.get::<_, i64>(at + 2)? as u16,
-                probed_at: r.get(at + 3)?,
-                status: Status::Ok,
-                level: Level::Ok,
-                days_left: r.get(at + 6)?,
-                not_after: r.get(at + 7)?,
-                cert_sha256: r.get(at + 8)?,
-                issuer: r.get(at + 9)?,
-                seen_in_ct: r.get::<_, Option<i64>>(at + 10)?.map(|v| v != 0),
-            },
-            r.get(at + 4)?,
-            r.get(at + 5)?,
-        ))
-    }
-
-    fn decode(self) -> Result<ProbeResultRow, StoreError> {
-        let RawResult(mut row, status, level) = self;
-        row.status = parse_enum("probe_results.status", status)?;
-        row.level = parse_enum("probe_results.level", level)?;
-        Ok(row)
     }
 }
 
@@ -410,82 +351,6 @@ impl Store {
         )?;
         Ok(())
     }
-
-    /// The latest `limit` results of one target, newest first.
-    pub fn probe_history(
-        &self,
-        domain: &str,
-        port: u16,
-        limit: usize,
-    ) -> Result<Vec<ProbeResultRow>, StoreError> {
-        let raw: Vec<RawResult> = {
-            let conn = self.conn();
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {RESULT_COLUMNS} FROM probe_results WHERE domain = ?1 AND port = ?2
-                 ORDER BY id DESC LIMIT ?3"
-            ))?;
-            stmt.query_map(params![domain, port, limit as i64], |r| {
-                RawResult::read(r, 0)
-            })?
-            .collect::<Result<_, _>>()?
-        };
-        raw.into_iter().map(RawResult::decode).collect()
-    }
-
-    /// The full report of a stored result.
-    pub fn probe_report(&self, id: i64) -> Result<Option<HostReport>, StoreError> {
-        let json: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT report FROM probe_results WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        json.map(|j| serde_json::from_str(&j))
-            .transpose()
-            .map_err(json_err("probe_results.report"))
-    }
-
-    /// Every target (with `tag`, when given) and its latest result, by domain.
-    pub fn probe_status(&self, tag: Option<&str>) -> Result<Vec<ProbeStatusRow>, StoreError> {
-        let raw: Vec<(RawTarget, Option<RawResult>)> = {
-            let conn = self.conn();
-            let t_cols = TARGET_COLUMNS
-                .split(", ")
-                .map(|c| format!("t.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let r_cols = RESULT_COLUMNS
-                .split(", ")
-                .map(|c| format!("r.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {t_cols}, {r_cols} FROM probe_targets t
-                 LEFT JOIN probe_results r ON r.id =
-                     (SELECT MAX(id) FROM probe_results WHERE domain = t.domain AND port = t.port)
-                 WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM json_each(t.tags) WHERE value = ?1)
-                 ORDER BY t.domain, t.port"
-            ))?;
-            let width = TARGET_COLUMNS.split(", ").count();
-            stmt.query_map([tag], |r| {
-                let target = RawTarget::read(r)?;
-                let has_result = r.get::<_, Option<i64>>(width)?.is_some();
-                let result = has_result.then(|| RawResult::read(r, width)).transpose()?;
-                Ok((target, result))
-            })?
-            .collect::<Result<_, _>>()?
-        };
-        raw.into_iter()
-            .map(|(t, r)| {
-                Ok(ProbeStatusRow {
-                    target: t.decode()?,
-                    latest: r.map(RawResult::decode).transpose()?,
-                })
-            })
-            .collect()
-    }
 }
 
 /// The probe asks the store whether a served certificate was ever seen in a followed log. "Seen" means seen
@@ -500,5 +365,108 @@ impl CtLookup for Store {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, kind: MatchKind, tags: &[&str]) -> Match {
+        Match {
+            item: "example.com".into(),
+            source: "watch.txt:1".into(),
+            name: name.into(),
+            name_unicode: name.into(),
+            kind,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            brand: None,
+        }
+    }
+
+    fn queue(store: &Store, matches: &[Match], now: i64) -> usize {
+        let mut conn = store.conn();
+        let tx = conn.transaction().unwrap();
+        let added = queue_matched_names(&tx, matches, now).unwrap();
+        tx.commit().unwrap();
+        added
+    }
+
+    fn shown(store: &Store) -> Vec<(String, Vec<String>, i64)> {
+        store
+            .probe_targets()
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.domain, t.tags, t.next_probe_at))
+            .collect()
+    }
+
+    #[test]
+    fn matched_host_names_are_queued_once_with_every_tag() {
+        use MatchKind::*;
+        let store = Store::open_in_memory().unwrap();
+        let added = queue(
+            &store,
+            &[
+                m("www.example.com", Domain, &["b"]),
+                m("www.example.com", UnauthorizedIssuer, &["a"]),
+                m("*.example.com", Domain, &["a"]),
+                m("192.0.2.1", Domain, &["a"]),
+                m("2001:db8::1", Domain, &["a"]),
+                m("examp1e.com", Lookalike, &["a"]),
+                m("api.example.com", Exact, &[]),
+            ],
+            100,
+        );
+        assert_eq!(added, 2);
+        let want = vec![
+            ("api.example.com".to_string(), vec![], 100),
+            (
+                "www.example.com".to_string(),
+                vec!["a".into(), "b".into()],
+                100,
+            ),
+        ];
+        assert_eq!(shown(&store), want);
+        // Seen again later, with one more tag: no new target, no new due time, tags merged.
+        let added = queue(&store, &[m("www.example.com", Regex, &["c", "a"])], 500);
+        assert_eq!(added, 0);
+        let got = shown(&store);
+        assert_eq!(got[1].1, ["a", "b", "c"]);
+        assert_eq!(got[1].2, 100);
+    }
+
+    #[test]
+    fn only_host_names_are_probed() {
+        assert_eq!(
+            probe_name("www.example.com"),
+            Some("www.example.com".into())
+        );
+        assert_eq!(
+            probe_name("WWW.Example.COM."),
+            Some("www.example.com".into())
+        );
+        assert_eq!(probe_name("*.example.com"), None);
+        assert_eq!(probe_name("10.0.0.1"), None);
+        assert_eq!(probe_name("::1"), None);
+        assert_eq!(probe_name("bad name.example"), None);
+    }
+
+    #[test]
+    fn manual_targets_keep_their_source() {
+        let store = Store::open_in_memory().unwrap();
+        let t = Target::new("vpn.example.com", 8443).unwrap();
+        assert!(store.add_probe_target(&t, &["ops".into()], 7).unwrap());
+        assert!(!store.add_probe_target(&t, &[], 9).unwrap());
+        let got = store
+            .probe_target("vpn.example.com", 8443)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.source, TargetSource::Manual);
+        assert_eq!((got.added_at, got.next_probe_at), (7, 7));
+        assert_eq!(got.tags, ["ops"]);
+        assert_eq!(store.due_probe_targets(6, 10).unwrap(), []);
+        assert_eq!(store.due_probe_targets(7, 10).unwrap(), [got]);
+        assert_eq!(store.next_probe_due().unwrap(), Some(7));
     }
 }
