@@ -57,6 +57,8 @@ pub enum Command {
         #[command(subcommand)]
         command: NotifyCommand,
     },
+    /// Daily expiry report of the probed hosts, per client tag, worst first (for a cron email).
+    Report(crate::probe::daily::ReportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -185,6 +187,8 @@ pub struct RunArgs {
     /// (on 127.0.0.1). Off by default.
     #[arg(long, value_name = "ADDR", value_parser = crate::api::parse_listen)]
     pub listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub probe: crate::probe::scheduler::ProbeRunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -247,6 +251,7 @@ pub async fn run_command(
     let s = crate::config::Settings::resolve(&args, &cfg)?;
     let watchlist = load_watchlist(&s.watchlist)?;
     let cache_dir = s.db.parent().map(|d| d.join("cache"));
+    let probe = args.probe.config(args.once)?;
     let source = LogListSource::new(
         &s.log_list,
         s.log_list_sig.clone(),
@@ -302,10 +307,14 @@ pub async fn run_command(
             },
             ..Default::default()
         },
+        probe,
     };
     let summary = crate::run::run(opts, shutdown).await?;
     for (log, err) in &summary.failed_logs {
         eprintln!("ctwatch: log {log} did not catch up: {err}");
+    }
+    if let Some(e) = &summary.probe_error {
+        eprintln!("ctwatch: the probe pass failed: {e}");
     }
     for (sink, n) in summary.undelivered.iter().filter(|(_, n)| *n > 0) {
         eprintln!(

@@ -54,6 +54,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             command: NotifyCommand::Test(args),
         } => cli::notify_test_command(args).await,
         Command::Config { command } => cli::config_command(command),
+        Command::Report(args) => ctwatch::probe::daily::report_command(args),
     }
 }
 

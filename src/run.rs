@@ -7,6 +7,7 @@
 //!                            │ one task per log: supervise(Tailer) ── restarts after errors/panics
 //!  watchlist ──(reload)──> watch channel read by every tailer at each cycle
 //!  tailers ──commit + wake──> sink workers ──> stdout / webhooks ...
+//!  tailers ──commit queues matched names──> probe scheduler ──results + events──> sink workers
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +27,7 @@ use crate::event::LogRef;
 use crate::loglist::{LogInfo, LogKind, LogList, LogState};
 use crate::logsource::LogListSource;
 use crate::notify::{self, DeliveryPolicy, Sink, Wake};
+use crate::probe::scheduler::{self, ScheduleConfig};
 use crate::stats::{LogEntryStats, LogStats, Registry};
 use crate::store::{LogMeta, SinkRoute, Store};
 use crate::tailer::{TailConfig, TailError, TailOutcome, Tailer};
@@ -65,6 +67,9 @@ pub struct RunOptions {
     /// `--once`: how long to keep delivering queued events before exiting.
     pub drain_timeout: Duration,
     pub filter: LogFilter,
+    /// The expiry probe of matched hosts: a task in daemon mode; with `once`, one pass after catching up.
+    /// `None`: no probing.
+    pub probe: Option<ScheduleConfig>,
     /// Live state shared with the HTTP API / health checks.
     pub registry: Arc<Registry>,
     /// HTTP API, health alerts, progress display.
@@ -92,11 +97,15 @@ pub struct RunSummary {
     pub failed_logs: Vec<(String, String)>,
     pub undelivered: Vec<(String, u64)>,
     pub stats: BTreeMap<String, Arc<LogStats>>,
+    /// With `once`: the probe pass failed.
+    pub probe_error: Option<String>,
 }
 
 impl RunSummary {
     pub fn ok(&self) -> bool {
-        self.failed_logs.is_empty() && self.undelivered.iter().all(|(_, n)| *n == 0)
+        self.failed_logs.is_empty()
+            && self.undelivered.iter().all(|(_, n)| *n == 0)
+            && self.probe_error.is_none()
     }
 }
 
@@ -296,6 +305,15 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
             return Err(e);
         }
     };
+    let probe_task = opts.probe.clone().filter(|_| !opts.tail.once).map(|cfg| {
+        let cfg = cfg.with_store(&opts.store);
+        tokio::spawn(scheduler::run_scheduler(
+            opts.store.clone(),
+            cfg,
+            wake.clone(),
+            shutdown.clone(),
+        ))
+    });
 
     let mut set = LogSet {
         opts_tail: opts.tail.clone(),
@@ -360,6 +378,16 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         }
     }
     summary.stats = std::mem::take(&mut set.stats);
+    if let Some(task) = probe_task {
+        // It stops at the shutdown signal; if the tailers ended without one, stop it here.
+        if !*shutdown.borrow() {
+            task.abort();
+        }
+        let _ = task.await;
+    }
+    if let (Some(cfg), true) = (&opts.probe, opts.tail.once) {
+        summary.probe_error = probe_once(&opts.store, cfg, shutdown.clone()).await;
+    }
 
     let _ = stop_workers.send(true);
     while workers.join_next().await.is_some() {}
@@ -427,6 +455,30 @@ async fn start_service(
         stop.clone(),
     ));
     Ok(aux)
+}
+
+/// `--once --probe-once`: probe what is due (including the names this run queued) before the final drain.
+async fn probe_once(
+    store: &Arc<Store>,
+    cfg: &ScheduleConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Option<String> {
+    let cfg = cfg.clone().with_store(store);
+    match scheduler::probe_due_once(store, &cfg, Duration::from_secs(120), shutdown).await {
+        Ok(r) => {
+            tracing::info!(
+                probed = r.probed,
+                events = r.events,
+                left = r.deferred,
+                "probe pass done"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!("probe pass failed: {e:#}");
+            Some(format!("{e:#}"))
+        }
+    }
 }
 
 /// Keep one log's tailer running: in daemon mode an error or a panic restarts it after a pause (all its state is

@@ -250,6 +250,7 @@ async fn daemon_follows_the_list_new_logs_start_removed_and_retired_logs_stop() 
         drain_timeout: Duration::from_secs(10),
         registry: Default::default(),
         service: Default::default(),
+        probe: None,
         filter: Default::default(),
     };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -363,6 +363,7 @@ async fn run_once(
         filter: Default::default(),
         registry: Default::default(),
         service: Default::default(),
+        probe: None,
     };
     let (_tx, rx) = watch::channel(false);
     ctwatch::run::run(opts, rx).await.unwrap()

@@ -133,7 +133,14 @@ async fn sigterm_commits_the_batch_in_hand_and_exits_zero() {
         &env,
         &list,
         &watch,
-        &["--parallel-requests", "1", "--page-size", "64"],
+        // No probe: it would resolve the matched real names (network).
+        &[
+            "--parallel-requests",
+            "1",
+            "--page-size",
+            "64",
+            "--no-probe",
+        ],
     )
     .spawn()
     .unwrap();

@@ -11,14 +11,18 @@
 //! Submodules: [`target`] (what to probe, pure), [`resolve`] (names -> addresses),
 //! [`tls`] (handshake that keeps any chain), [`chain`] (webpki + x509 facts, pure),
 //! [`classify`] (status rules, pure), [`transition`] (when a change is worth an event, pure),
-//! [`report`] (output), [`cli`] (`ctwatch check`).
+//! [`report`] (output), [`cli`] (`ctwatch check`); in the daemon, [`schedule`] (rate limit and alert policy,
+//! pure) and [`scheduler`] (the task that probes stored targets), [`daily`] (`ctwatch report`).
 
 pub mod chain;
 pub mod classify;
 pub mod cli;
+pub mod daily;
 mod host;
 pub mod report;
 pub mod resolve;
+pub mod schedule;
+pub mod scheduler;
 pub mod target;
 pub mod tls;
 pub mod transition;

@@ -167,7 +167,7 @@ fn write_row(
 }
 
 /// "CN=R11,O=Let's Encrypt,C=US" -> "R11"; falls back to O, then the whole name.
-fn short_name(dn: &str) -> String {
+pub(crate) fn short_name(dn: &str) -> String {
     let part = |key: &str| {
         dn.split(',')
             .map(str::trim)

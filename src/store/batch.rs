@@ -52,6 +52,8 @@ pub struct BatchOutcome {
     pub new_sightings: usize,
     pub new_events: usize,
     pub new_names: Vec<String>,
+    /// Hosts newly queued for the expiry probe (matched names of new certificates).
+    pub new_probe_targets: usize,
 }
 
 impl Store {
@@ -196,6 +198,7 @@ fn store_entry(
             ],
         )?;
     }
+    outcome.new_probe_targets += super::probe::queue_matched_names(tx, &entry.matches, batch.now)?;
     for ev in event::certificate_events(&batch.log, entry) {
         insert_event(tx, &ev, routes, batch.now)?;
         outcome.new_events += 1;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use super::{Store, StoreError};
 
@@ -67,56 +67,25 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The latest probe result per domain, or None when this database has no probe results table. The table is
-    /// found by its columns (`domain`, `status`, `probed_at`, optionally `not_after`), so this works with whatever
-    /// migration adds probe history; times may be unix seconds or RFC 3339 text.
+    /// The latest probe result per domain (from `probe_results`), or None when nothing was probed yet.
     pub fn latest_probe_results(&self) -> Result<Option<Vec<ProbeSample>>, StoreError> {
         let conn = self.conn();
-        let Some((table, has_not_after)) = probe_table(&conn)? else {
-            return Ok(None);
-        };
-        let not_after = if has_not_after { "not_after" } else { "NULL" };
         // SQLite takes the bare columns from the row holding MAX(probed_at).
-        let sql = format!(
-            "SELECT domain, status, {not_after}, MAX(probed_at) FROM \"{table}\" GROUP BY domain ORDER BY domain"
-        );
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![], |r| {
-            Ok(ProbeSample {
-                domain: r.get(0)?,
-                status: r.get(1)?,
-                not_after: unix_time(r.get_ref(2)?),
-                probed_at: unix_time(r.get_ref(3)?),
-            })
-        })?;
-        Ok(Some(rows.collect::<Result<_, _>>()?))
-    }
-}
-
-/// The first table with `domain`, `status` and `probed_at` columns whose name mentions probes.
-fn probe_table(conn: &Connection) -> Result<Option<(String, bool)>, StoreError> {
-    let tables: Vec<String> = {
         let mut stmt = conn.prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%probe%' ORDER BY name",
+            "SELECT domain, status, not_after, MAX(probed_at) FROM probe_results GROUP BY domain ORDER BY domain",
         )?;
-        stmt.query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
-    };
-    for table in tables {
-        if table.contains('"') {
-            continue;
-        }
-        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
-        let cols: Vec<String> = stmt
-            .query_map([&table], |r| r.get(0))?
+        let rows: Vec<ProbeSample> = stmt
+            .query_map(params![], |r| {
+                Ok(ProbeSample {
+                    domain: r.get(0)?,
+                    status: r.get(1)?,
+                    not_after: unix_time(r.get_ref(2)?),
+                    probed_at: unix_time(r.get_ref(3)?),
+                })
+            })?
             .collect::<Result<_, _>>()?;
-        let has = |c: &str| cols.iter().any(|x| x == c);
-        if has("domain") && has("status") && has("probed_at") {
-            let not_after = has("not_after");
-            return Ok(Some((table, not_after)));
-        }
+        Ok((!rows.is_empty()).then_some(rows))
     }
-    Ok(None)
 }
 
 /// Unix seconds from an integer column or an RFC 3339 text column.
@@ -222,16 +191,18 @@ mod tests {
     }
 
     #[test]
-    fn probe_results_are_absent_without_a_table_and_latest_per_domain_with_one() {
+    fn probe_results_are_absent_before_any_probe_and_latest_per_domain_after() {
         let store = Store::open_in_memory().unwrap();
         assert_eq!(store.latest_probe_results().unwrap(), None);
         store
             .conn()
             .execute_batch(
-                "CREATE TABLE probe_results (domain TEXT, probed_at INTEGER, status TEXT, not_after TEXT);
-                 INSERT INTO probe_results VALUES ('a.example', 100, 'warning', '2026-01-01T00:00:00Z');
-                 INSERT INTO probe_results VALUES ('a.example', 200, 'expired', '2025-01-01T00:00:00Z');
-                 INSERT INTO probe_results VALUES ('b.example', 150, 'unreachable', NULL);",
+                "INSERT INTO probe_results (domain, port, probed_at, status, level, not_after, report)
+                     VALUES ('a.example', 443, 100, 'warning', 'WARNING', '2026-01-01T00:00:00Z', '{}');
+                 INSERT INTO probe_results (domain, port, probed_at, status, level, not_after, report)
+                     VALUES ('a.example', 443, 200, 'expired', 'CRITICAL', '2025-01-01T00:00:00Z', '{}');
+                 INSERT INTO probe_results (domain, port, probed_at, status, level, not_after, report)
+                     VALUES ('b.example', 443, 150, 'unreachable', 'CRITICAL', NULL, '{}');",
             )
             .unwrap();
         let got = store.latest_probe_results().unwrap().unwrap();

@@ -1,5 +1,5 @@
-//! SQLite storage: log positions, deduplicated certificates and their sightings, matches, malformed entries and
-//! the notification outbox, in one file.
+//! SQLite storage: log positions, deduplicated certificates and their sightings, matches, malformed entries,
+//! the notification outbox, and the expiry probe's targets and history, in one file.
 //!
 //! Contract: [`Store`] methods are synchronous and safe to call from several threads (one connection behind a
 //! mutex; WAL mode so that other processes — `ctwatch search`, `ctwatch logs` — can read while a daemon writes).
@@ -10,6 +10,8 @@ mod batch;
 mod logs;
 mod metrics;
 mod outbox;
+mod probe;
+mod probe_results;
 mod query;
 mod runs;
 mod schema;
@@ -23,6 +25,8 @@ pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
 pub use logs::{LogMeta, LogPosition, LogRow};
 pub use metrics::{ProbeSample, SinkFailure};
 pub use outbox::{Delivery, OutboxItem, OutboxSummary, SinkRoute};
+pub use probe::{ProbeRecord, ProbeTarget, TargetSource, probe_name};
+pub use probe_results::{ProbeResultRow, ProbeStatusRow};
 pub use query::{CertRecord, MalformedRow, Sighting};
 pub use runs::{CrashedRun, process_alive};
 pub use schema::SCHEMA_VERSION;

@@ -151,6 +151,41 @@ const MIGRATIONS: &[&str] = &[
         status       TEXT NOT NULL                  -- 'running' | 'clean' | 'crashed'
     ) STRICT;
     "#,
+    // v4 (probe): hosts the expiry probe visits on a schedule, and the history of what they served.
+    r#"
+    -- One row per (domain, port) to probe. `snapshot` is the last result that counted for alerting (a first
+    -- network failure does not replace it); `consecutive_failures` counts network failures in a row.
+    CREATE TABLE probe_targets (
+        domain               TEXT NOT NULL,
+        port                 INTEGER NOT NULL,
+        tags                 TEXT NOT NULL,          -- JSON array, union of the matching watchlist items' tags
+        source               TEXT NOT NULL,          -- 'ct' (a matching certificate) | 'manual'
+        added_at             INTEGER NOT NULL,
+        next_probe_at        INTEGER NOT NULL,
+        last_probed_at       INTEGER,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        snapshot             TEXT,                   -- JSON ProbeSnapshot
+        PRIMARY KEY (domain, port)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX probe_targets_due ON probe_targets(next_probe_at);
+
+    -- Every probe result, newest last.
+    CREATE TABLE probe_results (
+        id          INTEGER PRIMARY KEY,
+        domain      TEXT NOT NULL,
+        port        INTEGER NOT NULL,
+        probed_at   INTEGER NOT NULL,
+        status      TEXT NOT NULL,
+        level       TEXT NOT NULL,
+        days_left   INTEGER,
+        not_after   TEXT,
+        cert_sha256 TEXT,
+        issuer      TEXT,
+        seen_in_ct  INTEGER,                         -- 0 | 1 | NULL (not looked up)
+        report      TEXT NOT NULL                    -- JSON HostReport
+    ) STRICT;
+    CREATE INDEX probe_results_target ON probe_results(domain, port, id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -167,6 +167,7 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
         filter: Default::default(),
         registry: Default::default(),
         service: Default::default(),
+        probe: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     ctwatch::run::run(opts, rx).await.unwrap()

@@ -106,6 +106,7 @@ pub async fn start(env: &Env, list: &Path, service: ServiceOptions) -> Daemon {
         filter: Default::default(),
         registry: registry.clone(),
         service,
+        probe: None,
     };
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(ctwatch::run::run(opts, rx));

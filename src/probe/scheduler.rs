@@ -1,0 +1,386 @@
+//! The expiry probe inside the daemon: probes due targets, stores every result, and queues an event when
+//! [`schedule::decide`] says a change is worth one.
+//!
+//! ```text
+//!  commit_batch ──queues matched names──> probe_targets (next_probe_at = now)
+//!        │
+//!  loop: due targets ──DomainLimiter (N per registrable domain per minute)──> probe_hosts (bounded)
+//!        └─ per result: decide ──> record_probe: history row + schedule + snapshot + event, ONE transaction
+//!                                       └─ wake the sink workers
+//! ```
+//!
+//! Shutdown drops the round in flight: its targets are still due (nothing was recorded for them) and are
+//! probed again by the next run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+
+use super::schedule::{Cadence, DomainLimiter, decide, registrable_domain};
+use super::{ProbeOptions, Target, probe_hosts};
+use crate::notify::Wake;
+use crate::store::{ProbeRecord, ProbeTarget, Store, unix_now};
+
+/// How the daemon probes. The flags of `ctwatch run` fill it.
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    /// Thresholds, timeouts, concurrency, trust roots, resolver. `ct_lookup` and `tbs_identity` are set by
+    /// [`ScheduleConfig::with_store`].
+    pub options: ProbeOptions,
+    pub cadence: Cadence,
+    /// Probes started per registrable domain in any minute. Default 10, at least 1.
+    pub per_domain_per_minute: u32,
+    /// Due targets taken per round. Default 500.
+    pub batch_size: usize,
+    /// How often to look for due targets when none is due (new names arrive from the tailers at any time).
+    /// Default 30 s.
+    pub poll: Duration,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            options: ProbeOptions::default(),
+            cadence: Cadence::default(),
+            per_domain_per_minute: 10,
+            batch_size: 500,
+            poll: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ScheduleConfig {
+    /// Look served certificates up in `store` (by fingerprint and tbs identity) for `seen_in_ct`.
+    pub fn with_store(mut self, store: &Arc<Store>) -> Self {
+        self.options.ct_lookup = Some(store.clone());
+        self.options.tbs_identity = Some(|tbs| crate::cert::tbs_identity(tbs).ok());
+        self
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoundOutcome {
+    /// Targets that were due.
+    pub due: usize,
+    pub probed: usize,
+    /// Due targets left for a later round by the rate limit.
+    pub deferred: usize,
+    pub events: usize,
+    /// Earliest time (unix seconds) a deferred target gets a slot.
+    pub retry_at: Option<i64>,
+}
+
+/// Probes the targets due at `now` (within the rate limit), stores the results and queues the events.
+///
+/// `now` is the clock of the round: due selection, `probed_at` and the next probe time all use it, so tests
+/// can move time forward by passing a later `now`.
+pub async fn probe_round(
+    store: &Arc<Store>,
+    cfg: &ScheduleConfig,
+    limiter: &mut DomainLimiter,
+    now: i64,
+) -> Result<RoundOutcome> {
+    let due = {
+        let store = store.clone();
+        let limit = cfg.batch_size.max(1);
+        blocking(move || store.due_probe_targets(now, limit)).await?
+    };
+    let mut outcome = RoundOutcome {
+        due: due.len(),
+        ..RoundOutcome::default()
+    };
+    limiter.prune(now);
+    let mut chosen: Vec<(ProbeTarget, Target)> = Vec::new();
+    for target in due {
+        let domain = registrable_domain(&target.domain);
+        if !limiter.try_take(&domain, now) {
+            outcome.deferred += 1;
+            let at = limiter.next_free(&domain, now);
+            outcome.retry_at = Some(outcome.retry_at.map_or(at, |t: i64| t.min(at)));
+            continue;
+        }
+        match Target::new(&target.domain, target.port) {
+            Ok(t) => chosen.push((target, t)),
+            Err(e) => {
+                // Not a probeable name (added by hand to the database?): push it out rather than retry it.
+                tracing::warn!(domain = %target.domain, "not probing: {e}");
+                let (store, later) = (store.clone(), now + cfg.cadence.interval.as_secs() as i64);
+                blocking(move || store.postpone_probe_target(&target.domain, target.port, later))
+                    .await?;
+            }
+        }
+    }
+    let reports = probe_hosts(
+        chosen.iter().map(|(_, t)| t.clone()).collect(),
+        &cfg.options,
+    )
+    .await;
+    for ((target, _), report) in chosen.into_iter().zip(reports) {
+        let d = decide(&target, &report, now, &cfg.cadence);
+        outcome.probed += 1;
+        outcome.events += usize::from(d.event.is_some());
+        tracing::debug!(domain = %target.domain, status = %report.status, event = d.event.is_some(), "probed");
+        let store = store.clone();
+        blocking(move || {
+            store.record_probe(&ProbeRecord {
+                report: &report,
+                probed_at: now,
+                consecutive_failures: d.consecutive_failures,
+                snapshot: d.snapshot.as_ref(),
+                next_probe_at: d.next_probe_at,
+                event: d.event.as_ref(),
+            })
+        })
+        .await?;
+    }
+    Ok(outcome)
+}
+
+/// Probe everything due now, round after round, until nothing due is left or only rate-limited targets
+/// remain whose slot is further away than `max_wait` (`run --once --probe-once`).
+pub async fn probe_due_once(
+    store: &Arc<Store>,
+    cfg: &ScheduleConfig,
+    max_wait: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<RoundOutcome> {
+    let mut limiter = DomainLimiter::new(cfg.per_domain_per_minute);
+    let mut total = RoundOutcome::default();
+    let start = unix_now();
+    loop {
+        let now = unix_now();
+        let round = tokio::select! {
+            r = probe_round(store, cfg, &mut limiter, now) => r?,
+            _ = shutdown.wait_for(|s| *s) => return Ok(total),
+        };
+        total.probed += round.probed;
+        total.events += round.events;
+        total.deferred = round.deferred;
+        total.retry_at = round.retry_at;
+        match round.retry_at {
+            // A full batch: more may be due.
+            None if round.probed > 0 && round.due >= cfg.batch_size.max(1) => {}
+            None => return Ok(total),
+            Some(at) if at - start > max_wait.as_secs() as i64 => return Ok(total),
+            Some(at) => tokio::select! {
+                _ = tokio::time::sleep(secs_until(at, now)) => {}
+                _ = shutdown.wait_for(|s| *s) => return Ok(total),
+            },
+        }
+    }
+}
+
+/// The daemon's probe task: runs until `shutdown` turns true.
+pub async fn run_scheduler(
+    store: Arc<Store>,
+    cfg: ScheduleConfig,
+    wake: Wake,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut limiter = DomainLimiter::new(cfg.per_domain_per_minute);
+    tracing::info!(
+        interval_secs = cfg.cadence.interval.as_secs(),
+        concurrency = cfg.options.concurrency,
+        "expiry probe started"
+    );
+    loop {
+        let now = unix_now();
+        let round = tokio::select! {
+            r = probe_round(&store, &cfg, &mut limiter, now) => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let pause = match round {
+            Ok(r) => {
+                if r.events > 0 {
+                    wake.wake();
+                }
+                if r.probed > 0 {
+                    tracing::info!(
+                        probed = r.probed,
+                        events = r.events,
+                        deferred = r.deferred,
+                        "probe round"
+                    );
+                }
+                next_pause(&store, &cfg, &r, now).await
+            }
+            Err(e) => {
+                tracing::error!("probe round failed: {e:#}");
+                cfg.poll
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// How long to sleep after a round: not at all when the batch was full, until the next due target or the
+/// next rate-limit slot, and never longer than `poll` (new targets arrive from the tailers).
+async fn next_pause(
+    store: &Arc<Store>,
+    cfg: &ScheduleConfig,
+    round: &RoundOutcome,
+    now: i64,
+) -> Duration {
+    if round.probed > 0 && round.due >= cfg.batch_size.max(1) {
+        return Duration::ZERO;
+    }
+    let store = store.clone();
+    let next_due = blocking(move || store.next_probe_due())
+        .await
+        .ok()
+        .flatten();
+    // Targets deferred by the limiter are still due (`next_due` <= now): for them, wait for their slot.
+    let due_later = next_due.filter(|&d| d > now || round.deferred == 0);
+    let wake_at = [round.retry_at, due_later].into_iter().flatten().min();
+    wake_at.map_or(cfg.poll, |at| secs_until(at, now).min(cfg.poll))
+}
+
+fn secs_until(at: i64, now: i64) -> Duration {
+    Duration::from_secs(at.saturating_sub(now).max(0) as u64)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("probe store task panicked")?
+        .context("probe store")
+}
+
+/// The probe flags of `ctwatch run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProbeRunArgs {
+    /// Do not probe the hosts of matching certificates (they are still queued, for a later run).
+    #[arg(long)]
+    pub no_probe: bool,
+    /// With --once: after catching up, probe the hosts that are due, then exit.
+    #[arg(long)]
+    pub probe_once: bool,
+    /// Hours between two probes of a host (0.01-8760).
+    #[arg(long, default_value_t = 24.0)]
+    pub probe_interval_hours: f64,
+    /// Minutes before re-probing a host after a first network failure (alerts need two in a row).
+    #[arg(long, default_value_t = 15)]
+    pub probe_retry_minutes: u64,
+    /// Connections the probe keeps in flight at once (1-10000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub probe_concurrency: u16,
+    /// Probes started per registrable domain (example.co.uk) per minute.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub probe_per_domain_per_minute: u32,
+    /// WARNING when at most this many days are left (or 20% of the certificate's lifetime, if less).
+    #[arg(long, default_value_t = 21)]
+    pub probe_warning_days: u32,
+    /// CRITICAL when at most this many days are left (or 10% of the certificate's lifetime, if less).
+    #[arg(long, default_value_t = 7)]
+    pub probe_critical_days: u32,
+    /// Also trust the CA certificates in this PEM file when probing (repeatable; private CAs).
+    #[arg(long = "probe-ca-file", value_name = "PEM")]
+    pub probe_ca_files: Vec<std::path::PathBuf>,
+}
+
+impl ProbeRunArgs {
+    /// The probe configuration, or `None` when this run does not probe (`--no-probe`, or `--once` without
+    /// `--probe-once`).
+    pub fn config(&self, once: bool) -> Result<Option<ScheduleConfig>> {
+        if self.no_probe || (once && !self.probe_once) {
+            return Ok(None);
+        }
+        if !(0.01..=8760.0).contains(&self.probe_interval_hours) {
+            anyhow::bail!(
+                "--probe-interval-hours {} is out of range [0.01, 8760]",
+                self.probe_interval_hours
+            );
+        }
+        let thresholds = super::Thresholds {
+            warning_days: self.probe_warning_days,
+            critical_days: self.probe_critical_days,
+            ..super::Thresholds::default()
+        };
+        thresholds.validate()?;
+        let mut roots = super::TrustRoots::webpki();
+        for path in &self.probe_ca_files {
+            roots.add_pem_file(path)?;
+        }
+        Ok(Some(ScheduleConfig {
+            options: ProbeOptions {
+                thresholds,
+                concurrency: usize::from(self.probe_concurrency),
+                roots: Arc::new(roots),
+                ..ProbeOptions::default()
+            },
+            cadence: Cadence {
+                interval: Duration::from_secs_f64(self.probe_interval_hours * 3600.0),
+                failure_retry: Duration::from_secs(self.probe_retry_minutes.max(1) * 60),
+            },
+            per_domain_per_minute: self.probe_per_domain_per_minute,
+            ..ScheduleConfig::default()
+        }))
+    }
+}
+
+/// The flags' own defaults (as if none was given).
+impl Default for ProbeRunArgs {
+    fn default() -> Self {
+        use clap::{Args, FromArgMatches};
+        let cmd = Self::augment_args(clap::Command::new("probe"));
+        Self::from_arg_matches(&cmd.get_matches_from(["probe"]))
+            .expect("the probe flags' defaults parse")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn probe_config(args: &[&str]) -> Result<Option<ScheduleConfig>> {
+        let cli = Cli::try_parse_from([&["ctwatch", "run"], args].concat()).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        run.probe.config(run.once)
+    }
+
+    #[test]
+    fn run_flags() {
+        let daemon = probe_config(&[])
+            .unwrap()
+            .expect("the daemon probes by default");
+        assert_eq!(daemon.cadence.interval, Duration::from_secs(24 * 3600));
+        assert_eq!(daemon.cadence.failure_retry, Duration::from_secs(15 * 60));
+        assert_eq!(daemon.options.concurrency, 20);
+        assert_eq!(daemon.per_domain_per_minute, 10);
+        assert_eq!(daemon.options.thresholds.warning_days, 21);
+        assert!(probe_config(&["--no-probe"]).unwrap().is_none());
+        assert!(
+            probe_config(&["--once"]).unwrap().is_none(),
+            "cron runs probe only when asked"
+        );
+        let once = probe_config(&[
+            "--once",
+            "--probe-once",
+            "--probe-interval-hours",
+            "0.5",
+            "--probe-concurrency",
+            "5",
+            "--probe-warning-days",
+            "30",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(once.cadence.interval, Duration::from_secs(1800));
+        assert_eq!(once.options.concurrency, 5);
+        assert_eq!(once.options.thresholds.warning_days, 30);
+        assert!(probe_config(&["--probe-interval-hours", "0"]).is_err());
+        assert!(probe_config(&["--probe-critical-days", "40"]).is_err());
+    }
+}
