@@ -297,10 +297,15 @@ pub async fn run_command(
         filter: s.filter,
         registry: Default::default(),
         service: crate::run::ServiceOptions {
-            api: args.listen.map(|listen| crate::api::ApiConfig {
-                listen,
-                ..Default::default()
-            }),
+            // `[api]` in the config serves the API; `--listen` serves it too, and overrides the address.
+            api: match (args.listen, cfg.api.clone()) {
+                (Some(listen), api) => Some(crate::api::ApiConfig {
+                    listen,
+                    ..api.unwrap_or_default()
+                }),
+                (None, api) => api,
+            },
+            health: cfg.health.clone(),
             probe: crate::probe::ProbeOptions {
                 tbs_identity: Some(|tbs| crate::cert::tbs_identity(tbs).ok()),
                 ..Default::default()

@@ -33,6 +33,11 @@ pub struct Config {
     pub tail: TailSection,
     #[serde(default)]
     pub delivery: DeliverySection,
+    /// `[api]`: the HTTP API (/health, /metrics, /api/v1/); served when this section exists or with `--listen`.
+    pub api: Option<crate::api::ApiConfig>,
+    /// `[health]`: health alerts through the sinks, and the daily heartbeat.
+    #[serde(default)]
+    pub health: crate::health::HealthConfig,
     /// Notification targets (`[[sinks]]`; keys in docs/notify.md).
     #[serde(default)]
     pub sinks: Vec<crate::notify::SinkConfig>,
@@ -246,6 +251,23 @@ mod tests {
         assert_eq!(format!("{:?}", s.tail), format!("{:?}", d.tail));
         assert_eq!(s.drain_timeout, d.drain_timeout);
         assert_eq!(s.retry.max_attempts, d.retry.max_attempts);
+    }
+
+    #[test]
+    fn the_commented_api_section_of_the_example_parses_when_uncommented() {
+        let start = EXAMPLE.find("# [api]").unwrap();
+        let end = EXAMPLE[start..].find("\n\n").map(|e| start + e).unwrap();
+        let block: String = EXAMPLE[start..end]
+            .lines()
+            .filter(|l| l.starts_with("# [") || l.starts_with("# ") && l.contains(" = "))
+            .map(|l| l.trim_start_matches("# "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let cfg = parse(&block).unwrap_or_else(|e| panic!("{e:#}\n{block}"));
+        let api = cfg.api.unwrap();
+        assert_eq!(api.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(api.keys.len(), 1);
+        assert_eq!(api.health.log_silence_secs, 900);
     }
 
     #[test]
