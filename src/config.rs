@@ -38,7 +38,7 @@ pub struct Config {
     /// `[health]`: health alerts through the sinks, and the daily heartbeat.
     #[serde(default)]
     pub health: crate::health::HealthConfig,
-    /// Notification targets (`[[sinks]]`; keys in docs/notify.md).
+    /// Notification targets (`[[sinks]]`; keys in README.md, section Notifications).
     #[serde(default)]
     pub sinks: Vec<crate::notify::SinkConfig>,
 }

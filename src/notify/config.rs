@@ -1,6 +1,6 @@
 //! Sink configuration: `[[sinks]]` tables of the configuration file, the quick flags of `ctwatch run`
 //! (`--webhook URL --discord URL --slack URL --telegram TOKEN:CHAT_ID`). Building the sinks is in `build.rs`.
-//! Every key is documented in docs/notify.md.
+//! Every key is documented in README.md, section Notifications.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -194,7 +194,7 @@ pub fn load_sinks_file(path: &Path) -> Result<Vec<SinkConfig>> {
 /// The quick sink flags, shared by `ctwatch run` and `ctwatch notify test`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SinkArgs {
-    /// POST every event as signed JSON to this URL (repeatable). See docs/notify.md for the body.
+    /// POST every event as signed JSON to this URL (repeatable). See README.md, section Notifications for the body.
     #[arg(long = "webhook", value_name = "URL")]
     pub webhooks: Vec<String>,
     /// Signing secret (whsec_<base64>) for the --webhook URLs.

@@ -1,6 +1,6 @@
 //! Generic webhook: a versioned JSON body POSTed to any URL, signed the Standard Webhooks way.
 //!
-//! Body (version 1; documented in docs/notify.md):
+//! Body (version 1; documented in README.md, section Notifications):
 //! ```json
 //! {"version": 1, "type": "ctwatch.events", "id": "msg_…", "group_key": "new_certificate|example.com",
 //!  "kind": "new_certificate", "count": 2, "events": [ <event payload>, <event payload> ]}

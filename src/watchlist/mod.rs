@@ -5,7 +5,7 @@
 //!                                              \--> lookalike.rs (brands: typosquats, homoglyphs)
 //! reload.rs: WatchlistHandle swaps in a new Arc<Watchlist> when the files change or on SIGHUP
 //! ```
-//! The line language is described in `parse.rs` and, for users, in `docs/watchlist.md`. Everything here except
+//! The line language is described in `parse.rs` and, for users, in the README (section Watchlists). Everything here except
 //! `reload.rs` is pure: no I/O beyond reading the files in [`Watchlist::load`].
 //!
 //! Matching cost does not grow with the number of items: see `index.rs`.
