@@ -3,28 +3,33 @@
 //! # Data flow
 //!
 //! ```text
-//!  log list (loglist) ──> run: one supervised Tailer per log
+//!  logsource (file / signed Google list, cached) ─> loglist ─> run: one supervised Tailer per log
 //!                                 │
-//!   ctlog::rfc6962 (get-sth, get-entries, proofs) ── sth/sig: verify the signed head
+//!   ctlog::rfc6962 (get-sth, get-entries, proofs)   ctlog::static_ct (checkpoint, tiles, issuers)
+//!        sth/sig: verify the signed head              checkpoint/sig: verify the signed note
 //!                                 │  parallel ranges, back in order
-//!   leaf: MerkleTreeLeaf -> LogEntry ── cert: LogEntry -> CertInfo (names, tbs_sha256, ...)
+//!   leaf: MerkleTreeLeaf / TileLeaf -> LogEntry ── cert: LogEntry -> CertInfo (names, tbs_sha256, ...)
 //!                                 │
-//!   watchlist: CertInfo -> matches          merkle: collapsed tree == signed root?
+//!   watchlist: CertInfo -> matches          merkle: batch root == signed root, or consistency proof
 //!                                 │
-//!   store::commit_batch — certificates (dedup by tbs_sha256), sightings, matches, events (outbox)
-//!                         and the log's new position, in ONE SQLite transaction
+//!   store::commit_batch — certificates (dedup by tbs_sha256), sightings, matches, probe targets,
+//!                         events (outbox) and the log's new position, in ONE SQLite transaction
 //!                                 │
-//!   notify: one worker per sink delivers queued events (stdout, ...) and marks them delivered
+//!   notify: one worker per sink (stdout, webhook, Discord, Telegram, Slack, exec), grouped and retried
+//!   probe::scheduler: TLS-probes matched hosts on a schedule, queues `probe` events
+//!   health: queues `health` events; api: /health, /metrics, /api/v1; progress: catch-up display
 //! ```
 //!
 //! # Layout
 //! - Pure protocol and parsing code, no I/O: [`leaf`], [`cert`], [`der`], [`merkle`], [`sig`], [`sth`],
 //!   [`checkpoint`], [`loglist`], [`watchlist`], [`event`].
 //! - I/O behind small traits: [`ctlog`] (the [`ctlog::CtLog`] trait and its HTTP clients), [`store`] (SQLite),
-//!   [`notify`] (the [`notify::Sink`] trait and the outbox workers).
-//! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`).
-//! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks), [`cli`] (commands).
-//! - Test and benchmark support: [`fakelog`] (a misbehaving RFC 6962 log on 127.0.0.1).
+//!   [`notify`] (the [`notify::Sink`] trait and the outbox workers), [`logsource`] (fetching the log list).
+//! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`, the daemon scheduler,
+//!   `ctwatch report`).
+//! - Running it: [`config`] (TOML + flags), [`api`], [`health`], [`progress`], [`stats`].
+//! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
+//! - Test and benchmark support: [`fakelog`] and [`fakelog_tiled`] (misbehaving logs on 127.0.0.1).
 
 pub mod api;
 pub mod cert;
