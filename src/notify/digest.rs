@@ -61,6 +61,13 @@ pub struct CertEntry {
 }
 
 /// Build the digest of `payloads` (one group, oldest first), detailing at most `max_entries` of them.
+/// The digest of one outbox batch: its events' payloads under the batch's group key.
+pub fn digest_deliveries(events: &[crate::store::Delivery], max_entries: usize) -> Digest {
+    let payloads: Vec<&Value> = events.iter().map(|d| &d.payload).collect();
+    let key = events.first().map(|d| d.group_key.as_str()).unwrap_or("");
+    digest(&payloads, key, max_entries)
+}
+
 pub fn digest(payloads: &[&Value], group_key: &str, max_entries: usize) -> Digest {
     let count = payloads.len();
     let kind = payloads

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::digest::{CertEntry, Digest, Entry, char_len, digest, fit_lines, truncate_chars};
+use super::digest::{
+    CertEntry, Digest, Entry, char_len, digest_deliveries, fit_lines, truncate_chars,
+};
 use super::http::{Pacer, body_excerpt, classify, post_json};
 use super::{Batching, Sink, SinkError};
 use crate::store::Delivery;
@@ -217,10 +219,8 @@ impl Sink for DiscordSink {
         events: &'a [Delivery],
     ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
         Box::pin(async move {
-            let payloads: Vec<&Value> = events.iter().map(|d| &d.payload).collect();
-            let key = events.first().map(|d| d.group_key.as_str()).unwrap_or("");
             let body = message(
-                &digest(&payloads, key, self.max_events_per_message),
+                &digest_deliveries(events, self.max_events_per_message),
                 &self.username,
             );
             let body =

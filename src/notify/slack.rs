@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::digest::{CertEntry, Digest, Entry, char_len, digest, fit_lines, truncate_chars};
+use super::digest::{
+    CertEntry, Digest, Entry, char_len, digest_deliveries, fit_lines, truncate_chars,
+};
 use super::http::{Pacer, classify, post_json};
 use super::{Batching, Sink, SinkError};
 use crate::store::Delivery;
@@ -150,9 +152,7 @@ impl Sink for SlackSink {
         events: &'a [Delivery],
     ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
         Box::pin(async move {
-            let payloads: Vec<&Value> = events.iter().map(|d| &d.payload).collect();
-            let key = events.first().map(|d| d.group_key.as_str()).unwrap_or("");
-            let body = message(&digest(&payloads, key, self.max_events_per_message));
+            let body = message(&digest_deliveries(events, self.max_events_per_message));
             let body =
                 serde_json::to_vec(&body).map_err(|e| SinkError::permanent(e.to_string()))?;
             self.pacer.wait().await;
@@ -165,6 +165,7 @@ impl Sink for SlackSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::digest::digest;
     use crate::notify::sample::fixtures;
 
     fn texts(msg: &Value) -> Vec<String> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::digest::{Digest, Entry, digest, fit_lines, utf16_len};
+use super::digest::{Digest, Entry, digest_deliveries, fit_lines, utf16_len};
 use super::http::{Pacer, Reply, body_excerpt, post_json};
 use super::{Batching, Sink, SinkError};
 use crate::store::Delivery;
@@ -316,10 +316,8 @@ impl Sink for TelegramSink {
         events: &'a [Delivery],
     ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
         Box::pin(async move {
-            let payloads: Vec<&Value> = events.iter().map(|d| &d.payload).collect();
-            let key = events.first().map(|d| d.group_key.as_str()).unwrap_or("");
             let parts = split(
-                &lines(&digest(&payloads, key, self.max_events_per_message)),
+                &lines(&digest_deliveries(events, self.max_events_per_message)),
                 MESSAGE_MAX,
             );
             let hash = {
