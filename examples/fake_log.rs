@@ -5,13 +5,13 @@
 //! ```
 //! Writes `DIR/log_list.json` (naming the log) and `DIR/url` once it listens, then serves until killed.
 //! With `--entries N` the log holds N distinct entries synthesized from the real navigli2025h2 templates in
-//! tests/fixtures (see `ctwatch::fakelog::synthesize`); without it, exactly the 1024 real entries (with `--tiled`:
+//! tests/fixtures (see `ctwatch_fakelog::synthesize`); without it, exactly the 1024 real entries (with `--tiled`:
 //! the recorded navigli2025h2 tiles, served as recorded).
 
 use std::path::{Path, PathBuf};
 
-use ctwatch::fakelog::{self, FakeEntry, FakeLog};
-use ctwatch::fakelog_tiled::{self, FakeTiledLog};
+use ctwatch_fakelog::tiled::{self as fakelog_tiled, FakeTiledLog};
+use ctwatch_fakelog::{self as fakelog, FakeEntry, FakeLog};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -307,7 +307,7 @@ pub async fn run_command(
             },
             health: cfg.health.clone(),
             probe: crate::probe::ProbeOptions {
-                tbs_identity: Some(|tbs| crate::cert::tbs_identity(tbs).ok()),
+                tbs_identity: Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok()),
                 ..Default::default()
             },
             ..Default::default()

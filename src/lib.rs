@@ -21,38 +21,31 @@
 //! ```
 //!
 //! # Layout
-//! - Pure protocol and parsing code, no I/O: [`leaf`], [`cert`], [`der`], [`merkle`], [`sig`], [`sth`],
-//!   [`checkpoint`], [`loglist`], [`watchlist`], [`event`].
+//! - Pure protocol and parsing code, no I/O: [`ct`] (the CT protocol layer: [`ct::leaf`], [`ct::cert`],
+//!   [`ct::der`], [`ct::merkle`], [`ct::sig`], [`ct::sth`], [`ct::checkpoint`], [`ct::loglist`]), and
+//!   [`watchlist`], [`event`].
 //! - I/O behind small traits: [`ctlog`] (the [`ctlog::CtLog`] trait and its HTTP clients), [`store`] (SQLite),
 //!   [`notify`] (the [`notify::Sink`] trait and the outbox workers), [`logsource`] (fetching the log list).
 //! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`, the daemon scheduler,
 //!   `ctwatch report`).
 //! - Running it: [`config`] (TOML + flags), [`api`], [`health`], [`progress`], [`stats`].
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
-//! - Test and benchmark support: [`fakelog`] and [`fakelog_tiled`] (misbehaving logs on 127.0.0.1).
+//! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
+//!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
 
 pub mod api;
-pub mod cert;
-pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod ct;
 pub mod ctlog;
-pub mod der;
 pub mod event;
-pub mod fakelog;
-pub mod fakelog_tiled;
 pub mod health;
-pub mod leaf;
-pub mod loglist;
 pub mod logsource;
-pub mod merkle;
 pub mod notify;
 pub mod probe;
 pub mod progress;
 pub mod run;
-pub mod sig;
 pub mod stats;
-pub mod sth;
 pub mod store;
 pub mod tailer;
 pub mod watchlist;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::loglist::{self, LogList};
+use crate::ct::loglist::{self, LogList};
 
 /// The current Google CT log list (v3) and its signature.
 pub const GOOGLE_LOG_LIST_URL: &str = "https://www.gstatic.com/ct/log_list/v3/log_list.json";

@@ -19,12 +19,12 @@ use anyhow::Result;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::ct::loglist::{LogInfo, LogKind, LogList, LogState};
 use crate::ctlog::CtLog;
 use crate::ctlog::http::{Fetcher, RetryPolicy};
 use crate::ctlog::rfc6962::Rfc6962Log;
 use crate::ctlog::static_ct::StaticCtLog;
 use crate::event::LogRef;
-use crate::loglist::{LogInfo, LogKind, LogList, LogState};
 use crate::logsource::LogListSource;
 use crate::notify::{self, DeliveryPolicy, Sink, Wake};
 use crate::probe::scheduler::{self, ScheduleConfig};
@@ -223,7 +223,7 @@ impl LogSet {
         log: Arc<L>,
         info: &LogInfo,
         shutdown: watch::Receiver<bool>,
-        final_head: Option<(u64, crate::merkle::Hash)>,
+        final_head: Option<(u64, crate::ct::merkle::Hash)>,
         stats: Arc<LogStats>,
     ) -> Tailer<L> {
         Tailer {

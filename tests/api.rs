@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use common::*;
 use ctwatch::api::{ApiConfig, ApiKey};
-use ctwatch::fakelog::{self, FakeLog, Faults};
 use ctwatch::health::{HealthConfig, HealthThresholds};
 use ctwatch::probe::{ProbeOptions, StaticResolver};
+use ctwatch_fakelog::{self as fakelog, FakeLog, Faults};
 use daemon::*;
 use serde_json::{Value, json};
 

@@ -12,11 +12,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use common::*;
-use ctwatch::fakelog::{self, FakeLog, Faults};
 use ctwatch::health::{HealthConfig, Monitor, tokio_clock};
 use ctwatch::notify::{DeliveryPolicy, Sink, Wake};
 use ctwatch::stats::{LogEntryStats, LogStats, Registry};
 use ctwatch::store::{SinkRoute, Store};
+use ctwatch_fakelog::{self as fakelog, FakeLog, Faults};
 use daemon::*;
 use serde_json::Value;
 

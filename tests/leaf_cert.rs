@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use base64::Engine;
-use ctwatch::cert::{CertError, cert_info, tbs_identity, tbs_of_certificate};
-use ctwatch::der;
-use ctwatch::leaf::{EntryType, LeafError, LogEntry, decode_data_tile, decode_rfc6962};
+use ctwatch::ct::cert::{CertError, cert_info, tbs_identity, tbs_of_certificate};
+use ctwatch::ct::der;
+use ctwatch::ct::leaf::{EntryType, LeafError, LogEntry, decode_data_tile, decode_rfc6962};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

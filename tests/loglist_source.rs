@@ -14,14 +14,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::*;
-use ctwatch::fakelog::{self, FakeLog};
-use ctwatch::fakelog_tiled::{self, FakeTiledLog};
 use ctwatch::logsource::{LogListSource, Origin};
 use ctwatch::notify::{DeliveryPolicy, Sink};
 use ctwatch::run::RunOptions;
 use ctwatch::store::SinkRoute;
 use ctwatch::tailer::{StartAt, TailConfig};
 use ctwatch::watchlist::Watchlist;
+use ctwatch_fakelog::tiled::{self as fakelog_tiled, FakeTiledLog};
+use ctwatch_fakelog::{self as fakelog, FakeLog};
 use sha2::Digest;
 
 /// Serves `/log_list.json` (with an ETag, answering 304 to a matching If-None-Match) and `/log_list.sig`.

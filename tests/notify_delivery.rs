@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Env, fast_retry, navigli_entries, once_config};
-use ctwatch::fakelog::{self, FakeLog};
 use ctwatch::notify::{
     Batching, Clock, DeliveryPolicy, Sink, SinkConfig, SinkError, SinkType, build_sinks, drain,
     http_client, run_worker,
@@ -22,6 +21,7 @@ use ctwatch::run::{RunOptions, RunSummary};
 use ctwatch::store::{Delivery, SinkRoute, Store};
 use ctwatch::tailer::StartAt;
 use ctwatch::watchlist::Watchlist;
+use ctwatch_fakelog::{self as fakelog, FakeLog};
 use notify_support::*;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -342,7 +342,7 @@ async fn run_once(
     drain_secs: u64,
 ) -> RunSummary {
     let list_path = env.write_log_list(&[(log, url)]);
-    let list = ctwatch::loglist::parse(&std::fs::read(list_path).unwrap()).unwrap();
+    let list = ctwatch::ct::loglist::parse(&std::fs::read(list_path).unwrap()).unwrap();
     let sinks = build_sinks(&cfgs, http_client().unwrap()).unwrap();
     let opts = RunOptions {
         log_list: list,

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Env, navigli_entries};
-use ctwatch::fakelog::{self, FakeLog};
 use ctwatch::notify::{
     DeliveryPolicy, Sink, SinkConfig, SinkType, build_sinks, drain, http_client,
 };
 use ctwatch::store::Store;
+use ctwatch_fakelog::{self as fakelog, FakeLog};
 use notify_support::*;
 use tokio::process::Command;
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::*;
-use ctwatch::fakelog::{self, FakeLog, Faults};
 use ctwatch::tailer::StartAt;
+use ctwatch_fakelog::{self as fakelog, FakeLog, Faults};
 
 const WATCH: &str = "mexi.my\nnip.io\n";
 /// certspotter 0.16 reports 61 certificates for this watchlist over these 1024 entries (../shared/ctdata/CERTSPOTTER.md,

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use ctwatch::fakelog::{self, FakeLog};
 use ctwatch::notify::{DeliveryPolicy, Sink, Wake};
 use ctwatch::probe::resolve::{ResolveError, ResolveFuture, Resolver};
 use ctwatch::probe::schedule::{Cadence, DomainLimiter};
@@ -21,6 +20,7 @@ use ctwatch::run::RunOptions;
 use ctwatch::store::{SinkRoute, Store, TargetSource};
 use ctwatch::tailer::{StartAt, TailConfig};
 use ctwatch::watchlist::Watchlist;
+use ctwatch_fakelog::{self as fakelog, FakeLog};
 use probe_support::{Pki, dead_port, serve_tls};
 use serde_json::Value;
 
@@ -361,7 +361,7 @@ fn run_options(
     probe: Option<ScheduleConfig>,
     tail: TailConfig,
 ) -> RunOptions {
-    let log_list = ctwatch::loglist::parse(&std::fs::read(list).unwrap()).unwrap();
+    let log_list = ctwatch::ct::loglist::parse(&std::fs::read(list).unwrap()).unwrap();
     let sink: Arc<dyn Sink> = env.sink.clone();
     RunOptions {
         log_list,

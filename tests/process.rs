@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ctwatch::fakelog::{self, FakeLog};
+use ctwatch_fakelog::{self as fakelog, FakeLog};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ctwatch");
 

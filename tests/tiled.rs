@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::*;
-use ctwatch::fakelog::{self, FakeLog};
-use ctwatch::fakelog_tiled::{self, FakeTiledLog, TileCompression, TiledFaults};
 use ctwatch::store::Store;
 use ctwatch::tailer::{StartAt, TailConfig};
+use ctwatch_fakelog::tiled::{self as fakelog_tiled, FakeTiledLog, TileCompression, TiledFaults};
+use ctwatch_fakelog::{self as fakelog, FakeLog};
 
 const WATCH: &str = "mexi.my\nnip.io\n";
 /// What certspotter 0.16 reports for this watchlist over the 1024 entries (see tests/pipeline.rs).

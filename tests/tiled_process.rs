@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ctwatch::fakelog::{self, FakeLog};
-use ctwatch::fakelog_tiled::{self, FakeTiledLog, TiledFaults};
+use ctwatch_fakelog::tiled::{self as fakelog_tiled, FakeTiledLog, TiledFaults};
+use ctwatch_fakelog::{self as fakelog, FakeLog};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ctwatch");
 

@@ -6,13 +6,13 @@ mod common;
 use std::sync::Arc;
 
 use common::fast_retry;
+use ctwatch::ct::merkle::{self, MemoryTree};
 use ctwatch::ctlog::CtLog;
 use ctwatch::ctlog::http::{Fetcher, build_client};
 use ctwatch::ctlog::static_ct::{IssuerCache, StaticCtLog};
-use ctwatch::fakelog;
-use ctwatch::fakelog_tiled::{self, FakeTiledLog};
-use ctwatch::merkle::{self, MemoryTree};
 use ctwatch::store::Store;
+use ctwatch_fakelog as fakelog;
+use ctwatch_fakelog::tiled::{self as fakelog_tiled, FakeTiledLog};
 
 /// A tiny RFC 6962 x509 entry (the certificate bytes are not a certificate: only the tree matters here).
 fn tiny_entry(i: u32) -> fakelog::FakeEntry {
@@ -45,7 +45,7 @@ async fn proofs_and_start_trees_from_hash_tiles_match_the_full_tree_up_to_level_
     assert_eq!(log.root(u64::from(SIZE)), reference.root(u64::from(SIZE)));
 
     let (url, _s) = fakelog_tiled::serve(log.clone()).await.unwrap();
-    let key = ctwatch::sig::LogKey::from_spki_der(log.spki()).unwrap();
+    let key = ctwatch::ct::sig::LogKey::from_spki_der(log.spki()).unwrap();
     let store: Arc<dyn IssuerCache> = Arc::new(Store::open_in_memory().unwrap());
     let fetcher = Fetcher::new(build_client().unwrap(), fast_retry());
     let client = StaticCtLog::new(&url, log.submission_url(), key, fetcher, store);

@@ -14,8 +14,8 @@ pub mod static_ct;
 
 use std::future::Future;
 
-use crate::leaf::LogEntry;
-use crate::merkle::{CollapsedTree, Hash};
+use crate::ct::leaf::LogEntry;
+use crate::ct::merkle::{CollapsedTree, Hash};
 
 /// A tree head whose signature was verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

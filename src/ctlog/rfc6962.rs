@@ -6,10 +6,10 @@ use serde::Deserialize;
 
 use super::http::Fetcher;
 use super::{CtLog, LogError, RawEntry, TreeHead};
-use crate::leaf;
-use crate::merkle::{self, CollapsedTree, Hash};
-use crate::sig::LogKey;
-use crate::sth;
+use crate::ct::leaf;
+use crate::ct::merkle::{self, CollapsedTree, Hash};
+use crate::ct::sig::LogKey;
+use crate::ct::sth;
 
 /// The `get-entries` response body (base64 fields), as logs send it and as the fake log serves it.
 #[derive(Debug, Deserialize, serde::Serialize)]

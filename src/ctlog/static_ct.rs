@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use super::http::Fetcher;
 use super::issuers::Issuers;
 use super::{CtLog, LogError, RawEntry, TreeHead};
-use crate::checkpoint::{self, CheckpointError};
-use crate::leaf::{self, TileLeaf};
-use crate::merkle::{self, CollapsedTree, Hash};
-use crate::sig::LogKey;
+use crate::ct::checkpoint::{self, CheckpointError};
+use crate::ct::leaf::{self, TileLeaf};
+use crate::ct::merkle::{self, CollapsedTree, Hash};
+use crate::ct::sig::LogKey;
 
 /// Entries (and hashes) per full tile.
 pub const TILE_WIDTH: u64 = 256;

@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result};
 
+use crate::ct::leaf::{EntryType, LogEntry};
 use crate::event::{Event, LogRef, certificate_events};
-use crate::leaf::{EntryType, LogEntry};
 use crate::store::StoredEntry;
 use crate::watchlist::{MatchInput, Watchlist};
 
@@ -34,7 +34,7 @@ pub fn certificate_events_for(
         issuer_key_hash: None,
         chain: Vec::new(),
     };
-    let info = crate::cert::cert_info(&entry).context("parsing the certificate")?;
+    let info = crate::ct::cert::cert_info(&entry).context("parsing the certificate")?;
     let wl = Watchlist::parse_str("sample.txt", watchlist)
         .map_err(|e| anyhow::anyhow!("watchlist: {e}"))?;
     let matches = wl.match_cert(&MatchInput {

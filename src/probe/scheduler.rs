@@ -55,7 +55,7 @@ impl ScheduleConfig {
     /// Look served certificates up in `store` (by fingerprint and tbs identity) for `seen_in_ct`.
     pub fn with_store(mut self, store: &Arc<Store>) -> Self {
         self.options.ct_lookup = Some(store.clone());
-        self.options.tbs_identity = Some(|tbs| crate::cert::tbs_identity(tbs).ok());
+        self.options.tbs_identity = Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok());
         self
     }
 }

@@ -3,11 +3,11 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError, reverse_name};
-use crate::cert::CertInfo;
+use crate::ct::cert::CertInfo;
+use crate::ct::leaf::EntryType;
+use crate::ct::merkle::CollapsedTree;
 use crate::ctlog::TreeHead;
 use crate::event::{self, Event, LogRef};
-use crate::leaf::EntryType;
-use crate::merkle::CollapsedTree;
 use crate::watchlist::Match;
 
 /// Entries `[start, tree.size())` of one log, verified against `head`.

@@ -4,8 +4,8 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Store, StoreError, unix_now};
+use crate::ct::merkle::{CollapsedTree, Hash};
 use crate::ctlog::TreeHead;
-use crate::merkle::{CollapsedTree, Hash};
 
 /// What the log list says about a log (refreshed on every start).
 #[derive(Clone, Debug)]

@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::ct::merkle::CollapsedTree;
 use crate::ctlog::{CtLog, LogError, TreeHead};
 use crate::event::LogRef;
-use crate::merkle::CollapsedTree;
 use crate::stats::LogStats;
 use crate::store::{LogPosition, Store, StoreError};
 use crate::watchlist::Watchlist;
@@ -132,7 +132,7 @@ pub struct Tailer<L: CtLog> {
     /// Woken after every commit that queued events.
     pub outbox: crate::notify::Wake,
     /// Read-only logs: the final tree head from the log list (size, root).
-    pub final_head: Option<(u64, crate::merkle::Hash)>,
+    pub final_head: Option<(u64, crate::ct::merkle::Hash)>,
     pub stats: Arc<LogStats>,
 }
 

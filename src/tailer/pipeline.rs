@@ -6,9 +6,9 @@ use std::time::Duration;
 use futures::{StreamExt, stream};
 
 use super::{TailError, TailOutcome, Tailer, blocking};
-use crate::cert::{self, CertInfo};
+use crate::ct::cert::{self, CertInfo};
+use crate::ct::merkle::{self, CollapsedTree, Hash};
 use crate::ctlog::{CtLog, LogError, RawEntry, TreeHead};
-use crate::merkle::{self, CollapsedTree, Hash};
 use crate::store::{Batch, MalformedEntry, StoredEntry};
 use crate::watchlist::{MatchInput, Watchlist};
 

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ctwatch::ctlog::http::RetryPolicy;
-use ctwatch::fakelog::{self, FakeEntry, FakeLog};
 use ctwatch::notify::{DeliveryPolicy, Sink, SinkError};
 use ctwatch::run::{RunOptions, RunSummary};
 use ctwatch::store::{Delivery, SinkRoute, Store};
 use ctwatch::tailer::{StartAt, TailConfig};
 use ctwatch::watchlist::Watchlist;
+use ctwatch_fakelog::{self as fakelog, FakeEntry, FakeLog};
 use serde_json::Value;
 
 pub const NAVIGLI_ROOT_778: &str = "+WnHOMRZl/LG1669oeskbdK9bcO4nkrY1cfVyknC52U=";
@@ -145,7 +145,7 @@ pub fn once_config(start_at: StartAt) -> TailConfig {
 
 /// `ctwatch run --once` in-process.
 pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailConfig) -> RunSummary {
-    let list = ctwatch::loglist::parse(&std::fs::read(log_list).unwrap()).unwrap();
+    let list = ctwatch::ct::loglist::parse(&std::fs::read(log_list).unwrap()).unwrap();
     let wl = Watchlist::parse_str("watch.txt", watchlist).unwrap();
     let sink: Arc<dyn Sink> = env.sink.clone();
     let opts = RunOptions {

@@ -72,7 +72,7 @@ pub fn service(api: Option<ApiConfig>, health: HealthConfig) -> ServiceOptions {
 
 /// Start following the logs of `list` from the beginning, polling every 300 ms.
 pub async fn start(env: &Env, list: &Path, service: ServiceOptions) -> Daemon {
-    let log_list = ctwatch::loglist::parse(&std::fs::read(list).unwrap()).unwrap();
+    let log_list = ctwatch::ct::loglist::parse(&std::fs::read(list).unwrap()).unwrap();
     let sink: Arc<dyn Sink> = env.sink.clone();
     let registry = Arc::new(Registry::default());
     let with_api = service.api.is_some();

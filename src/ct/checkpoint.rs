@@ -11,9 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 
-use crate::merkle::Hash;
-use crate::sig::LogKey;
-use crate::sth::tree_head_signature_input;
+use crate::ct::merkle::Hash;
+use crate::ct::sig::LogKey;
+use crate::ct::sth::tree_head_signature_input;
 
 /// A verified checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,7 +128,7 @@ pub fn sign_checkpoint(
     key: &ring::signature::EcdsaKeyPair,
     log_id: &[u8; 32],
 ) -> String {
-    let ds = crate::sth::sign_tree_head(key, tree_size, timestamp_ms, root);
+    let ds = crate::ct::sth::sign_tree_head(key, tree_size, timestamp_ms, root);
     let mut sig = key_id(origin, log_id).to_vec();
     sig.extend_from_slice(&timestamp_ms.to_be_bytes());
     sig.extend_from_slice(&ds);
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn signed_test_checkpoint_roundtrips() {
-        let (kp, spki) = crate::sth::testkey::test_p256_keypair();
+        let (kp, spki) = crate::ct::sth::testkey::test_p256_keypair();
         let key = LogKey::from_spki_der(&spki).unwrap();
         let note = sign_checkpoint(
             "log.example/test",
@@ -252,7 +252,7 @@ mod tests {
             (cp.tree_size, cp.root_hash, cp.timestamp_ms),
             (1024, [5; 32], 1_700_000_000_123)
         );
-        let (_, other) = crate::sth::testkey::test_p256_keypair();
+        let (_, other) = crate::ct::sth::testkey::test_p256_keypair();
         let other = LogKey::from_spki_der(&other).unwrap();
         assert!(parse_and_verify(note.as_bytes(), "log.example/test", &other).is_err());
     }

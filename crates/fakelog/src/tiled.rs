@@ -5,7 +5,7 @@
 //!
 //! Two ways to fill it: [`FakeTiledLog::from_tile_dir`] serves recorded real tiles (the files are served byte for
 //! byte; what the recording lacks, such as level-1 hash tiles or other partial widths, is computed from the same
-//! entries), and [`FakeTiledLog::append_rfc6962`] turns RFC 6962 entries (e.g. [`crate::fakelog::synthesize`]
+//! entries), and [`FakeTiledLog::append_rfc6962`] turns RFC 6962 entries (e.g. [`crate::synthesize`]
 //! output) into TileLeaf records with a leaf_index extension and chain fingerprints.
 
 use std::collections::HashMap;
@@ -23,10 +23,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 
-use crate::ctlog::static_ct::{TILE_WIDTH, origin_of, tile_path};
-use crate::fakelog::{FakeEntry, FakeLog};
-use crate::leaf;
-use crate::merkle::{self, Hash, MemoryTree};
+use crate::{FakeEntry, FakeLog};
+use ctwatch::ct::leaf;
+use ctwatch::ct::merkle::{self, Hash, MemoryTree};
+use ctwatch::ctlog::static_ct::{TILE_WIDTH, origin_of, tile_path};
 
 mod wire;
 pub use wire::parse_tile_path;
@@ -88,8 +88,8 @@ impl FakeTiledLog {
     /// An empty log whose submission URL is `https://<name>.ctwatch.invalid/` (the checkpoint origin is that URL
     /// without its scheme; the monitoring URL is wherever [`serve`] listens).
     pub fn new(name: &str) -> Arc<FakeTiledLog> {
-        let (key, spki) = crate::sth::testkey::test_p256_keypair();
-        let (other_key, _) = crate::sth::testkey::test_p256_keypair();
+        let (key, spki) = ctwatch::ct::sth::testkey::test_p256_keypair();
+        let (other_key, _) = ctwatch::ct::sth::testkey::test_p256_keypair();
         Arc::new(FakeTiledLog {
             entries: RwLock::new(Vec::new()),
             tree: RwLock::new(MemoryTree::new()),
@@ -306,7 +306,7 @@ impl FakeTiledLog {
         // Timestamps grow with the size so that every new checkpoint is newer than the last.
         let ts = 1_750_000_000_000 + size;
         let note =
-            crate::checkpoint::sign_checkpoint(&origin, size, &root, ts, key, &self.log_id());
+            ctwatch::ct::checkpoint::sign_checkpoint(&origin, size, &root, ts, key, &self.log_id());
         // Real checkpoints carry lines of other keys (grease, witnesses) first: a verifier must skip them.
         let (body, sigs) = note
             .split_once("\n\n")

@@ -1,6 +1,12 @@
 //! A fake RFC 6962 log on 127.0.0.1, for tests and benchmarks: it serves real entries (or synthesized ones built
 //! from real templates), signs its tree heads with a throw-away P-256 key, and has switches to misbehave
 //! (short pages, 429s, 5xx, tampered entries, bad signatures, missing proof endpoints).
+//!
+//! [`tiled`] serves the same entries as a static-ct (tiled) log.
+//!
+//! This crate is test and benchmark support (a dev-dependency of `ctwatch`): the `ctwatch` binary never contains it.
+
+pub mod tiled;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,8 +22,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 
-use crate::ctlog::rfc6962::{GetEntries, GetEntriesItem};
-use crate::merkle::{self, Hash, MemoryTree};
+use ctwatch::ct::merkle::{self, Hash, MemoryTree};
+use ctwatch::ctlog::rfc6962::{GetEntries, GetEntriesItem};
 
 /// Ways the fake log can misbehave. All off by default.
 #[derive(Clone, Debug, Default)]
@@ -66,8 +72,8 @@ pub struct FakeLog {
 impl FakeLog {
     /// A log holding `entries`, all published.
     pub fn new(entries: Vec<FakeEntry>) -> Arc<FakeLog> {
-        let (key, spki) = crate::sth::testkey::test_p256_keypair();
-        let (other_key, _) = crate::sth::testkey::test_p256_keypair();
+        let (key, spki) = ctwatch::ct::sth::testkey::test_p256_keypair();
+        let (other_key, _) = ctwatch::ct::sth::testkey::test_p256_keypair();
         let log = FakeLog {
             entries: RwLock::new(Vec::new()),
             tree: RwLock::new(MemoryTree::new()),
@@ -214,7 +220,7 @@ async fn get_sth(State(log): State<Arc<FakeLog>>) -> Response {
     } else {
         &log.key
     };
-    let sig = crate::sth::sign_tree_head(key, size, ts, &root);
+    let sig = ctwatch::ct::sth::sign_tree_head(key, size, ts, &root);
     json(serde_json::json!({
         "tree_size": size, "timestamp": ts,
         "sha256_root_hash": B64.encode(root), "tree_head_signature": B64.encode(sig),
@@ -366,10 +372,10 @@ pub fn synthesize(templates: &[FakeEntry], n: usize) -> Vec<FakeEntry> {
 
 /// The serial number bytes (INTEGER contents) of the certificate or TBS in a leaf, if it decodes.
 fn serial_of(e: &FakeEntry) -> Option<Vec<u8>> {
-    let entry = crate::leaf::decode_rfc6962(&e.leaf_input, &e.extra_data).ok()?;
+    let entry = ctwatch::ct::leaf::decode_rfc6962(&e.leaf_input, &e.extra_data).ok()?;
     let tbs = match &entry.precert_tbs {
         Some(tbs) => tbs.clone(),
-        None => crate::cert::tbs_of_certificate(&entry.cert_der)
+        None => ctwatch::ct::cert::tbs_of_certificate(&entry.cert_der)
             .ok()?
             .to_vec(),
     };

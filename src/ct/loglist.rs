@@ -5,11 +5,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 
-use crate::merkle::Hash;
-use crate::sig::LogKey;
+use crate::ct::merkle::Hash;
+use crate::ct::sig::LogKey;
 
 /// Google's log list signing key (RSA), bundled.
-pub const GOOGLE_LOG_LIST_KEY_PEM: &str = include_str!("../assets/google_log_list_pubkey.pem");
+pub const GOOGLE_LOG_LIST_KEY_PEM: &str = include_str!("../../assets/google_log_list_pubkey.pem");
 
 #[derive(Clone, Debug)]
 pub struct LogList {

@@ -4,8 +4,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 
-use crate::merkle::Hash;
-use crate::sig::{LogKey, SigError};
+use crate::ct::merkle::Hash;
+use crate::ct::sig::{LogKey, SigError};
 
 /// A signed tree head as the log sent it (not yet verified).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn sign_tree_head(
     let sig = key
         .sign(&ring::rand::SystemRandom::new(), &msg)
         .expect("ECDSA signing with a valid key");
-    crate::sig::digitally_signed(3, sig.as_ref())
+    crate::ct::sig::digitally_signed(3, sig.as_ref())
 }
 
 /// Throw-away keys for test logs.
@@ -262,7 +262,7 @@ mod rsa_tests {
             tree_size: 77,
             timestamp_ms: 1234,
             root_hash: root,
-            signature: crate::sig::digitally_signed(1, &sig),
+            signature: crate::ct::sig::digitally_signed(1, &sig),
         };
         sth.verify(&key).unwrap();
         let mut bad = sth.clone();

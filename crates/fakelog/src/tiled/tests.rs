@@ -24,7 +24,7 @@ fn tile_paths_parse_back() {
 }
 
 fn fixture(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .join("tests/fixtures")
         .join(rel)
 }
@@ -36,7 +36,7 @@ fn rfc6962_navigli() -> Vec<FakeEntry> {
             "rfc6962/navigli2025h2-converted-from-tiles/get-entries_start-{a}_end-{b}.json"
         )))
         .unwrap();
-        out.extend(crate::fakelog::entries_from_get_entries_json(&body).unwrap());
+        out.extend(crate::entries_from_get_entries_json(&body).unwrap());
     }
     out
 }

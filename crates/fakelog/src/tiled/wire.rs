@@ -1,7 +1,7 @@
 //! Bytes on the wire of the fake tiled log: tile paths, TileLeaf records, gzip.
 
-use crate::ctlog::static_ct::{TILE_WIDTH, tile_path};
-use crate::leaf::{EntryType, LogEntry};
+use ctwatch::ct::leaf::{EntryType, LogEntry};
+use ctwatch::ctlog::static_ct::{TILE_WIDTH, tile_path};
 
 pub(super) fn gzip(body: &[u8]) -> Vec<u8> {
     use std::io::Write;

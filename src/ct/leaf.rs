@@ -454,10 +454,10 @@ mod tests {
 
     /// A real precert entry (scrape-ct-log fixture): leaf_input is 1100 bytes, extra_data 4015.
     const LEAF: &[u8] = include_bytes!(
-        "../tests/fixtures/rfc6962/single-entries/scrape-ct-log_precert_leaf_input.bin"
+        "../../tests/fixtures/rfc6962/single-entries/scrape-ct-log_precert_leaf_input.bin"
     );
     const EXTRA: &[u8] = include_bytes!(
-        "../tests/fixtures/rfc6962/single-entries/scrape-ct-log_precert_extra_data.bin"
+        "../../tests/fixtures/rfc6962/single-entries/scrape-ct-log_precert_extra_data.bin"
     );
 
     fn u24_at(buf: &[u8], at: usize) -> usize {

@@ -18,8 +18,8 @@ use x509_parser::der_parser::asn1_rs::{Any, Class, FromDer};
 use x509_parser::extensions::GeneralName;
 use x509_parser::x509::X509Name;
 
-use crate::der::{self, DerError};
-use crate::leaf::{EntryType, LogEntry};
+use crate::ct::der::{self, DerError};
+use crate::ct::leaf::{EntryType, LogEntry};
 
 /// DER content of OID 1.3.6.1.4.1.11129.2.4.3, the CT precertificate poison extension (RFC 6962 section 3.1).
 const OID_CT_POISON: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x03];
