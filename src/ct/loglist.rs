@@ -198,15 +198,15 @@ fn convert(operator: &str, tiled: bool, log: RawLog) -> Result<LogInfo, String> 
     let kind = if tiled {
         match (log.submission_url, log.monitoring_url) {
             (Some(s), Some(m)) => LogKind::Tiled {
-                submission_url: slash(&checked_url("submission_url", &s)?),
-                monitoring_url: slash(&checked_url("monitoring_url", &m)?),
+                submission_url: slash(checked_url("submission_url", &s)?),
+                monitoring_url: slash(checked_url("monitoring_url", &m)?),
             },
             _ => return Err("tiled log without submission_url and monitoring_url".into()),
         }
     } else {
         let url = log.url.ok_or("log without url")?;
         LogKind::Rfc6962 {
-            url: slash(&checked_url("url", &url)?),
+            url: slash(checked_url("url", &url)?),
         }
     };
     Ok(LogInfo {
