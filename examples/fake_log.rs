@@ -7,6 +7,10 @@
 //! With `--entries N` the log holds N distinct entries synthesized from the real navigli2025h2 templates in
 //! tests/fixtures (see `ctwatch_fakelog::synthesize`); without it, exactly the 1024 real entries (with `--tiled`:
 //! the recorded navigli2025h2 tiles, served as recorded).
+//!
+//! Hostile modes for the cron-safety measurements (scripts/measure-once-deadline.sh):
+//! `--hang`: the log list names a log that accepts connections and never answers;
+//! `--retry-after SECS`: every get-entries request answers 429 with `Retry-After: SECS`.
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +22,20 @@ async fn main() -> anyhow::Result<()> {
     let mut entries_wanted: Option<usize> = None;
     let mut out = PathBuf::from(".");
     let mut tiled = false;
+    let mut hang = false;
+    let mut retry_after: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--entries" => entries_wanted = Some(args.next().unwrap_or_default().parse()?),
             "--out" => out = PathBuf::from(args.next().unwrap_or_default()),
             "--tiled" => tiled = true,
+            "--hang" => hang = true,
+            "--retry-after" => retry_after = Some(args.next().unwrap_or_default().parse()?),
             other => {
-                anyhow::bail!("unknown argument {other} (use [--tiled] --entries N --out DIR)")
+                anyhow::bail!(
+                    "unknown argument {other} (use [--tiled] [--hang] [--retry-after SECS] --entries N --out DIR)"
+                )
             }
         }
     }
@@ -40,7 +50,18 @@ async fn main() -> anyhow::Result<()> {
     };
     let n = entries.len();
     let log = FakeLog::new(entries);
-    let (url, server) = fakelog::serve(log.clone()).await?;
+    if let Some(secs) = retry_after {
+        log.set_faults(ctwatch_fakelog::Faults {
+            rate_limit_every: 1,
+            retry_after_secs: secs,
+            ..Default::default()
+        });
+    }
+    let (url, server) = if hang {
+        blackhole().await?
+    } else {
+        fakelog::serve(log.clone()).await?
+    };
     std::fs::create_dir_all(&out)?;
     std::fs::write(
         out.join("log_list.json"),
@@ -50,6 +71,19 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("fake log with {n} entries at {url}");
     server.await?;
     Ok(())
+}
+
+/// A TCP server on 127.0.0.1 that accepts every connection and never sends a byte.
+async fn blackhole() -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    Ok((url, task))
 }
 
 /// The 1024 real navigli2025h2 entries in their RFC 6962 form.

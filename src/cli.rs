@@ -249,6 +249,8 @@ pub async fn run_command(
 ) -> Result<u8> {
     let cfg = crate::config::load_for_run(args.config.as_deref())?;
     let s = crate::config::Settings::resolve(&args, &cfg)?;
+    // One writer per database, taken before anything else touches it; held until this function returns.
+    let _lock = crate::runlock::RunLock::acquire(&s.db)?;
     // `[api]` in the config serves the API; `--listen` serves it too, and overrides the address.
     let api = match (args.listen, cfg.api.clone()) {
         (Some(listen), api) => Some(crate::api::ApiConfig {

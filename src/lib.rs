@@ -29,7 +29,8 @@
 //! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`, the daemon scheduler,
 //!   `ctwatch report`).
 //! - Running it: [`config`] (TOML + flags), [`api`], [`health`], [`progress`], [`stats`].
-//! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
+//! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands);
+//!   [`runlock`] keeps a second `run` off a database that one is already writing.
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
 
@@ -45,6 +46,7 @@ pub mod notify;
 pub mod probe;
 pub mod progress;
 pub mod run;
+pub mod runlock;
 pub mod stats;
 pub mod store;
 pub mod tailer;

@@ -193,7 +193,30 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Bring the database up to [`SCHEMA_VERSION`], one transaction per migration. A database written by a newer
 /// ctwatch is refused rather than misread.
+///
+/// Safe against other processes migrating the same file at the same moment (several cron runs starting together
+/// on a fresh database): each step takes the write lock first (`BEGIN IMMEDIATE`, waiting up to the busy timeout)
+/// and re-reads `user_version` inside the transaction, so a migration another process finished meanwhile is
+/// skipped instead of failing with `table ... already exists`.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    loop {
+        let current = version(conn)?;
+        if current >= SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = version(&tx)?;
+        if current >= SCHEMA_VERSION {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[current as usize])?;
+        tx.pragma_update(None, "user_version", current + 1)?;
+        tx.commit()?;
+    }
+}
+
+/// `PRAGMA user_version`, refusing a database newer than this build.
+fn version(conn: &Connection) -> Result<i64, StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::TooNew {
@@ -201,11 +224,5 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", version as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
+    Ok(current)
 }
