@@ -181,6 +181,13 @@ pub struct RunArgs {
     /// With --once: seconds to keep delivering queued notifications before exiting [default: 60].
     #[arg(long)]
     pub deliver_timeout_secs: Option<u64>,
+    /// With --once: overall deadline in seconds; then commit what is verified, deliver what is queued (within
+    /// --deliver-timeout-secs), print what is left per log and exit 1 [default: 600].
+    #[arg(long)]
+    pub once_timeout_secs: Option<u64>,
+    /// Longest wait a log's Retry-After may impose, in seconds (longer asks are capped) [default: 60].
+    #[arg(long)]
+    pub max_retry_after_secs: Option<u64>,
     #[command(flatten)]
     pub sinks: SinkArgs,
     /// Serve the HTTP API (/health, /metrics, /api/v1/) on ADDR: `127.0.0.1:8080`, `[::1]:8080`, or a bare port
@@ -324,6 +331,14 @@ pub async fn run_command(
     let summary = crate::run::run(opts, shutdown).await?;
     for (log, err) in &summary.failed_logs {
         eprintln!("ctwatch: log {log} did not catch up: {err}");
+    }
+    if let Some(left) = &summary.deadline {
+        eprintln!(
+            "ctwatch: the --once deadline passed before every log caught up; the next run resumes from here:"
+        );
+        for l in left {
+            eprintln!("ctwatch:   {l}");
+        }
     }
     if let Some(e) = &summary.probe_error {
         eprintln!("ctwatch: the probe pass failed: {e}");

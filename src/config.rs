@@ -62,6 +62,8 @@ pub struct TailSection {
     pub max_attempts: Option<u32>,
     pub retry_base_ms: Option<u64>,
     pub request_timeout_secs: Option<u64>,
+    pub max_retry_after_secs: Option<u64>,
+    pub once_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +168,22 @@ impl Settings {
             1,
             100,
         )?;
+        let max_retry_after = in_range(
+            "tail.max_retry_after_secs",
+            args.max_retry_after_secs
+                .or(t.max_retry_after_secs)
+                .unwrap_or(60),
+            1,
+            86_400,
+        )?;
+        let once_timeout = in_range(
+            "tail.once_timeout_secs",
+            args.once_timeout_secs
+                .or(t.once_timeout_secs)
+                .unwrap_or(600),
+            1,
+            7 * 86_400,
+        )?;
         let d = &cfg.delivery;
         let mut include = cfg.logs.include.clone();
         include.extend(args.include_logs.iter().cloned());
@@ -202,6 +220,7 @@ impl Settings {
                 start_at,
                 once: args.once,
                 store_all: args.store_all || cfg.store_all.unwrap_or(false),
+                once_timeout: Duration::from_secs(once_timeout),
                 ..TailConfig::default()
             },
             retry: RetryPolicy {
@@ -215,6 +234,7 @@ impl Settings {
                         .unwrap_or(30)
                         .max(1),
                 ),
+                max_retry_after: Duration::from_secs(max_retry_after),
                 ..RetryPolicy::default()
             },
             page_size,
@@ -251,6 +271,9 @@ mod tests {
         assert_eq!(format!("{:?}", s.tail), format!("{:?}", d.tail));
         assert_eq!(s.drain_timeout, d.drain_timeout);
         assert_eq!(s.retry.max_attempts, d.retry.max_attempts);
+        assert_eq!(s.retry.max_retry_after, d.retry.max_retry_after);
+        assert_eq!(d.retry.max_retry_after, Duration::from_secs(60));
+        assert_eq!(d.tail.once_timeout, Duration::from_secs(600));
     }
 
     #[test]

@@ -30,7 +30,7 @@
 //!   `ctwatch report`).
 //! - Running it: [`config`] (TOML + flags), [`api`], [`health`], [`progress`], [`stats`].
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands);
-//!   [`runlock`] keeps a second `run` off a database that one is already writing.
+//!   [`deadline`] bounds a `--once` run; [`runlock`] keeps a second `run` off a database that one is already writing.
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
 
@@ -39,6 +39,7 @@ pub mod cli;
 pub mod config;
 pub mod ct;
 pub mod ctlog;
+pub mod deadline;
 pub mod event;
 pub mod health;
 pub mod logsource;

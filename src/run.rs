@@ -99,6 +99,8 @@ pub struct RunSummary {
     pub stats: BTreeMap<String, Arc<LogStats>>,
     /// With `once`: the probe pass failed.
     pub probe_error: Option<String>,
+    /// With `once`: the `--once-timeout-secs` deadline stopped the run; what each log still had to do.
+    pub deadline: Option<Vec<crate::deadline::LogLeft>>,
 }
 
 impl RunSummary {
@@ -106,6 +108,7 @@ impl RunSummary {
         self.failed_logs.is_empty()
             && self.undelivered.iter().all(|(_, n)| *n == 0)
             && self.probe_error.is_none()
+            && self.deadline.is_none()
     }
 }
 
@@ -315,6 +318,11 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         ))
     });
 
+    // The tailers stop on the shutdown signal, or with --once at the deadline.
+    let tail_stop = crate::deadline::TailStop::spawn(
+        shutdown.clone(),
+        opts.tail.once.then_some(opts.tail.once_timeout),
+    );
     let mut set = LogSet {
         opts_tail: opts.tail.clone(),
         store: opts.store.clone(),
@@ -323,7 +331,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         page_size: opts.page_size,
         watchlist: watchlist.subscribe(),
         wake,
-        shutdown: shutdown.clone(),
+        shutdown: tail_stop.receiver(),
         running: HashMap::new(),
         tasks: JoinSet::new(),
         stats: BTreeMap::new(),
@@ -345,13 +353,25 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     // The CLI enforces a sensible minimum; tests use short periods.
     let mut refresh = tokio::time::interval(opts.log_list_refresh.max(Duration::from_millis(10)));
     refresh.tick().await;
-    let mut shutdown_rx = shutdown.clone();
+    let mut shutdown_rx = tail_stop.receiver();
+    // Tailers still running this long after the stop signal are aborted (stuck on a hostile log).
+    let mut abort_at: Option<tokio::time::Instant> = None;
     loop {
         // Read before select!: a watch::Ref held inside it would make this future !Send (unspawnable).
         let stopping = *shutdown_rx.borrow();
+        if stopping && abort_at.is_none() {
+            abort_at = Some(tokio::time::Instant::now() + crate::deadline::TAIL_GRACE);
+        }
+        let abort_at_or_never = abort_at.unwrap_or_else(far_future);
         tokio::select! {
+            _ = tokio::time::sleep_until(abort_at_or_never), if stopping => {
+                tracing::warn!("tailers did not stop within {:?}: aborting them", crate::deadline::TAIL_GRACE);
+                set.tasks.abort_all();
+                abort_at = Some(far_future());
+            }
             done = set.tasks.join_next() => match done {
                 None => break,
+                Some(Err(e)) if e.is_cancelled() => {}
                 Some(Ok((url, Err(e)))) => {
                     tracing::error!(log = %url, "gave up: {e}");
                     summary.failed_logs.push((url, e.to_string()));
@@ -378,6 +398,9 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         }
     }
     summary.stats = std::mem::take(&mut set.stats);
+    if tail_stop.deadline_hit() {
+        summary.deadline = Some(logs_left(&opts.store, &set).await);
+    }
     if let Some(task) = probe_task {
         // It stops at the shutdown signal; if the tailers ended without one, stop it here.
         if !*shutdown.borrow() {
@@ -385,7 +408,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         }
         let _ = task.await;
     }
-    if let (Some(cfg), true) = (&opts.probe, opts.tail.once) {
+    if let (Some(cfg), true, None) = (&opts.probe, opts.tail.once, &summary.deadline) {
         summary.probe_error = probe_once(&opts.store, cfg, shutdown.clone()).await;
     }
 
@@ -412,6 +435,29 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     let now = clock();
     tokio::task::spawn_blocking(move || store.end_run(run_id, now)).await??;
     Ok(summary)
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// Where each followed log stands (verified position and last signed head), from the store.
+async fn logs_left(store: &Arc<Store>, set: &LogSet) -> Vec<crate::deadline::LogLeft> {
+    let followed: Vec<String> = set.running.values().map(|(url, _)| url.clone()).collect();
+    let st = store.clone();
+    let rows = tokio::task::spawn_blocking(move || st.list_logs())
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or_default();
+    rows.into_iter()
+        .filter(|r| followed.contains(&r.url))
+        .map(|r| crate::deadline::LogLeft {
+            url: r.url,
+            verified: r.verified_size,
+            head: r.head_size,
+        })
+        .collect()
 }
 
 /// Start the HTTP API (when configured), the health monitor and the progress display; they stop on `stop`.
@@ -490,7 +536,10 @@ async fn supervise<L: CtLog>(
     mut shutdown: watch::Receiver<bool>,
 ) -> TaskResult {
     loop {
-        let result = match tokio::spawn(tailer.clone().run()).await {
+        let task = tokio::spawn(tailer.clone().run());
+        // Aborting this supervisor (the --once grace period ran out) aborts the tailer with it.
+        let _abort = AbortOnDrop(task.abort_handle());
+        let result = match task.await {
             Ok(r) => r,
             Err(join) => Err(TailError::Internal(format!("tailer task panicked: {join}"))),
         };
@@ -503,5 +552,14 @@ async fn supervise<L: CtLog>(
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = shutdown.wait_for(|s| *s) => return (url, Ok(TailOutcome::Shutdown)),
         }
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -17,8 +17,10 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// First backoff delay; doubles each attempt, with full jitter.
     pub base_delay: Duration,
-    /// Cap on one backoff delay (and on a Retry-After we are willing to honour).
+    /// Cap on one backoff delay.
     pub max_delay: Duration,
+    /// Cap on a log's `Retry-After`: a hostile `Retry-After: 999999` must not park a run for days.
+    pub max_retry_after: Duration,
     /// Timeout of one HTTP request (connect + response body).
     pub request_timeout: Duration,
     /// Largest response body accepted.
@@ -31,6 +33,7 @@ impl Default for RetryPolicy {
             max_attempts: 6,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(300),
+            max_retry_after: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 64 << 20,
         }
@@ -83,7 +86,7 @@ impl Fetcher {
                 Ok(body) => return Ok(body),
                 Err((err, retry_after)) => {
                     if let Some(after) = retry_after {
-                        self.close_gate(after.min(self.policy.max_delay));
+                        self.close_gate(after.min(self.policy.max_retry_after));
                     }
                     err
                 }

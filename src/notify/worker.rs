@@ -284,7 +284,13 @@ pub async fn run_worker(
         if *shutdown.borrow() {
             return;
         }
-        let sleep_ms = match worker.round(false).await {
+        // A send in flight is abandoned at shutdown (its rows stay pending: at-least-once), so that a hanging
+        // target cannot stretch the final drain beyond its deadline.
+        let round = tokio::select! {
+            r = worker.round(false) => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let sleep_ms = match round {
             Ok(Round::Sent { .. }) => continue,
             Ok(Round::Idle { next_at_ms }) => {
                 next_at_ms.map_or(60_000, |t| (t - clock.now_ms()).clamp(10, 60_000))

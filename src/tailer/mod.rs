@@ -68,6 +68,8 @@ pub struct TailConfig {
     pub store_all: bool,
     /// Give up a `--once` run on this log after this many failed cycles in a row.
     pub once_max_failures: u32,
+    /// `--once`: the whole run stops at this deadline (commits what is verified, reports what is left).
+    pub once_timeout: Duration,
     /// Delay after a failed cycle (doubles per failure, capped at `max_error_backoff`).
     pub error_backoff: Duration,
     pub max_error_backoff: Duration,
@@ -83,6 +85,7 @@ impl Default for TailConfig {
             once: false,
             store_all: false,
             once_max_failures: 3,
+            once_timeout: Duration::from_secs(600),
             error_backoff: Duration::from_secs(5),
             max_error_backoff: Duration::from_secs(600),
         }
