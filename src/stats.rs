@@ -14,6 +14,9 @@ pub struct LogStats {
     /// Unix seconds of the last successful exchange with the log (0: never).
     pub last_success_unix: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Set while the log fails verification (root mismatch, bad signature, inconsistent head): since when (unix
+    /// seconds) and the last error. Cleared by the next cycle that verifies.
+    failing_verification: Mutex<Option<(i64, String)>>,
 }
 
 impl LogStats {
@@ -40,6 +43,31 @@ impl LogStats {
             .unwrap_or_else(|e| e.into_inner())
             .entry(kind)
             .or_default() += 1;
+    }
+    /// The log failed verification (keeps the time of the first failure in a row).
+    pub fn set_failing_verification(&self, error: String) {
+        let mut f = self
+            .failing_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let since = f
+            .as_ref()
+            .map_or_else(crate::store::unix_now, |(since, _)| *since);
+        *f = Some((since, error));
+    }
+    /// A cycle verified again.
+    pub fn clear_failing_verification(&self) {
+        *self
+            .failing_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
+    /// Since when and why the log fails verification, if it does.
+    pub fn failing_verification(&self) -> Option<(i64, String)> {
+        self.failing_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Errors so far, by kind.
     pub fn errors(&self) -> BTreeMap<&'static str, u64> {

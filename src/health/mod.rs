@@ -116,6 +116,7 @@ pub fn samples(registry: &Registry) -> Vec<LogSample> {
                     .iter()
                     .map(|k| errors.get(k).copied().unwrap_or(0))
                     .sum(),
+                failing_verification: l.stats.failing_verification(),
                 url: l.url,
             }
         })

@@ -26,6 +26,8 @@ pub struct LogSample {
     pub processed: u64,
     /// Errors of the [`MISBEHAVIOUR_KINDS`] since the process started.
     pub misbehaviour: u64,
+    /// While the log fails verification: since when (unix seconds) and the last error.
+    pub failing_verification: Option<(i64, String)>,
 }
 
 /// One thing wrong now.
@@ -52,7 +54,8 @@ pub fn human_secs(secs: i64) -> String {
 }
 
 /// The stateless checks: logs without a successful contact for longer than `log_silence_secs` (counting from
-/// process start for a log never contacted) and sinks failing for longer than `sink_failing_secs`.
+/// process start for a log never contacted), logs failing verification now (root mismatch, bad signature,
+/// shrinking or inconsistent head), and sinks failing for longer than `sink_failing_secs`.
 pub fn assess(
     now: i64,
     started_at: i64,
@@ -97,6 +100,21 @@ pub fn assess(
                 subject: log.url.clone(),
                 message,
                 since: Some(since),
+            });
+        }
+    }
+    for log in logs {
+        if let Some((since, error)) = &log.failing_verification {
+            out.push(Problem {
+                check: "log_misbehaving",
+                subject: log.url.clone(),
+                message: format!(
+                    "{} fails verification since {} ago: {error}; nothing from the affected range is reported \
+                     until it verifies",
+                    log.url,
+                    human_secs(now - since)
+                ),
+                since: Some(*since),
             });
         }
     }

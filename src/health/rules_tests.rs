@@ -279,3 +279,36 @@ fn alert_events_carry_state_severity_and_group_key() {
     );
     assert_eq!(crate::event::human_line(&ev.payload), "[health] m");
 }
+
+#[test]
+fn a_log_failing_verification_is_a_problem_until_it_verifies() {
+    let failing = LogSample {
+        failing_verification: Some((
+            T0 - 30,
+            "https://a/: ROOT MISMATCH: entries up to 768 ...".into(),
+        )),
+        ..log("https://a/", T0)
+    };
+    let t = cfg().thresholds();
+    let problems = assess(T0, T0, std::slice::from_ref(&failing), &[], &t);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].check, "log_misbehaving");
+    assert_eq!(problems[0].since, Some(T0 - 30));
+    assert!(
+        problems[0]
+            .message
+            .contains("fails verification since 30s ago"),
+        "{}",
+        problems[0].message
+    );
+    assert!(assess(T0, T0, &[log("https://a/", T0)], &[], &t).is_empty());
+    // The alert book fires it once, under the same key as the misbehaviour counter (no duplicate alert).
+    let mut book = AlertBook::default();
+    let sample = LogSample {
+        misbehaviour: 1,
+        ..failing
+    };
+    let fired = book.step(T0, T0, std::slice::from_ref(&sample), &[], &cfg());
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(book.step(T0 + 60, T0, &[sample], &[], &cfg()).is_empty());
+}

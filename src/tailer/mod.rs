@@ -168,8 +168,12 @@ impl<L: CtLog> Tailer<L> {
                 Ok(outcome @ (TailOutcome::Shutdown | TailOutcome::Complete)) => {
                     return Ok(outcome);
                 }
-                Ok(TailOutcome::CaughtUp) if self.config.once => return Ok(TailOutcome::CaughtUp),
+                Ok(TailOutcome::CaughtUp) if self.config.once => {
+                    self.stats.clear_failing_verification();
+                    return Ok(TailOutcome::CaughtUp);
+                }
                 Ok(TailOutcome::CaughtUp) => {
+                    self.stats.clear_failing_verification();
                     failures = 0;
                     self.config.poll_interval
                 }
@@ -194,6 +198,9 @@ impl<L: CtLog> Tailer<L> {
 
     async fn report_error(&self, err: &TailError) {
         self.stats.record_error(err.kind());
+        if crate::health::rules::MISBEHAVIOUR_KINDS.contains(&err.kind()) {
+            self.stats.set_failing_verification(err.to_string());
+        }
         match err {
             TailError::Log(LogError::RootMismatch { .. } | LogError::Misbehaving { .. }) => {
                 tracing::error!(log = %self.info.url, "{err}; nothing from this range is reported, will retry");
