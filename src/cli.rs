@@ -343,6 +343,15 @@ pub async fn run_command(
     if let Some(e) = &summary.probe_error {
         eprintln!("ctwatch: the probe pass failed: {e}");
     }
+    for p in &summary.paused_sinks {
+        eprintln!(
+            "ctwatch: sink {} is paused since {}: its target is gone ({}); fix it, then run `ctwatch outbox retry --sink {}`",
+            p.sink,
+            crate::event::rfc3339(p.paused_at),
+            p.reason,
+            p.sink
+        );
+    }
     for (sink, n) in summary.undelivered.iter().filter(|(_, n)| *n > 0) {
         eprintln!(
             "ctwatch: {n} notification(s) for {sink} still queued; they will be sent by the next run"
@@ -430,6 +439,9 @@ pub fn outbox_command(args: OutboxArgs) -> Result<u8> {
     if args.retry || args.action == Some(OutboxAction::Retry) {
         let n = store.requeue_failed(args.sink.as_deref())?;
         println!("re-queued {n} failed deliveries");
+        for sink in store.resume_sinks(args.sink.as_deref())? {
+            println!("resumed sink {sink} (it was paused because its target was gone)");
+        }
         return Ok(0);
     }
     let summary = store.outbox_summary()?;

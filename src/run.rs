@@ -99,6 +99,8 @@ pub struct RunSummary {
     pub stats: BTreeMap<String, Arc<LogStats>>,
     /// With `once`: the probe pass failed.
     pub probe_error: Option<String>,
+    /// Sinks paused because their target is gone (they get nothing until `ctwatch outbox retry`).
+    pub paused_sinks: Vec<crate::store::SinkPause>,
     /// With `once`: the `--once-timeout-secs` deadline stopped the run; what each log still had to do.
     pub deadline: Option<Vec<crate::deadline::LogLeft>>,
 }
@@ -431,6 +433,12 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         Duration::from_secs(5)
     };
     summary.undelivered = notify::drain(&opts.store, &sinks, &opts.delivery, deadline).await;
+    let st = opts.store.clone();
+    summary.paused_sinks = tokio::task::spawn_blocking(move || st.sink_pauses())
+        .await??
+        .into_iter()
+        .filter(|p| sinks.iter().any(|s| s.name() == p.sink))
+        .collect();
     let store = opts.store.clone();
     let now = clock();
     tokio::task::spawn_blocking(move || store.end_run(run_id, now)).await??;

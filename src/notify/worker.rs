@@ -3,7 +3,8 @@
 //! Contract with the store: a delivery row is `pending` until the sink accepted it (`delivered`) or the worker
 //! gave up on it (`failed`, kept with its last error for `ctwatch outbox`). Retry times live in the rows, so a
 //! restart resumes where the last run stopped. Target-wide pauses (a 429, a target that is down) also live in
-//! the worker, so one failing group does not make the next group hammer the same dead target.
+//! the worker, so one failing group does not make the next group hammer the same dead target; a target that is
+//! gone (404/410) pauses the sink in the store, across runs, until `ctwatch outbox retry` resumes it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +18,6 @@ use crate::store::Store;
 
 /// Pending rows considered per round; a longer backlog is worked through oldest first.
 const PLAN_ROWS: usize = 10_000;
-/// How long a sink whose target is gone (deleted webhook) stays paused before it is tried again.
-const GONE_PAUSE: Duration = Duration::from_secs(3600);
 
 /// The worker's notion of "now". `System` in production; `Tokio` follows tokio's clock so that tests with paused
 /// time see backoffs and group windows pass instantly.
@@ -141,6 +140,16 @@ impl Worker {
         if self.sink.is_local() {
             return self.round_local(now_ms.div_euclid(1000));
         }
+        // A sink whose target is gone stays paused until resumed (`ctwatch outbox retry`): checked every round,
+        // so that a resume by another process is seen within a minute.
+        let name = self.sink.name().to_string();
+        let st = self.store.clone();
+        if tokio::task::spawn_blocking(move || st.sink_pause(&name))
+            .await??
+            .is_some()
+        {
+            return Ok(Round::Idle { next_at_ms: None });
+        }
         let name = self.sink.name().to_string();
         let st = self.store.clone();
         let rows = tokio::task::spawn_blocking(move || st.pending_rows(&name, PLAN_ROWS)).await??;
@@ -233,8 +242,13 @@ impl Worker {
             .unwrap_or(self.policy.give_up_after);
         let give_up = err.permanent || retry_at - oldest > give_up_after.as_secs() as i64;
         if err.gone {
-            tracing::error!(sink = %name, "the target is gone, pausing this sink for an hour: {err}");
-            self.paused_until_ms = now_ms + GONE_PAUSE.as_millis() as i64;
+            tracing::error!(
+                sink = %name,
+                "the target is gone, pausing this sink until `ctwatch outbox retry --sink {name}`: {err}"
+            );
+            let (st, sink, reason) = (self.store.clone(), name.clone(), err.message.clone());
+            let now = now_ms.div_euclid(1000);
+            tokio::task::spawn_blocking(move || st.pause_sink(&sink, &reason, now)).await??;
         } else if !err.permanent {
             self.paused_until_ms = retry_at_ms;
         }

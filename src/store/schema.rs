@@ -186,6 +186,14 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX probe_results_target ON probe_results(domain, port, id);
     "#,
+    // v5 (ops, sink pauses): sinks whose target is gone (404/410) stay paused across runs until resumed.
+    r#"
+    CREATE TABLE sink_pauses (
+        sink      TEXT PRIMARY KEY,
+        paused_at INTEGER NOT NULL,
+        reason    TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
