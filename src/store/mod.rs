@@ -16,12 +16,14 @@
 //! give it the same observable behaviour, which the conformance tests check.
 
 mod batch;
+mod facts;
 mod logs;
 mod metrics;
 mod outbox;
 mod probe;
 mod probe_results;
 mod query;
+mod rewind;
 mod runs;
 mod schema;
 
@@ -54,6 +56,11 @@ pub enum StoreError {
         "database schema version {found} is newer than this ctwatch supports ({supported}); upgrade ctwatch"
     )]
     TooNew { found: i64, supported: i64 },
+    #[error(
+        "database schema version {found} is older than this ctwatch's ({supported}); run `ctwatch run --once` \
+         (or restart the service) once to upgrade it"
+    )]
+    TooOld { found: i64, supported: i64 },
     #[error("stored collapsed tree for log {log} is corrupt: {reason}")]
     CorruptTree { log: String, reason: String },
     #[error("batch for log {log} starts at {batch_start} but the stored position is {stored:?}")]
@@ -93,6 +100,36 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         Self::setup(conn, path.to_path_buf())
+    }
+
+    /// Open an existing database for reading only (`search`, `logs`, `outbox`, `report`): never creates a file
+    /// or directory, never migrates, works on a read-only file and while a daemon writes (WAL). A database of
+    /// another schema version is refused with the reason.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Self::check_readable(Connection::open_with_flags(path, flags)?)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+            routes: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn check_readable(conn: Connection) -> Result<Connection, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        match found {
+            f if f > SCHEMA_VERSION => Err(StoreError::TooNew {
+                found: f,
+                supported: SCHEMA_VERSION,
+            }),
+            f if f < SCHEMA_VERSION => Err(StoreError::TooOld {
+                found: f,
+                supported: SCHEMA_VERSION,
+            }),
+            _ => Ok(conn),
+        }
     }
 
     /// A private in-memory database (tests).
