@@ -296,6 +296,18 @@ pub async fn run_command(
 ) -> Result<u8> {
     let cfg = crate::config::load_for_run(args.config.as_deref())?;
     let mut s = crate::config::Settings::resolve(&args, &cfg)?;
+    // `[api]` in the config serves the API; `--listen` serves it too, and overrides the address.
+    let api = match (args.listen, cfg.api.clone()) {
+        (Some(listen), api) => Some(crate::api::ApiConfig {
+            listen,
+            ..api.unwrap_or_default()
+        }),
+        (None, api) => api,
+    };
+    if let Some(api) = &api {
+        api.validate(|v| std::env::var(v).ok())
+            .context("the HTTP API cannot start")?;
+    }
     let watchlist = load_watchlist(&s.watchlist)?;
     if watchlist.is_empty() {
         tracing::warn!(
@@ -365,14 +377,7 @@ pub async fn run_command(
         filter: s.filter,
         registry: Default::default(),
         service: crate::run::ServiceOptions {
-            // `[api]` in the config serves the API; `--listen` serves it too, and overrides the address.
-            api: match (args.listen, cfg.api.clone()) {
-                (Some(listen), api) => Some(crate::api::ApiConfig {
-                    listen,
-                    ..api.unwrap_or_default()
-                }),
-                (None, api) => api,
-            },
+            api,
             health: cfg.health.clone(),
             probe: crate::probe::ProbeOptions {
                 tbs_identity: Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok()),
@@ -588,6 +593,11 @@ pub fn config_command(command: ConfigCommand) -> Result<u8> {
             }
             crate::notify::build_sinks(&cfg.sinks, crate::notify::http_client()?)
                 .with_context(|| format!("config {}", path.display()))?;
+            // The same checks `run` makes before it serves the API (key length, key_env set, exposure).
+            if let Some(api) = &cfg.api {
+                api.validate(|v| std::env::var(v).ok())
+                    .with_context(|| format!("config {}: [api]", path.display()))?;
+            }
             println!("{}: ok", path.display());
             Ok(0)
         }

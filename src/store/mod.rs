@@ -1,10 +1,19 @@
-//! SQLite storage: log positions, deduplicated certificates and their sightings, matches, malformed entries,
-//! the notification outbox, and the expiry probe's targets and history, in one file.
+//! Storage: log positions, deduplicated certificates and their sightings, matches, malformed entries, the
+//! notification outbox, and the expiry probe's targets and history.
 //!
-//! Contract: [`Store`] methods are synchronous and safe to call from several threads (one connection behind a
-//! mutex; WAL mode so that other processes — `ctwatch search`, `ctwatch logs` — can read while a daemon writes).
-//! Async code calls them through `tokio::task::spawn_blocking`. The one rule that makes ctwatch kill-safe lives
-//! in [`Store::commit_batch`]: a batch of entries and the log position after it are written in ONE transaction.
+//! Contract: [`Store`] methods are synchronous and safe to call from several threads. Async code calls them
+//! through `tokio::task::spawn_blocking`. The one rule that makes ctwatch kill-safe lives in
+//! [`Store::commit_batch`]: a batch of entries and the log position after it are written in ONE transaction.
+//!
+//! # Backends
+//! [`Store`] is the one facade every caller uses (tailer, outbox workers, probe scheduler, API, CLI); the engine
+//! behind it is a [`Backend`]:
+//! - SQLite (the default: one file, zero set-up): one connection behind a mutex, WAL mode so that other
+//!   processes — `ctwatch search`, `ctwatch logs` — read while a daemon writes. Its code sits in place in the
+//!   `impl Store` blocks of this module's files, reached through `self.conn()`.
+//!
+//! Adding a method: write it on `Store` as before (SQLite through `self.conn()`); every backend variant must
+//! give it the same observable behaviour, which the conformance tests check.
 
 mod batch;
 mod facts;
@@ -69,9 +78,15 @@ pub enum StoreError {
 
 /// The ctwatch database.
 pub struct Store {
-    conn: Mutex<Connection>,
+    backend: Backend,
     path: PathBuf,
     routes: Mutex<Vec<SinkRoute>>,
+}
+
+/// The database engine behind a [`Store`].
+enum Backend {
+    /// One SQLite connection, serialised by the mutex.
+    Sqlite(Mutex<Connection>),
 }
 
 impl Store {
@@ -130,7 +145,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            backend: Backend::Sqlite(Mutex::new(conn)),
             path,
             routes: Mutex::new(Vec::new()),
         })
@@ -141,9 +156,13 @@ impl Store {
         &self.path
     }
 
+    /// The SQLite connection.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection usable (SQLite rolls back the open transaction).
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        match &self.backend {
+            // A panic while holding the lock leaves the connection usable (SQLite rolls back the open
+            // transaction).
+            Backend::Sqlite(conn) => conn.lock().unwrap_or_else(|e| e.into_inner()),
+        }
     }
 
     /// The sinks that new events are queued for. Set once at start-up (and on config reload).
