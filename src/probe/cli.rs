@@ -183,6 +183,8 @@ pub fn options(args: &CheckArgs) -> anyhow::Result<ProbeOptions> {
         },
         ct_lookup: ct_lookup(args)?,
         tbs_identity: Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok()),
+        // The CLI probes anything: its user is the operator (the API sets a policy).
+        address_policy: None,
     })
 }
 

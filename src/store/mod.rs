@@ -110,7 +110,7 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Self::check_readable(Connection::open_with_flags(path, flags)?)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            backend: Backend::Sqlite(Mutex::new(conn)),
             path: path.to_path_buf(),
             routes: Mutex::new(Vec::new()),
         })
