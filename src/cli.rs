@@ -482,7 +482,8 @@ pub fn outbox_command(args: OutboxArgs) -> Result<u8> {
     let orphaned = crate::outbox_admin::orphaned(&store, &summary);
     let items = store.undelivered(args.sink.as_deref(), args.limit)?;
     if args.json {
-        let out = serde_json::json!({ "sinks": summary, "undelivered": items });
+        let out =
+            serde_json::json!({ "sinks": summary, "undelivered": items, "orphaned": orphaned });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
@@ -535,7 +536,7 @@ pub fn watchlist_check_command(path: Option<PathBuf>) -> Result<u8> {
     }
     match Watchlist::load(&path) {
         Ok(list) => {
-            println!("{}", list.summary());
+            print!("{}", list.summary());
             if list.is_empty() {
                 println!(
                     "no watch items: nothing will be reported (add one domain per line to a *.txt file)"

@@ -367,6 +367,9 @@ async fn orphaned_outbox_items_are_reported_once_and_can_be_dropped() {
     assert!(!e.contains("not configured any more"), "said twice: {e}");
     let (o, _) = code(&p.ctwatch(&["outbox"]).await, 0);
     assert!(o.contains(&name) && o.contains("(orphaned"), "{o}");
+    let (o, _) = code(&p.ctwatch(&["outbox", "--json"]).await, 0);
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["orphaned"], serde_json::json!([name]), "{o}");
 
     // Unknown names are said; drop deletes the undelivered ones.
     let (_, e) = code(&p.ctwatch(&["outbox", "--sink", "nope"]).await, 3);
@@ -482,4 +485,54 @@ async fn check_with_a_database_fills_seen_in_ct_and_tbs_sha256() {
         serde_json::from_str(&o).unwrap_or_else(|e| panic!("{e}: {o} {}", text(&out.stderr)));
     assert_eq!(v[0]["seen_in_ct"], false, "{o}");
     assert_eq!(v[0]["tbs_sha256"].as_str().map(str::len), Some(64), "{o}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successful_once_run_ends_with_one_line_on_a_terminal_only() {
+    let p = Place::new("mexi.my\nnip.io\nsslip.io\n").await;
+    // On a pipe: nothing on stderr.
+    let (o, e) = code(
+        &p.ctwatch(&["run", "--once", "--start-at", "512", "--json"])
+            .await,
+        0,
+    );
+    assert_eq!(e, "", "stderr on a pipe");
+    let reported = o.lines().count();
+    assert!(reported > 0);
+    // On a terminal (util-linux `script` gives the command a pseudo-terminal): one line saying what it did.
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("skipped the terminal half: util-linux `script` is not installed");
+        return;
+    }
+    let shell = format!(
+        "{BIN} run --once --log-list {} --watchlist {} --db {} --no-probe --start-at 0 --restart-at 0 \
+         --include-log 127.0.0.1 --json",
+        p.list.display(),
+        p.dir.path().join("watch.txt").display(),
+        p.db().display()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &shell, "/dev/null"])
+        .env("HOME", p.dir.path().join("home"))
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap();
+    let all = text(&out.stdout);
+    let last = all
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.starts_with("ctwatch: 1 log caught up, 1024 entries verified, ")
+            && last.contains("matching certificates")
+            && last.contains("notification(s) sent"),
+        "{all}"
+    );
 }
