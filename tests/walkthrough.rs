@@ -246,6 +246,20 @@ async fn the_readme_walkthrough_works_as_written() {
 
     // 4. Discord through the config, its URL in the env file that systemd loads: `notify test` reads it too.
     let discord = Receiver::start().await;
+    let mut config = std::fs::read_to_string(walk.config()).unwrap();
+    config.push_str(
+        "\n[[sinks]]\nname = \"discord\"\ntype = \"discord\"\nurl_env = \"CTWATCH_DISCORD_URL\"\n",
+    );
+    std::fs::write(walk.config(), config).unwrap();
+    // The variable in neither place: the error says where it was looked for.
+    let out = walk.run(&["notify", "test", "--config", &cfg]).await;
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{e}");
+    assert!(
+        e.contains("CTWATCH_DISCORD_URL, which is not set (nor in env_file ")
+            && e.contains("etc/ctwatch/env)"),
+        "{e}"
+    );
     let env_file = walk.stage().join("etc/ctwatch/env");
     std::fs::write(
         &env_file,
@@ -255,11 +269,6 @@ async fn the_readme_walkthrough_works_as_written() {
         ),
     )
     .unwrap();
-    let mut config = std::fs::read_to_string(walk.config()).unwrap();
-    config.push_str(
-        "\n[[sinks]]\nname = \"discord\"\ntype = \"discord\"\nurl_env = \"CTWATCH_DISCORD_URL\"\n",
-    );
-    std::fs::write(walk.config(), config).unwrap();
     let (o, _) = ok(&walk.run(&["config", "check", &cfg]).await);
     assert!(o.ends_with(": ok\n"), "{o}");
     let (o, _) = ok(&walk.run(&["notify", "test", "--config", &cfg]).await);
