@@ -334,16 +334,7 @@ pub async fn run_command(
         Store::open(&s.db).with_context(|| format!("opening database {}", s.db.display()))?,
     );
     crate::run_report::record_log_list(&store, &log_list, &origin);
-    match (args.restart_at, args.start_at) {
-        (Some(n), _) => {
-            crate::rewind::request_restarts(&store, &log_list, &s.filter, n)?;
-            s.tail.start_at = crate::tailer::StartAt::Index(n);
-        }
-        (None, Some(start)) => {
-            crate::rewind::warn_ignored_start_at(&store, &log_list, &s.filter, start)?
-        }
-        (None, None) => {}
-    }
+    crate::rewind::apply_start_flags(&store, &log_list, &mut s, args.restart_at, args.start_at)?;
     let format = if args.json {
         StdoutFormat::Json
     } else {
