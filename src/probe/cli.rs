@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use super::classify::{Level, Thresholds};
+use super::classify::{Level, ThresholdFlags, Thresholds};
 use super::report::{self, Format};
 use super::resolve::{StaticResolver, SystemResolver};
 use super::target::{DEFAULT_PORT, Target};
@@ -37,18 +37,20 @@ pub struct CheckArgs {
     /// Port for hosts given without one.
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
-    /// WARNING when at most this many days are left (or --warning-fraction, whichever is less).
-    #[arg(long, default_value_t = 21)]
-    pub warning_days: u32,
-    /// CRITICAL when at most this many days are left (or --critical-fraction, whichever is less).
-    #[arg(long, default_value_t = 7)]
-    pub critical_days: u32,
-    /// WARNING when at most this fraction of the certificate's lifetime is left (0-1].
-    #[arg(long, default_value_t = 0.2)]
-    pub warning_fraction: f64,
-    /// CRITICAL when at most this fraction of the certificate's lifetime is left (0-1].
-    #[arg(long, default_value_t = 0.1)]
-    pub critical_fraction: f64,
+    /// WARNING when at most this many days are left [default rule: min(21 d, max(0.2 × lifetime, 2 d));
+    /// given alone, exactly this many days; with --warning-fraction, min(DAYS, max(FRACTION × lifetime, 2 d))].
+    #[arg(long)]
+    pub warning_days: Option<u32>,
+    /// CRITICAL when at most this many days are left [default rule: min(7 d, max(0.1 × lifetime, 1 d));
+    /// given alone, exactly this many days].
+    #[arg(long)]
+    pub critical_days: Option<u32>,
+    /// WARNING when at most this fraction of the certificate's lifetime is left, (0-1] [default: 0.2].
+    #[arg(long)]
+    pub warning_fraction: Option<f64>,
+    /// CRITICAL when at most this fraction of the certificate's lifetime is left, (0-1] [default: 0.1].
+    #[arg(long)]
+    pub critical_fraction: Option<f64>,
     /// Connections in flight at once (1-10000).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub concurrency: u16,
@@ -110,12 +112,12 @@ pub async fn run_to(args: CheckArgs, out: &mut dyn Write, tty: bool) -> anyhow::
 
 /// Builds probe options from the flags, rejecting bad values before any probe starts.
 pub fn options(args: &CheckArgs) -> anyhow::Result<ProbeOptions> {
-    let thresholds = Thresholds {
+    let thresholds = Thresholds::from_flags(ThresholdFlags {
         warning_days: args.warning_days,
         critical_days: args.critical_days,
         warning_fraction: args.warning_fraction,
         critical_fraction: args.critical_fraction,
-    };
+    });
     thresholds.validate()?;
     let timeouts = Timeouts {
         dns: seconds("--dns-timeout-secs", args.dns_timeout_secs)?,

@@ -19,6 +19,7 @@ pub mod classify;
 pub mod cli;
 pub mod daily;
 mod host;
+pub mod renewal;
 pub mod report;
 pub mod resolve;
 pub mod schedule;
