@@ -20,8 +20,10 @@
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::report::HostReport;
+use crate::event::{Event, PAYLOAD_VERSION, rfc3339};
 
 /// Knobs of the two rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -283,6 +285,86 @@ pub fn assess(
     }
     out.findings = findings;
     out
+}
+
+/// The outbox event announcing a new finding (kind `stale_deployment` or `renewal_missing`): `title` and
+/// `message` for chat sinks, and every field a script or ticketing system needs.
+pub fn finding_event(f: &Finding, domain: &str, port: u16, tags: &[String], now: i64) -> Event {
+    let host = if port == 443 {
+        domain.to_string()
+    } else {
+        format!("{domain}:{port}")
+    };
+    let a = &f.served;
+    let days_left = (a.not_after - now).div_euclid(86_400);
+    let issuer = a.issuer.as_deref().unwrap_or("-");
+    let (title, message) = match (&f.kind, &f.newer) {
+        (FindingKind::StaleDeployment, Some(b)) => (
+            format!("{host}: renewed but not deployed"),
+            format!(
+                "{host} serves a certificate expiring {} ({days_left} day(s) left, issuer {issuer}) although a \
+                 newer certificate for the same names (valid from {}, issuer {}) was logged at {} in {} #{}: \
+                 the renewal ran, the deployment did not.",
+                rfc3339(a.not_after),
+                rfc3339(b.not_before),
+                b.issuer,
+                rfc3339(b.logged_at),
+                b.log,
+                b.index
+            ),
+        ),
+        _ => (
+            format!("{host}: renewal missing"),
+            format!(
+                "{host} serves a certificate expiring {} ({days_left} day(s) left, issuer {issuer}) that passed \
+                 the point where it should have been renewed ({}), and no newer certificate for it appeared in \
+                 CT: the renewal job has probably failed.",
+                rfc3339(a.not_after),
+                f.renewal_due_at.map_or_else(|| "-".into(), rfc3339)
+            ),
+        ),
+    };
+    let newer = f.newer.as_ref().map(|b| {
+        json!({
+            "tbs_sha256": b.tbs_sha256,
+            "names": b.names,
+            "issuer": b.issuer,
+            "not_before": rfc3339(b.not_before),
+            "not_after": rfc3339(b.not_after),
+            "logged_at": rfc3339(b.logged_at),
+            "log": b.log,
+            "index": b.index,
+        })
+    });
+    let payload = json!({
+        "version": PAYLOAD_VERSION,
+        "kind": f.kind.as_str(),
+        "title": title,
+        "message": message,
+        "domain": domain,
+        "port": port,
+        "days_left": days_left,
+        "served": {
+            "cert_sha256": a.cert_sha256,
+            "tbs_sha256": a.tbs_sha256,
+            "names": a.names,
+            "issuer": a.issuer,
+            "not_before": rfc3339(a.not_before),
+            "not_after": rfc3339(a.not_after),
+            "addresses": a.addresses.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+        },
+        "newer": newer,
+        "renewal_due_at": f.renewal_due_at.map(rfc3339),
+        "timestamp": rfc3339(now),
+        "tags": tags,
+    });
+    let group = tags.first().map_or(domain, String::as_str);
+    Event {
+        kind: f.kind.as_str().to_string(),
+        group_key: format!("{}|{group}", f.kind.as_str()),
+        tags: tags.to_vec(),
+        payload,
+    }
 }
 
 #[cfg(test)]

@@ -18,10 +18,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
+use super::renewal::{RenewalPolicy, ServedCertificate, assess, finding_event};
 use super::schedule::{Cadence, DomainLimiter, decide, registrable_domain};
 use super::{ProbeOptions, Target, probe_hosts};
 use crate::notify::Wake;
-use crate::store::{ProbeRecord, ProbeTarget, Store, unix_now};
+use crate::store::{FindingRecord, ProbeRecord, ProbeTarget, Store, unix_now};
 
 /// How the daemon probes. The flags of `ctwatch run` fill it.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct ScheduleConfig {
     /// How often to look for due targets when none is due (new names arrive from the tailers at any time).
     /// Default 30 s.
     pub poll: Duration,
+    /// Served certificate vs CT: stale deployments and missing renewals ([`super::renewal`]).
+    pub renewal: RenewalPolicy,
 }
 
 impl Default for ScheduleConfig {
@@ -47,6 +50,7 @@ impl Default for ScheduleConfig {
             per_domain_per_minute: 10,
             batch_size: 500,
             poll: Duration::from_secs(30),
+            renewal: RenewalPolicy::default(),
         }
     }
 }
@@ -120,6 +124,11 @@ pub async fn probe_round(
     .await;
     for ((target, _), report) in chosen.into_iter().zip(reports) {
         let d = decide(&target, &report, now, &cfg.cadence);
+        let (findings, recheck_at) = judge_against_ct(store, cfg, &target, &report, now).await?;
+        // A verdict that changes by itself (a grace period ends, a renewal falls due) is checked on time.
+        let next_probe_at = recheck_at.map_or(d.next_probe_at, |at| {
+            d.next_probe_at.min(at.max(now + MIN_RECHECK_SECS))
+        });
         outcome.probed += 1;
         outcome.events += usize::from(d.event.is_some());
         tracing::debug!(domain = %target.domain, status = %report.status, event = d.event.is_some(), "probed");
@@ -130,13 +139,47 @@ pub async fn probe_round(
                 probed_at: now,
                 consecutive_failures: d.consecutive_failures,
                 snapshot: d.snapshot.as_ref(),
-                next_probe_at: d.next_probe_at,
+                next_probe_at,
                 event: d.event.as_ref(),
+                findings: findings.as_deref(),
             })
         })
         .await?;
     }
     Ok(outcome)
+}
+
+/// Soonest re-probe a pending verdict may ask for.
+const MIN_RECHECK_SECS: i64 = 60;
+
+/// Compares what the host served with the CT certificates covering it ([`super::renewal::assess`]).
+/// Returns the complete findings with their events (`None` when nothing was served: nothing to judge, the
+/// stored findings stay) and when the verdict changes without anything new happening.
+async fn judge_against_ct(
+    store: &Arc<Store>,
+    cfg: &ScheduleConfig,
+    target: &ProbeTarget,
+    report: &super::HostReport,
+    now: i64,
+) -> Result<(Option<Vec<FindingRecord>>, Option<i64>)> {
+    let served = ServedCertificate::from_report(report);
+    if served.is_empty() {
+        return Ok((None, None));
+    }
+    let ct = {
+        let (store, host) = (store.clone(), target.domain.clone());
+        blocking(move || store.ct_certificates_covering(&host)).await?
+    };
+    let verdict = assess(&target.domain, &served, &ct, now, &cfg.renewal);
+    let records = verdict
+        .findings
+        .into_iter()
+        .map(|finding| FindingRecord {
+            event: finding_event(&finding, &target.domain, target.port, &target.tags, now),
+            finding,
+        })
+        .collect();
+    Ok((Some(records), verdict.recheck_at))
 }
 
 /// Probe everything due now, round after round, until nothing due is left or only rate-limited targets
@@ -275,12 +318,28 @@ pub struct ProbeRunArgs {
     /// Probes started per registrable domain (example.co.uk) per minute.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub probe_per_domain_per_minute: u32,
-    /// WARNING when at most this many days are left (or 20% of the certificate's lifetime, if less).
-    #[arg(long, default_value_t = 21)]
-    pub probe_warning_days: u32,
-    /// CRITICAL when at most this many days are left (or 10% of the certificate's lifetime, if less).
-    #[arg(long, default_value_t = 7)]
-    pub probe_critical_days: u32,
+    /// WARNING when at most this many days are left [default rule: min(21 d, max(0.2 × lifetime, 2 d));
+    /// given alone, exactly this many days].
+    #[arg(long)]
+    pub probe_warning_days: Option<u32>,
+    /// CRITICAL when at most this many days are left [default rule: min(7 d, max(0.1 × lifetime, 1 d));
+    /// given alone, exactly this many days].
+    #[arg(long)]
+    pub probe_critical_days: Option<u32>,
+    /// WARNING when at most this fraction of the lifetime is left, (0-1] [default: 0.2].
+    #[arg(long)]
+    pub probe_warning_fraction: Option<f64>,
+    /// CRITICAL when at most this fraction of the lifetime is left, (0-1] [default: 0.1].
+    #[arg(long)]
+    pub probe_critical_fraction: Option<f64>,
+    /// Hours a certificate newer than the served one may sit in CT before the host is reported as
+    /// `stale_deployment` (renewed but not deployed).
+    #[arg(long, default_value_t = 24.0)]
+    pub deploy_grace_hours: f64,
+    /// Fraction of the served certificate's lifetime after which, with no newer certificate in CT,
+    /// `renewal_missing` is reported (0-1).
+    #[arg(long, default_value_t = 2.0 / 3.0)]
+    pub renewal_due_fraction: f64,
     /// Also trust the CA certificates in this PEM file when probing (repeatable; private CAs).
     #[arg(long = "probe-ca-file", value_name = "PEM")]
     pub probe_ca_files: Vec<std::path::PathBuf>,
@@ -299,12 +358,20 @@ impl ProbeRunArgs {
                 self.probe_interval_hours
             );
         }
-        let thresholds = super::Thresholds {
+        let thresholds = super::Thresholds::from_flags(super::classify::ThresholdFlags {
             warning_days: self.probe_warning_days,
             critical_days: self.probe_critical_days,
-            ..super::Thresholds::default()
-        };
+            warning_fraction: self.probe_warning_fraction,
+            critical_fraction: self.probe_critical_fraction,
+        });
         thresholds.validate()?;
+        let renewal = RenewalPolicy {
+            deploy_grace_secs: (self.deploy_grace_hours * 3600.0).round() as i64,
+            renewal_due_fraction: self.renewal_due_fraction,
+        };
+        renewal
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--deploy-grace-hours / --renewal-due-fraction: {e}"))?;
         let mut roots = super::TrustRoots::webpki();
         for path in &self.probe_ca_files {
             roots.add_pem_file(path)?;
@@ -321,6 +388,7 @@ impl ProbeRunArgs {
                 failure_retry: Duration::from_secs(self.probe_retry_minutes.max(1) * 60),
             },
             per_domain_per_minute: self.probe_per_domain_per_minute,
+            renewal,
             ..ScheduleConfig::default()
         }))
     }
