@@ -132,7 +132,10 @@ pub fn kind_title(kind: &str, count: usize) -> String {
             "Renewed certificate not deployed",
             "renewed certificates not deployed",
         ),
-        "renewal_missing" => ("Certificate renewal missing", "certificate renewals missing"),
+        "renewal_missing" => (
+            "Certificate renewal missing",
+            "certificate renewals missing",
+        ),
         "health" => ("ctwatch health alert", "ctwatch health alerts"),
         "test" => ("ctwatch test notification", "ctwatch test notifications"),
         other => {

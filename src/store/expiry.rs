@@ -2,12 +2,14 @@
 //! [`crate::probe::renewal`] (stale deployments, missing renewals) with their lifecycle, and the inventory of
 //! valid certificates per domain with the hosts serving them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 
+use super::ProbeResultRow;
 use super::probe::json_err;
+use super::probe_results::{RESULT_COLUMNS, RawResult};
 use super::{Store, StoreError, batch::insert_event, reverse_name};
 use crate::event::Event;
 use crate::probe::renewal::{CtCertificate, Finding, FindingKind};
@@ -195,6 +197,28 @@ impl Store {
                     })
                 },
             )
+            .collect()
+    }
+
+    /// The latest result of every host probed at or before `at` (unix seconds), by (domain, port).
+    pub fn latest_probe_results_at(
+        &self,
+        at: i64,
+    ) -> Result<HashMap<(String, u16), ProbeResultRow>, StoreError> {
+        let raw: Vec<RawResult> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RESULT_COLUMNS} FROM probe_results WHERE id IN
+                     (SELECT MAX(id) FROM probe_results WHERE probed_at <= ?1 GROUP BY domain, port)"
+            ))?;
+            stmt.query_map([at], |r| RawResult::read(r, 0))?
+                .collect::<Result<_, _>>()?
+        };
+        raw.into_iter()
+            .map(|r| {
+                let row = r.decode()?;
+                Ok(((row.domain.clone(), row.port), row))
+            })
             .collect()
     }
 
