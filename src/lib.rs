@@ -29,6 +29,8 @@
 //! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`, the daemon scheduler,
 //!   `ctwatch report`).
 //! - Running it: [`config`] (TOML + flags), [`api`], [`health`], [`progress`], [`stats`].
+//! - CT and probe together: [`probe::renewal`] (renewed but not deployed, renewal missing), [`inventory`]
+//!   (`ctwatch inventory`: valid certificates per domain and where each is served).
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
@@ -40,6 +42,7 @@ pub mod ct;
 pub mod ctlog;
 pub mod event;
 pub mod health;
+pub mod inventory;
 pub mod logsource;
 pub mod notify;
 pub mod probe;

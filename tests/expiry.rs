@@ -208,6 +208,10 @@ async fn renewal_missing_then_stale_deployment_then_deployed_across_a_restart() 
         stale[0]["served"]["cert_sha256"],
         probe_support::sha256_hex(&a.der)
     );
+    let gauges = store.host_gauges().unwrap();
+    let www = gauges.iter().find(|g| g.host == "www.shop.test").unwrap();
+    assert!(www.stale_deployment);
+    assert_eq!(www.tags, ["client-a"]);
     let store2 = Arc::new(Store::open(&env.db_path()).unwrap());
     store2.set_sink_routes(vec![SinkRoute::all("collect")]);
     let cfg2 = config(&pki, resolver.clone(), &store2);
@@ -225,4 +229,47 @@ async fn renewal_missing_then_stale_deployment_then_deployed_across_a_restart() 
     assert!(store2.expiry_findings(None).unwrap().is_empty());
     assert_eq!(events(&store2, "stale_deployment").len(), 1);
     assert_eq!(events(&store2, "renewal_missing").len(), 1);
+
+    // 5. Inventory: a wildcard served on a host added by hand, a certificate never served.
+    let wild = issue(&pki, &["*.shop.test"], -1, 89);
+    let unused = issue(&pki, &["old.shop.test"], -1, 89);
+    one.log
+        .append(vec![entry(&pki, &wild, t0), entry(&pki, &unused, t0)]);
+    // (The events queued by the rounds above carry their round's clock, days ahead: still pending.)
+    let summary = run_once(env, &one.list, watch, once_config(StartAt::Beginning)).await;
+    assert!(summary.failed_logs.is_empty(), "{summary:?}");
+    let api = ctwatch::probe::Target::new("api.shop.test", 443).unwrap();
+    store2.add_probe_target(&api, &[], t0).unwrap();
+    resolver.set("api.shop.test", serve_tls("127.0.0.1", wild.served).await);
+    round(&store2, &cfg2, b_logged + 81 * HOUR).await;
+    let inv = ctwatch::inventory::build(
+        &store2.valid_certificates(None, now()).unwrap(),
+        &store2.served_certificates().unwrap(),
+        None,
+        now(),
+    );
+    assert_eq!(inv.len(), 1);
+    assert_eq!(inv[0].domain, "shop.test");
+    let tbs = |der: &[u8]| {
+        hex::encode(
+            ctwatch::ct::cert::tbs_identity(ctwatch::ct::cert::tbs_of_certificate(der).unwrap())
+                .unwrap(),
+        )
+    };
+    let served_by = |der: &[u8]| -> Vec<(String, bool)> {
+        let c = inv[0]
+            .certificates
+            .iter()
+            .find(|c| c.tbs_sha256 == tbs(der))
+            .unwrap();
+        c.served_by
+            .iter()
+            .map(|s| (s.host.clone(), s.serving_now))
+            .collect()
+    };
+    assert_eq!(served_by(&a.der), [("www.shop.test".to_string(), false)]);
+    assert_eq!(served_by(&b.der), [("www.shop.test".to_string(), true)]);
+    assert_eq!(served_by(&wild.der), [("api.shop.test".to_string(), true)]);
+    assert_eq!(inv[0].wildcards, [tbs(&wild.der)]);
+    assert_eq!(inv[0].never_served, [tbs(&unused.der)]);
 }

@@ -22,6 +22,17 @@ pub struct FindingRecord {
     pub event: Event,
 }
 
+/// The gauges of one probed host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostGauge {
+    /// `domain`, or `domain:port` off 443.
+    pub host: String,
+    pub tags: Vec<String>,
+    pub days_left: Option<i64>,
+    pub level: crate::probe::Level,
+    pub stale_deployment: bool,
+}
+
 /// A stored finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FindingRow {
@@ -220,6 +231,34 @@ impl Store {
                 Ok(((row.domain.clone(), row.port), row))
             })
             .collect()
+    }
+
+    /// Per probed host (with its latest result): days left, level, tags and whether a stale deployment is
+    /// open — the `ctwatch_probe_*{host,tag}` gauges of `/metrics`.
+    pub fn host_gauges(&self) -> Result<Vec<HostGauge>, StoreError> {
+        let findings = self.active_findings_by_target()?;
+        Ok(self
+            .probe_status(None)?
+            .into_iter()
+            .filter_map(|row| {
+                let latest = row.latest?;
+                let t = row.target;
+                let stale = findings
+                    .get(&(t.domain.clone(), t.port))
+                    .is_some_and(|f| f.iter().any(|f| f.kind == FindingKind::StaleDeployment));
+                Some(HostGauge {
+                    host: if t.port == 443 {
+                        t.domain
+                    } else {
+                        format!("{}:{}", t.domain, t.port)
+                    },
+                    tags: t.tags,
+                    days_left: latest.days_left,
+                    level: latest.level,
+                    stale_deployment: stale,
+                })
+            })
+            .collect())
     }
 
     /// Open findings per (domain, port).

@@ -8,6 +8,7 @@
 
 mod batch;
 mod expiry;
+mod inventory;
 mod logs;
 mod metrics;
 mod outbox;
@@ -23,7 +24,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
-pub use expiry::{FindingRecord, FindingRow};
+pub use expiry::{FindingRecord, FindingRow, HostGauge};
+pub use inventory::{ServedRow, ValidCertificate};
 pub use logs::{LogMeta, LogPosition, LogRow};
 pub use metrics::{ProbeSample, SinkFailure};
 pub use outbox::{Delivery, OutboxItem, OutboxSummary, SinkRoute};
