@@ -35,7 +35,11 @@ fn ct(
     }
 }
 
-fn kinds(a: &Assessment) -> Vec<(FindingKind, Option<String>)> {
+/// (kind, newer certificate's tbs) per finding.
+type Found = Vec<(FindingKind, Option<String>)>;
+type Recheck = Option<i64>;
+
+fn kinds(a: &Assessment) -> Found {
     a.findings
         .iter()
         .map(|f| (f.kind, f.newer.as_ref().map(|n| n.tbs_sha256.clone())))
@@ -60,7 +64,7 @@ fn stale_deployment_table() {
     let a = served(&["www.example.com", "example.com"], -70, 20, true);
     let both = ["example.com", "www.example.com"];
     #[rustfmt::skip]
-    let cases: Vec<(&str, Vec<CtCertificate>, Vec<(FindingKind, Option<String>)>, Option<i64>)> = vec![
+    let cases: Vec<(&str, Vec<CtCertificate>, Found, Option<i64>)> = vec![
         ("B logged 48 h ago, same names", vec![ct("b", &both, -2, 88, 48)],
             vec![(StaleDeployment, Some("b".into()))], None),
         ("B logged 2 h ago: within grace, recheck when it ends", vec![ct("b", &both, 0, 90, 2)],
@@ -97,7 +101,7 @@ fn renewal_missing_table() {
     let host = "shop.example.com";
     let names = ["shop.example.com"];
     #[rustfmt::skip]
-    let cases: Vec<(&str, ServedCertificate, Vec<CtCertificate>, Vec<(FindingKind, Option<String>)>, Option<i64>)> = vec![
+    let cases: Vec<(&str, ServedCertificate, Vec<CtCertificate>, Found, Recheck)> = vec![
         ("90-day, 59 days in: not due, recheck at day 60", served(&names, -59, 31, true), vec![],
             vec![], Some(NOW + DAY)),
         ("90-day, 61 days in", served(&names, -61, 29, true), vec![], vec![(RenewalMissing, None)], None),

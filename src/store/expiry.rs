@@ -105,6 +105,24 @@ pub(super) fn apply_findings(
     Ok(events)
 }
 
+fn placeholder_finding() -> Finding {
+    Finding {
+        kind: FindingKind::StaleDeployment,
+        served: crate::probe::renewal::ServedCertificate {
+            cert_sha256: String::new(),
+            tbs_sha256: None,
+            names: Vec::new(),
+            issuer: None,
+            not_before: 0,
+            not_after: 0,
+            seen_in_ct: None,
+            addresses: Vec::new(),
+        },
+        newer: None,
+        renewal_due_at: None,
+    }
+}
+
 impl Store {
     /// Every stored certificate with a name covering `host` (the name itself, or `*.parent`), with its
     /// earliest sighting (proven leaf timestamp, log URL, index).
@@ -164,7 +182,8 @@ impl Store {
 
     /// Findings still open (`active`) or every finding raised or resolved at or after `since`, by domain.
     pub fn expiry_findings(&self, since: Option<i64>) -> Result<Vec<FindingRow>, StoreError> {
-        let raw: Vec<(i64, String, i64, String, String, i64, i64, Option<i64>)> = {
+        // (row, kind, detail JSON): decoded outside rusqlite's closure.
+        let raw: Vec<(FindingRow, String, String)> = {
             let conn = self.conn();
             let mut stmt = conn.prepare_cached(
                 "SELECT id, domain, port, kind, detail, raised_at, updated_at, resolved_at FROM expiry_findings
@@ -173,42 +192,31 @@ impl Store {
                  ORDER BY domain, port, id",
             )?;
             stmt.query_map([since], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
+                let row = FindingRow {
+                    id: r.get(0)?,
+                    domain: r.get(1)?,
+                    port: r.get::<_, i64>(2)? as u16,
+                    kind: FindingKind::StaleDeployment,
+                    finding: placeholder_finding(),
+                    raised_at: r.get(5)?,
+                    updated_at: r.get(6)?,
+                    resolved_at: r.get(7)?,
+                };
+                Ok((row, r.get(3)?, r.get(4)?))
             })?
             .collect::<Result<_, _>>()?
         };
-        raw.into_iter()
-            .filter_map(
-                |(id, domain, port, kind, detail, raised, updated, resolved)| {
-                    let kind = FindingKind::parse(&kind)?;
-                    Some((id, domain, port, kind, detail, raised, updated, resolved))
-                },
-            )
-            .map(
-                |(id, domain, port, kind, detail, raised_at, updated_at, resolved_at)| {
-                    Ok(FindingRow {
-                        id,
-                        domain,
-                        port: port as u16,
-                        kind,
-                        finding: serde_json::from_str(&detail)
-                            .map_err(json_err("expiry_findings"))?,
-                        raised_at,
-                        updated_at,
-                        resolved_at,
-                    })
-                },
-            )
-            .collect()
+        let mut out = Vec::with_capacity(raw.len());
+        for (mut row, kind, detail) in raw {
+            // A kind written by a newer ctwatch is skipped, not an error.
+            let Some(kind) = FindingKind::parse(&kind) else {
+                continue;
+            };
+            row.kind = kind;
+            row.finding = serde_json::from_str(&detail).map_err(json_err("expiry_findings"))?;
+            out.push(row);
+        }
+        Ok(out)
     }
 
     /// The latest result of every host probed at or before `at` (unix seconds), by (domain, port).
