@@ -23,6 +23,9 @@ pub enum Status {
     HandshakeFailed,
     Unreachable,
     DnsError,
+    /// Refused before connecting: the address is internal (loopback, private, metadata...) and the caller may
+    /// not reach it (`POST /api/v1/bulk-check`).
+    BlockedAddress,
 }
 
 /// What a script or pager acts on; `Ord` is OK < WARNING < CRITICAL.
@@ -81,6 +84,7 @@ impl Status {
         match self {
             Status::Ok => 0,
             Status::Warning => 1,
+            Status::BlockedAddress => 2,
             Status::DnsError => 2,
             Status::Unreachable => 3,
             Status::HandshakeFailed => 4,
@@ -104,6 +108,7 @@ impl Status {
             Status::HandshakeFailed => "handshake_failed",
             Status::Unreachable => "unreachable",
             Status::DnsError => "dns_error",
+            Status::BlockedAddress => "blocked_address",
         }
     }
 }
@@ -154,10 +159,10 @@ impl std::fmt::Display for Level {
 /// | 200 d | 21 d (cap) | 7 d (cap) |
 /// | 398 d | 21 d (cap) | 7 d (cap) |
 ///
-/// Days given explicitly (`--warning-days 30` without `--warning-fraction`) are honoured as plain day
-/// counts: [`Thresholds::from_flags`] then sets that threshold's fraction to 1.0 and its floor to 0, so the
-/// rule reduces to `days left <= 30` (a certificate whose whole lifetime is shorter is WARNING throughout).
-/// Giving a fraction explicitly as well brings the full rule back.
+/// Values given explicitly are honoured as given ([`Thresholds::from_flags`]): `--warning-days 30` alone means
+/// `days left <= 30` whatever the lifetime (fraction 1.0, no floor; a certificate whose whole lifetime is
+/// shorter is WARNING throughout); a fraction alone is used alone; both: whichever leaves fewer days. The day
+/// floors only belong to the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
     /// Cap of the WARNING threshold, days. Default 21, range 0..=3650.
@@ -209,26 +214,45 @@ pub enum ThresholdError {
 }
 
 impl Thresholds {
-    /// Thresholds from flags, honouring explicitly given day counts (see the type's documentation): a
-    /// threshold whose days are given without its fraction is a plain day count.
+    /// Thresholds from flags (or config keys), per threshold:
+    /// - neither days nor fraction given: the defaults, lifetime-aware with the day floor;
+    /// - days alone: exactly that many days (fraction 1.0, no floor);
+    /// - fraction alone: that fraction of the lifetime alone (no day cap, no floor);
+    /// - both: whichever leaves fewer days, `min(days, fraction × lifetime)` (no floor).
+    ///
+    /// A critical day cap not given never exceeds the warning one (`--warning-days 5` alone keeps a valid
+    /// critical threshold of 5 days at most).
     pub fn from_flags(flags: ThresholdFlags) -> Thresholds {
         let d = Thresholds::default();
-        let mut t = Thresholds {
-            warning_days: flags.warning_days.unwrap_or(d.warning_days),
-            critical_days: flags.critical_days.unwrap_or(d.critical_days),
-            warning_fraction: flags.warning_fraction.unwrap_or(d.warning_fraction),
-            critical_fraction: flags.critical_fraction.unwrap_or(d.critical_fraction),
-            ..d
-        };
-        if flags.warning_days.is_some() && flags.warning_fraction.is_none() {
-            t.warning_fraction = 1.0;
-            t.warning_floor_days = 0;
+        let one =
+            |days: Option<u32>, fraction: Option<f64>, def: (u32, f64, u32)| match (days, fraction)
+            {
+                (None, None) => def,
+                (Some(days), None) => (days, 1.0, 0),
+                (None, Some(f)) => (3650, f, 0),
+                (Some(days), Some(f)) => (days, f, 0),
+            };
+        let (warning_days, warning_fraction, warning_floor_days) = one(
+            flags.warning_days,
+            flags.warning_fraction,
+            (d.warning_days, d.warning_fraction, d.warning_floor_days),
+        );
+        let (mut critical_days, critical_fraction, critical_floor_days) = one(
+            flags.critical_days,
+            flags.critical_fraction,
+            (d.critical_days, d.critical_fraction, d.critical_floor_days),
+        );
+        if flags.critical_days.is_none() {
+            critical_days = critical_days.min(warning_days);
         }
-        if flags.critical_days.is_some() && flags.critical_fraction.is_none() {
-            t.critical_fraction = 1.0;
-            t.critical_floor_days = 0;
+        Thresholds {
+            warning_days,
+            critical_days,
+            warning_fraction,
+            critical_fraction,
+            warning_floor_days,
+            critical_floor_days,
         }
-        t
     }
 
     pub fn validate(&self) -> Result<(), ThresholdError> {
@@ -472,13 +496,27 @@ mod tests {
         );
         // The critical threshold was not given: still lifetime-aware (a 6-day cert, 2 days left).
         assert_eq!(classify(&facts(4, 2), NOW, &t).status, Status::Warning);
-        // Both days and fraction given: the full rule with that fraction.
+        // Both days and fraction given: whichever leaves fewer days (30 d vs 18 d).
         let t = Thresholds::from_flags(ThresholdFlags {
             warning_days: Some(30),
             warning_fraction: Some(0.2),
             ..ThresholdFlags::default()
         });
         assert_eq!(classify(&facts(65, 25), NOW, &t).status, Status::Ok);
+        assert_eq!(classify(&facts(72, 18), NOW, &t).status, Status::Warning);
+        // A fraction alone is used alone: no 21-day cap (398-day certificate, 60 days left, 0.2 × 398 = 79.6).
+        let t = Thresholds::from_flags(ThresholdFlags {
+            warning_fraction: Some(0.2),
+            ..ThresholdFlags::default()
+        });
+        assert_eq!(classify(&facts(338, 60), NOW, &t).status, Status::Warning);
+        // A default critical cap never exceeds an explicit warning one.
+        let t = Thresholds::from_flags(ThresholdFlags {
+            warning_days: Some(5),
+            ..ThresholdFlags::default()
+        });
+        assert_eq!((t.warning_days, t.critical_days), (5, 5));
+        assert_eq!(t.validate(), Ok(()));
         assert_eq!(
             Thresholds::from_flags(ThresholdFlags::default()),
             Thresholds::default()

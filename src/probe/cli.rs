@@ -37,12 +37,12 @@ pub struct CheckArgs {
     /// Port for hosts given without one.
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
-    /// WARNING when at most this many days are left [default rule: min(21 d, max(0.2 × lifetime, 2 d));
-    /// given alone, exactly this many days; with --warning-fraction, min(DAYS, max(FRACTION × lifetime, 2 d))].
+    /// WARNING when at most this many days are left. Default rule: min(21 d, max(0.2 × lifetime, 2 d)).
+    /// Given alone: exactly this many days. With --warning-fraction: whichever leaves fewer days.
     #[arg(long)]
     pub warning_days: Option<u32>,
-    /// CRITICAL when at most this many days are left [default rule: min(7 d, max(0.1 × lifetime, 1 d));
-    /// given alone, exactly this many days].
+    /// CRITICAL when at most this many days are left. Default rule: min(7 d, max(0.1 × lifetime, 1 d)).
+    /// Same rule with --critical-fraction.
     #[arg(long)]
     pub critical_days: Option<u32>,
     /// WARNING when at most this fraction of the certificate's lifetime is left, (0-1] [default: 0.2].
@@ -78,6 +78,12 @@ pub struct CheckArgs {
     /// Probe IPv6 addresses only.
     #[arg(short = '6', long)]
     pub ipv6: bool,
+    /// Database whose certificates fill the "seen in CT" column [default: the config's `db` when a config
+    /// file is given or exists; none otherwise].
+    #[arg(long, env = "CTWATCH_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
 }
 
 /// Runs the check, printing to stdout; the returned code is the process exit code.
@@ -118,7 +124,16 @@ pub fn options(args: &CheckArgs) -> anyhow::Result<ProbeOptions> {
         warning_fraction: args.warning_fraction,
         critical_fraction: args.critical_fraction,
     });
-    thresholds.validate()?;
+    thresholds.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.to_string()
+                .replace("critical_days", "--critical-days")
+                .replace("warning_days", "--warning-days")
+                .replace("warning_fraction", "--warning-fraction")
+                .replace("critical_fraction", "--critical-fraction")
+        )
+    })?;
     let timeouts = Timeouts {
         dns: seconds("--dns-timeout-secs", args.dns_timeout_secs)?,
         connect: seconds("--connect-timeout-secs", args.connect_timeout_secs)?,
@@ -148,8 +163,28 @@ pub fn options(args: &CheckArgs) -> anyhow::Result<ProbeOptions> {
             (_, true) => Families::V6Only,
             _ => Families::Any,
         },
-        ..ProbeOptions::default()
+        ct_lookup: ct_lookup(args)?,
+        tbs_identity: Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok()),
+        // The CLI probes anything: its user is the operator (the API sets a policy).
+        address_policy: None,
     })
+}
+
+/// The stored certificates that answer "seen in CT": `--db`, else the config's `db` (when a config file is
+/// given or exists). None without either; a named database that does not exist is an error.
+fn ct_lookup(args: &CheckArgs) -> anyhow::Result<Option<Arc<dyn super::CtLookup>>> {
+    let db = crate::cli::DbArg {
+        db: args.db.clone(),
+    };
+    let configured = args.db.is_some()
+        || crate::database::config_file(args.config.config.as_deref())
+            .and_then(|f| crate::config::load(&f).ok())
+            .is_some_and(|c| c.db.is_some());
+    if !configured {
+        return Ok(None);
+    }
+    let store = crate::database::open_read_only(&db, &args.config)?;
+    Ok(Some(Arc::new(store)))
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {

@@ -24,6 +24,8 @@ use crate::store::{FindingRow, ProbeResultRow, ProbeStatusRow, Store, TargetSour
 pub struct ReportArgs {
     #[command(flatten)]
     pub db: DbArg,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -393,13 +395,38 @@ fn write_row(out: &mut dyn Write, row: &[String; 8], widths: &[usize; 8]) -> std
 
 /// `ctwatch report`. Exit 0 once the report is written (whatever the hosts' levels), 3 on failure.
 pub fn report_command(args: ReportArgs) -> anyhow::Result<u8> {
-    let store: Store = args.db.open()?;
+    let store: Store = crate::database::open_read_only(&args.db, &args.config)?;
+    let rows = store.probe_status(None).context("reading probe results")?;
+    for tag in &args.tags {
+        if !rows.iter().any(|r| r.target.tags.iter().any(|t| t == tag)) {
+            eprintln!(
+                "ctwatch: no probed host has the tag {tag:?} (tags come from the watchlist's @tags)"
+            );
+        }
+    }
     let now = unix_now();
     let since = match &args.since {
         Some(s) => parse_since(s, now)?,
         None => now - 24 * 3600,
     };
-    let rows = store.probe_status(None).context("reading probe results")?;
+    let extras = gather_extras(&store, since)?;
+    let report = build_full(&rows, &extras, &args.tags, now);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else if args.html {
+        super::daily_html::write_html(&mut out, &report)?;
+    } else {
+        write_text(&mut out, &report)?;
+    }
+    out.flush().context("writing the report")?;
+    Ok(0)
+}
+
+/// Findings and the earlier results the change section compares with.
+fn gather_extras(store: &Store, since: i64) -> anyhow::Result<Extras> {
     let mut extras = Extras {
         since: Some(since),
         before: store
@@ -417,19 +444,7 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<u8> {
             .or_default()
             .push(f);
     }
-    let report = build_full(&rows, &extras, &args.tags, now);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else if args.html {
-        super::daily_html::write_html(&mut out, &report)?;
-    } else {
-        write_text(&mut out, &report)?;
-    }
-    out.flush().context("writing the report")?;
-    Ok(0)
+    Ok(extras)
 }
 
 /// `--since`: RFC 3339, or a span back from `now` (`90m`, `36h`, `7d`).

@@ -15,7 +15,7 @@ pub enum PanelStatus {
     Invalid,
     /// No TLS site answers: no such name, refused or timed out, handshake failure.
     Inactive,
-    /// Not checked yet.
+    /// Not checked: not probed yet, or the address was refused before connecting (bulk-check policy).
     Unknown,
 }
 
@@ -23,7 +23,8 @@ impl PanelStatus {
     /// The panel status of a probe result; `None` (never probed) is `Unknown`.
     pub fn of(status: Option<Status>) -> PanelStatus {
         match status {
-            None => PanelStatus::Unknown,
+            // Not checked: never probed, or refused before connecting (an internal address, bulk-check).
+            None | Some(Status::BlockedAddress) => PanelStatus::Unknown,
             Some(Status::Ok | Status::Warning | Status::Critical) => PanelStatus::Valid,
             Some(
                 Status::Expired
@@ -65,6 +66,7 @@ mod tests {
             (Some(DnsError), "Inactive"),
             (Some(Unreachable), "Inactive"),
             (Some(HandshakeFailed), "Inactive"),
+            (Some(BlockedAddress), "Unknown"),
             (None, "Unknown"),
         ];
         for (status, want) in cases {

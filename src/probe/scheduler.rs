@@ -306,24 +306,24 @@ pub struct ProbeRunArgs {
     /// With --once: after catching up, probe the hosts that are due, then exit.
     #[arg(long)]
     pub probe_once: bool,
-    /// Hours between two probes of a host (0.01-8760).
-    #[arg(long, default_value_t = 24.0)]
-    pub probe_interval_hours: f64,
-    /// Minutes before re-probing a host after a first network failure (alerts need two in a row).
-    #[arg(long, default_value_t = 15)]
-    pub probe_retry_minutes: u64,
-    /// Connections the probe keeps in flight at once (1-10000).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=10000))]
-    pub probe_concurrency: u16,
-    /// Probes started per registrable domain (example.co.uk) per minute.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub probe_per_domain_per_minute: u32,
-    /// WARNING when at most this many days are left [default rule: min(21 d, max(0.2 × lifetime, 2 d));
-    /// given alone, exactly this many days].
+    /// Hours between two probes of a host (0.01-8760) [default: 24; config: probe.interval_hours].
+    #[arg(long)]
+    pub probe_interval_hours: Option<f64>,
+    /// Minutes before re-probing a host after a first network failure (alerts need two in a row) [default: 15].
+    #[arg(long)]
+    pub probe_retry_minutes: Option<u64>,
+    /// Connections the probe keeps in flight at once (1-10000) [default: 20].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub probe_concurrency: Option<u16>,
+    /// Probes started per registrable domain (example.co.uk) per minute [default: 10].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub probe_per_domain_per_minute: Option<u32>,
+    /// WARNING when at most this many days are left. Default rule: min(21 d, max(0.2 × lifetime, 2 d)); given
+    /// alone, exactly this many days; with --probe-warning-fraction, whichever leaves fewer days.
     #[arg(long)]
     pub probe_warning_days: Option<u32>,
-    /// CRITICAL when at most this many days are left [default rule: min(7 d, max(0.1 × lifetime, 1 d));
-    /// given alone, exactly this many days].
+    /// CRITICAL when at most this many days are left. Default rule: min(7 d, max(0.1 × lifetime, 1 d)); same
+    /// rule with --probe-critical-fraction.
     #[arg(long)]
     pub probe_critical_days: Option<u32>,
     /// WARNING when at most this fraction of the lifetime is left, (0-1] [default: 0.2].
@@ -333,13 +333,13 @@ pub struct ProbeRunArgs {
     #[arg(long)]
     pub probe_critical_fraction: Option<f64>,
     /// Hours a certificate newer than the served one may sit in CT before the host is reported as
-    /// `stale_deployment` (renewed but not deployed).
-    #[arg(long, default_value_t = 24.0)]
-    pub deploy_grace_hours: f64,
+    /// `stale_deployment` (renewed but not deployed) [default: 24; config: probe.deploy_grace_hours].
+    #[arg(long)]
+    pub deploy_grace_hours: Option<f64>,
     /// Fraction of the served certificate's lifetime after which, with no newer certificate in CT,
-    /// `renewal_missing` is reported (0-1).
-    #[arg(long, default_value_t = 2.0 / 3.0)]
-    pub renewal_due_fraction: f64,
+    /// `renewal_missing` is reported, (0-1) [default: 0.667; config: probe.renewal_due_fraction].
+    #[arg(long)]
+    pub renewal_due_fraction: Option<f64>,
     /// Also trust the CA certificates in this PEM file when probing (repeatable; private CAs).
     #[arg(long = "probe-ca-file", value_name = "PEM")]
     pub probe_ca_files: Vec<std::path::PathBuf>,
@@ -349,45 +349,93 @@ impl ProbeRunArgs {
     /// The probe configuration, or `None` when this run does not probe (`--no-probe`, or `--once` without
     /// `--probe-once`).
     pub fn config(&self, once: bool) -> Result<Option<ScheduleConfig>> {
-        if self.no_probe || (once && !self.probe_once) {
+        self.config_with(once, &crate::config::ProbeSection::default())
+    }
+
+    /// Like [`ProbeRunArgs::config`], with the config file's `[probe]` section under the flags. Errors name the
+    /// flag or the key that holds the bad value.
+    pub fn config_with(
+        &self,
+        once: bool,
+        file: &crate::config::ProbeSection,
+    ) -> Result<Option<ScheduleConfig>> {
+        if self.no_probe || file.enabled == Some(false) || (once && !self.probe_once) {
             return Ok(None);
         }
-        if !(0.01..=8760.0).contains(&self.probe_interval_hours) {
-            anyhow::bail!(
-                "--probe-interval-hours {} is out of range [0.01, 8760]",
-                self.probe_interval_hours
-            );
+        let (hours, name) = match (self.probe_interval_hours, file.interval_hours) {
+            (Some(h), _) => (h, format!("--probe-interval-hours {h}")),
+            (None, Some(h)) => (h, format!("probe.interval_hours = {h}")),
+            (None, None) => (24.0, String::new()),
+        };
+        if !(0.01..=8760.0).contains(&hours) {
+            anyhow::bail!("{name} is out of range [0.01, 8760]");
+        }
+        let concurrency = self.probe_concurrency.or(file.concurrency).unwrap_or(20);
+        if !(1..=10000).contains(&concurrency) {
+            anyhow::bail!("probe.concurrency = {concurrency} is out of range 1..=10000");
+        }
+        let per_domain = self
+            .probe_per_domain_per_minute
+            .or(file.per_domain_per_minute)
+            .unwrap_or(10);
+        if per_domain == 0 {
+            anyhow::bail!("probe.per_domain_per_minute must be at least 1");
         }
         let thresholds = super::Thresholds::from_flags(super::classify::ThresholdFlags {
-            warning_days: self.probe_warning_days,
-            critical_days: self.probe_critical_days,
-            warning_fraction: self.probe_warning_fraction,
-            critical_fraction: self.probe_critical_fraction,
+            warning_days: self.probe_warning_days.or(file.warning_days),
+            critical_days: self.probe_critical_days.or(file.critical_days),
+            warning_fraction: self.probe_warning_fraction.or(file.warning_fraction),
+            critical_fraction: self.probe_critical_fraction.or(file.critical_fraction),
         });
-        thresholds.validate()?;
+        let from_flags = self.probe_warning_days.is_some()
+            || self.probe_critical_days.is_some()
+            || self.probe_warning_fraction.is_some()
+            || self.probe_critical_fraction.is_some();
+        thresholds.validate().map_err(|e| {
+            let names = if from_flags {
+                "--probe-warning-days / --probe-critical-days / --probe-*-fraction"
+            } else {
+                "probe.warning_days / probe.critical_days / probe.*_fraction"
+            };
+            anyhow::anyhow!("{names}: {e}")
+        })?;
         let renewal = RenewalPolicy {
-            deploy_grace_secs: (self.deploy_grace_hours * 3600.0).round() as i64,
-            renewal_due_fraction: self.renewal_due_fraction,
+            deploy_grace_secs: (self
+                .deploy_grace_hours
+                .or(file.deploy_grace_hours)
+                .unwrap_or(24.0)
+                * 3600.0)
+                .round() as i64,
+            renewal_due_fraction: self
+                .renewal_due_fraction
+                .or(file.renewal_due_fraction)
+                .unwrap_or(2.0 / 3.0),
         };
-        renewal
-            .validate()
-            .map_err(|e| anyhow::anyhow!("--deploy-grace-hours / --renewal-due-fraction: {e}"))?;
+        renewal.validate().map_err(|e| {
+            anyhow::anyhow!("--deploy-grace-hours / --renewal-due-fraction (or probe.*): {e}")
+        })?;
         let mut roots = super::TrustRoots::webpki();
-        for path in &self.probe_ca_files {
+        for path in self.probe_ca_files.iter().chain(&file.ca_files) {
             roots.add_pem_file(path)?;
         }
         Ok(Some(ScheduleConfig {
             options: ProbeOptions {
                 thresholds,
-                concurrency: usize::from(self.probe_concurrency),
+                concurrency: usize::from(concurrency),
                 roots: Arc::new(roots),
                 ..ProbeOptions::default()
             },
             cadence: Cadence {
-                interval: Duration::from_secs_f64(self.probe_interval_hours * 3600.0),
-                failure_retry: Duration::from_secs(self.probe_retry_minutes.max(1) * 60),
+                interval: Duration::from_secs_f64(hours * 3600.0),
+                failure_retry: Duration::from_secs(
+                    self.probe_retry_minutes
+                        .or(file.retry_minutes)
+                        .unwrap_or(15)
+                        .max(1)
+                        * 60,
+                ),
             },
-            per_domain_per_minute: self.probe_per_domain_per_minute,
+            per_domain_per_minute: per_domain,
             renewal,
             ..ScheduleConfig::default()
         }))

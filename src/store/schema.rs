@@ -186,7 +186,16 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX probe_results_target ON probe_results(domain, port, id);
     "#,
-    // v5 (expiry intelligence): what a probed host serves compared with CT — renewed but not deployed
+    // v5 (first hour: rewind, log list age): a requested restart position per log (`ctwatch logs rewind`,
+    // `run --restart-at`), applied by the next run; and small facts about the last run (the log list used).
+    r#"
+    ALTER TABLE logs ADD COLUMN rewind_to INTEGER;
+    CREATE TABLE facts (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    "#,
+    // v6 (expiry intelligence): what a probed host serves compared with CT — renewed but not deployed
     // (`stale_deployment`), renewal missing (`renewal_missing`). One row per finding about one served
     // certificate; `resolved_at` is set when a later probe no longer finds it (history for `report --since`).
     r#"
