@@ -59,6 +59,9 @@ pub enum Command {
     },
     /// Daily expiry report of the probed hosts, per client tag, worst first (for a cron email).
     Report(crate::probe::daily::ReportArgs),
+    /// Per watched domain: every valid certificate known from CT, the hosts serving it, wildcards, and
+    /// certificates never seen served.
+    Inventory(crate::inventory::InventoryArgs),
 }
 
 impl Command {

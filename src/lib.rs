@@ -31,6 +31,8 @@
 //! - Running it: [`config`] (TOML + flags, [`envfile`]), [`database`] (which database a command uses, read-only
 //!   opening), [`api`], [`health`], [`progress`], [`stats`], [`terminal`] and [`run_report`] (what a person sees
 //!   at the end of a run), [`rewind`] (re-reading known logs), [`outbox_admin`].
+//! - CT and probe together: [`probe::renewal`] (renewed but not deployed, renewal missing), [`inventory`]
+//!   (`ctwatch inventory`: valid certificates per domain and where each is served).
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
@@ -44,6 +46,7 @@ pub mod database;
 pub mod envfile;
 pub mod event;
 pub mod health;
+pub mod inventory;
 pub mod logsource;
 pub mod notify;
 pub mod outbox_admin;

@@ -16,7 +16,9 @@
 //! give it the same observable behaviour, which the conformance tests check.
 
 mod batch;
+mod expiry;
 mod facts;
+mod inventory;
 mod logs;
 mod metrics;
 mod outbox;
@@ -33,6 +35,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
+pub use expiry::{FindingRecord, FindingRow, HostGauge};
+pub use inventory::{ServedRow, ValidCertificate};
 pub use logs::{LogMeta, LogPosition, LogRow};
 pub use metrics::{ProbeSample, SinkFailure};
 pub use outbox::{Delivery, OutboxItem, OutboxSummary, SinkRoute};

@@ -72,6 +72,9 @@ pub struct ProbeRecord<'a> {
     pub next_probe_at: i64,
     /// The event this result causes, queued for every sink in the same transaction.
     pub event: Option<&'a Event>,
+    /// The complete findings of [`crate::probe::renewal`] for this result (stale deployment, renewal
+    /// missing); `None` leaves the stored ones as they are (nothing was served, so nothing can be judged).
+    pub findings: Option<&'a [super::FindingRecord]>,
 }
 
 pub(super) const TARGET_COLUMNS: &str = "domain, port, tags, source, added_at, next_probe_at, last_probed_at, \
@@ -333,6 +336,16 @@ impl Store {
         )?;
         if let Some(ev) = rec.event {
             insert_event(&tx, ev, &routes, rec.probed_at)?;
+        }
+        if let Some(findings) = rec.findings {
+            super::expiry::apply_findings(
+                &tx,
+                &r.domain,
+                r.port,
+                findings,
+                &routes,
+                rec.probed_at,
+            )?;
         }
         tx.commit()?;
         Ok(id)
