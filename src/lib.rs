@@ -36,6 +36,7 @@
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
 
 pub mod api;
+pub mod caa;
 pub mod cli;
 pub mod config;
 pub mod ct;
