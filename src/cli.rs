@@ -339,16 +339,7 @@ pub async fn run_command(
         Store::open(&s.db).with_context(|| format!("opening database {}", s.db.display()))?,
     );
     crate::run_report::record_log_list(&store, &log_list, &origin);
-    match (args.restart_at, args.start_at) {
-        (Some(n), _) => {
-            crate::rewind::request_restarts(&store, &log_list, &s.filter, n)?;
-            s.tail.start_at = crate::tailer::StartAt::Index(n);
-        }
-        (None, Some(start)) => {
-            crate::rewind::warn_ignored_start_at(&store, &log_list, &s.filter, start)?
-        }
-        (None, None) => {}
-    }
+    crate::rewind::apply_start_flags(&store, &log_list, &mut s, args.restart_at, args.start_at)?;
     let format = if args.json {
         StdoutFormat::Json
     } else {
@@ -488,7 +479,8 @@ pub fn outbox_command(args: OutboxArgs) -> Result<u8> {
     let orphaned = crate::outbox_admin::orphaned(&store, &summary);
     let items = store.undelivered(args.sink.as_deref(), args.limit)?;
     if args.json {
-        let out = serde_json::json!({ "sinks": summary, "undelivered": items });
+        let out =
+            serde_json::json!({ "sinks": summary, "undelivered": items, "orphaned": orphaned });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
@@ -541,7 +533,7 @@ pub fn watchlist_check_command(path: Option<PathBuf>) -> Result<u8> {
     }
     match Watchlist::load(&path) {
         Ok(list) => {
-            println!("{}", list.summary());
+            print!("{}", list.summary());
             if list.is_empty() {
                 println!(
                     "no watch items: nothing will be reported (add one domain per line to a *.txt file)"

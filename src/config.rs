@@ -290,6 +290,9 @@ impl Settings {
                 batch_entries: batch,
                 start_at,
                 once: args.once,
+                // --once: a log that fails its cycle is tried again soon (each cycle already retries its
+                // requests); a cron run without network says so in seconds, not minutes.
+                error_backoff: Duration::from_secs(if args.once { 1 } else { 5 }),
                 store_all: args.store_all || cfg.store_all.unwrap_or(false),
                 ..TailConfig::default()
             },
@@ -390,5 +393,76 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("tail.parallel_requests"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "db = \"state/ct.db\"\nwatchlist = \"watchlists\"\nenv_file = \"env\"\nlog_list = \"list.json\"\n\
+             [probe]\nca_files = [\"ca.pem\", \"/abs/ca.pem\"]\n",
+        )
+        .unwrap();
+        let cfg = load(&path).unwrap();
+        assert_eq!(
+            cfg.db.as_deref(),
+            Some(dir.path().join("state/ct.db").as_path())
+        );
+        assert_eq!(
+            cfg.watchlist.as_deref(),
+            Some(dir.path().join("watchlists").as_path())
+        );
+        assert_eq!(
+            cfg.env_file.as_deref(),
+            Some(dir.path().join("env").as_path())
+        );
+        assert_eq!(
+            cfg.log_list,
+            Some(dir.path().join("list.json").display().to_string())
+        );
+        assert_eq!(cfg.probe.ca_files[1], PathBuf::from("/abs/ca.pem"));
+        let missing = missing_paths(&cfg);
+        assert_eq!(missing.len(), 5, "{missing:?}");
+        assert!(missing[0].starts_with("watchlist ") && missing[0].ends_with("does not exist"));
+        std::fs::create_dir(dir.path().join("watchlists")).unwrap();
+        std::fs::write(dir.path().join("env"), "").unwrap();
+        assert_eq!(missing_paths(&cfg).len(), 3);
+        // URLs stay URLs.
+        let url = parse("log_list = \"https://example.net/list.json\"\n").unwrap();
+        assert!(missing_paths(&url).is_empty());
+    }
+
+    #[test]
+    fn once_retries_a_failed_cycle_soon() {
+        let cfg = Config::default();
+        let once = RunArgs {
+            once: true,
+            ..RunArgs::default()
+        };
+        assert_eq!(
+            Settings::resolve(&once, &cfg).unwrap().tail.error_backoff,
+            Duration::from_secs(1)
+        );
+        let daemon = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        assert_eq!(daemon.tail.error_backoff, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn range_errors_name_the_flag_or_the_key() {
+        let args = RunArgs {
+            page_size: Some(0),
+            ..RunArgs::default()
+        };
+        let err = Settings::resolve(&args, &Config::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "--page-size 0 is out of range 1..=10000");
+        let cfg = parse("[tail]\npage_size = 0\n").unwrap();
+        let err = Settings::resolve(&RunArgs::default(), &cfg)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "tail.page_size = 0 is out of range 1..=10000");
     }
 }

@@ -64,26 +64,50 @@ fn require_existing(path: &Path) -> Result<()> {
     if path.is_file() {
         return Ok(());
     }
+    let installed = crate::config::load(Path::new(INSTALLED_CONFIG))
+        .ok()
+        .and_then(|c| c.db);
     anyhow::bail!(
         "no database at {} ({})",
         path.display(),
-        where_is_the_daemons()
+        hint(path, installed.as_deref())
     )
 }
 
-/// A hint naming the service's database when the installed config says where it is.
-fn where_is_the_daemons() -> String {
-    let installed = Path::new(INSTALLED_CONFIG);
-    match crate::config::load(installed).ok().and_then(|c| c.db) {
-        Some(db) => format!(
+/// Where to look instead: the service's database when the installed config names another one.
+fn hint(missing: &Path, installed_db: Option<&Path>) -> String {
+    match installed_db {
+        Some(db) if db != missing && db.is_file() => format!(
             "the daemon's is {}: use --config {INSTALLED_CONFIG} or --db {}",
             db.display(),
             db.display()
         ),
-        None => {
-            "the daemon's is the `db` of its config file: pass that file with --config, or --db; \
-                 `ctwatch run --once` creates one"
-                .to_string()
-        }
+        Some(db) if db == missing => "the service creates it when it first starts, and so does \
+                                      `ctwatch run --once --config ...`"
+            .to_string(),
+        _ => "`ctwatch run` creates it; for the daemon's, give its config with --config or its database with --db"
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hint_points_at_the_daemons_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = dir.path().join("ctwatch.db");
+        std::fs::write(&daemon, b"").unwrap();
+        let typo = dir.path().join("ctwatsh.db");
+        assert_eq!(
+            hint(&typo, Some(&daemon)),
+            format!(
+                "the daemon's is {0}: use --config /etc/ctwatch/config.toml or --db {0}",
+                daemon.display()
+            )
+        );
+        assert!(hint(&typo, Some(&typo)).starts_with("the service creates it"));
+        assert!(hint(&typo, None).starts_with("`ctwatch run` creates it"));
     }
 }

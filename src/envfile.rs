@@ -108,6 +108,17 @@ pub fn missing_from(
         .collect())
 }
 
+static CONSULTED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The env_file this process was pointed at, for error messages about unset variables (" (nor in env_file
+/// /etc/ctwatch/env)"); empty when there is none.
+pub fn unset_hint() -> String {
+    CONSULTED
+        .get()
+        .map(|p| format!(" (nor in env_file {})", p.display()))
+        .unwrap_or_default()
+}
+
 /// Called by `main` before any thread exists: put the missing variables of the config's `env_file` into the
 /// process environment. `config` is the file the command will read (`None`: the command reads no config).
 pub fn load_for(config: Option<&Path>) -> Result<()> {
@@ -117,6 +128,7 @@ pub fn load_for(config: Option<&Path>) -> Result<()> {
     let Some((Some(file), wanted)) = wanted(config) else {
         return Ok(());
     };
+    let _ = CONSULTED.set(file.clone());
     let add = missing_from(&file, &wanted, |v| std::env::var_os(v).is_some())?;
     for (k, v) in add {
         // SAFETY: main calls this before starting the runtime or any other thread.

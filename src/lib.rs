@@ -28,9 +28,12 @@
 //!   [`notify`] (the [`notify::Sink`] trait and the outbox workers), [`logsource`] (fetching the log list).
 //! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`, the daemon scheduler,
 //!   `ctwatch report`).
-//! - Running it: [`config`] (TOML + flags), [`api`], [`health`], [`progress`], [`stats`].
+//! - Running it: [`config`] (TOML + flags, [`envfile`]), [`database`] (which database a command uses, read-only
+//!   opening), [`api`], [`health`], [`progress`], [`stats`], [`terminal`] and [`run_report`] (what a person sees
+//!   at the end of a run), [`rewind`] (re-reading known logs), [`outbox_admin`].
 //! - CT and probe together: [`probe::renewal`] (renewed but not deployed, renewal missing), [`inventory`]
-//!   (`ctwatch inventory`: valid certificates per domain and where each is served).
+//!   (`ctwatch inventory`: valid certificates per domain and where each is served), [`caa`] (CAA checks of
+//!   newly matched certificates, `run --caa`).
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.

@@ -89,6 +89,26 @@ fn known_logs(
     Ok(out)
 }
 
+/// `run --restart-at N`: rewind the known logs the filter keeps, and start new ones at N too; else a
+/// `--start-at` given for known logs is reported as ignored.
+pub fn apply_start_flags(
+    store: &Store,
+    list: &LogList,
+    settings: &mut crate::config::Settings,
+    restart_at: Option<u64>,
+    start_at: Option<StartAt>,
+) -> Result<()> {
+    match (restart_at, start_at) {
+        (Some(n), _) => {
+            request_restarts(store, list, &settings.filter, n)?;
+            settings.tail.start_at = StartAt::Index(n);
+        }
+        (None, Some(start)) => warn_ignored_start_at(store, list, &settings.filter, start)?,
+        (None, None) => {}
+    }
+    Ok(())
+}
+
 /// `run --start-at X` given for logs already followed: a warning naming each (up to 3) and its position.
 pub fn warn_ignored_start_at(
     store: &Store,

@@ -31,7 +31,7 @@ pub fn colours_wanted(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> boo
 }
 
 /// Why logs could not be reached, from their error messages: the common cause, in words a person can act on.
-pub fn diagnose(errors: &[&str]) -> &'static str {
+pub fn diagnose(errors: &[&str]) -> Option<&'static str> {
     let all = |pat: &[&str]| {
         !errors.is_empty()
             && errors
@@ -44,15 +44,17 @@ pub fn diagnose(errors: &[&str]) -> &'static str {
         "name or service not known",
         "no such host",
     ]) {
-        "DNS lookups fail (check network or proxy)"
+        Some("DNS lookups fail (check network or proxy)")
     } else if all(&["connection refused"]) {
-        "connections are refused (check firewall or proxy)"
+        Some("connections are refused (check firewall or proxy)")
     } else if all(&["timed out", "timeout", "deadline"]) {
-        "requests time out (check network, firewall or proxy)"
+        Some("requests time out (check network, firewall or proxy)")
     } else if all(&["certificate", "tls", "handshake"]) {
-        "TLS handshakes fail (a proxy intercepting TLS?)"
+        Some("TLS handshakes fail (a proxy intercepting TLS?)")
+    } else if all(&["error sending request", "connect", "network"]) {
+        Some("the network fails (see the errors with -v)")
     } else {
-        "see the errors with -v"
+        None
     }
 }
 
@@ -63,12 +65,9 @@ pub fn failed_logs_report(total: usize, failed: &[(String, String)], verbose: bo
         return Vec::new();
     }
     let mut lines = Vec::new();
-    if failed.len() == total {
-        let errors: Vec<&str> = failed.iter().map(|(_, e)| e.as_str()).collect();
-        lines.push(format!(
-            "ctwatch: 0 of {total} logs reachable: {}",
-            diagnose(&errors)
-        ));
+    let errors: Vec<&str> = failed.iter().map(|(_, e)| e.as_str()).collect();
+    if let (true, Some(cause)) = (failed.len() == total, diagnose(&errors)) {
+        lines.push(format!("ctwatch: 0 of {total} logs reachable: {cause}"));
         if !verbose {
             return lines;
         }
@@ -156,6 +155,15 @@ mod tests {
             "tcp connect error: Connection refused (os error 111)".to_string(),
         )];
         assert!(failed_logs_report(1, &refused, false)[0].contains("connections are refused"));
+        // Not a network problem: the log and its error, not a guess.
+        let bad = [(
+            "u".to_string(),
+            "--start-at 5000 is beyond the head of u".to_string(),
+        )];
+        assert_eq!(
+            failed_logs_report(1, &bad, false),
+            ["ctwatch: log u did not catch up: --start-at 5000 is beyond the head of u"]
+        );
     }
 
     #[test]

@@ -320,7 +320,10 @@ fn secret_value(
         (Some(v), None) => Ok(Some(v.clone())),
         (None, Some(var)) => match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
-            _ => bail!("`{key}_env` names {var}, which is not set"),
+            _ => bail!(
+                "`{key}_env` names {var}, which is not set{}",
+                crate::envfile::unset_hint()
+            ),
         },
         (None, None) => Ok(None),
     }

@@ -496,7 +496,37 @@ mod tests {
         assert_eq!(once.cadence.interval, Duration::from_secs(1800));
         assert_eq!(once.options.concurrency, 5);
         assert_eq!(once.options.thresholds.warning_days, 30);
-        assert!(probe_config(&["--probe-interval-hours", "0"]).is_err());
+        let err = probe_config(&["--probe-interval-hours", "0"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--probe-interval-hours 0 is out of range"),
+            "{err}"
+        );
         assert!(probe_config(&["--probe-critical-days", "40"]).is_err());
+    }
+
+    #[test]
+    fn the_config_files_probe_section_is_under_the_flags() {
+        let file: crate::config::ProbeSection = toml::from_str(
+            "interval_hours = 6.0\nconcurrency = 3\nwarning_days = 30\ncritical_days = 10\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from(["ctwatch", "run", "--probe-concurrency", "9"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        let cfg = run.probe.config_with(false, &file).unwrap().unwrap();
+        assert_eq!(cfg.cadence.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(cfg.options.concurrency, 9, "the flag wins");
+        assert_eq!(cfg.options.thresholds.warning_days, 30);
+        assert_eq!(cfg.options.thresholds.critical_days, 10);
+        let off: crate::config::ProbeSection = toml::from_str("enabled = false\n").unwrap();
+        assert!(run.probe.config_with(false, &off).unwrap().is_none());
+        let bad: crate::config::ProbeSection = toml::from_str("interval_hours = 0.0\n").unwrap();
+        let err = run.probe.config_with(false, &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("probe.interval_hours = 0 is out of range"),
+            "{err}"
+        );
     }
 }

@@ -200,6 +200,8 @@ impl<L: CtLog> Tailer<L> {
             TailError::Log(LogError::RootMismatch { .. } | LogError::Misbehaving { .. }) => {
                 tracing::error!(log = %self.info.url, "{err}; nothing from this range is reported, will retry");
             }
+            // `run --once` sums failures up at the end (one line when nothing is reachable); details at -v.
+            _ if self.config.once => tracing::info!(log = %self.info.url, "{err}"),
             _ => tracing::warn!(log = %self.info.url, "{err}"),
         }
         let store = self.store.clone();
