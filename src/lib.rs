@@ -17,6 +17,8 @@
 //!                                 │
 //!   notify: one worker per sink (stdout, webhook, Discord, Telegram, Slack, exec), grouped and retried
 //!   probe::scheduler: TLS-probes matched hosts on a schedule, queues `probe` events
+//!     └─ probe::renewal: served certificate vs CT -> `stale_deployment`, `renewal_missing` (expiry_findings)
+//!   caa::checker (`--caa`): CAA records of newly matched names vs the issuing CA -> `caa_mismatch`
 //!   health: queues `health` events; api: /health, /metrics, /api/v1; progress: catch-up display
 //! ```
 //!
