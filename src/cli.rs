@@ -215,6 +215,8 @@ pub struct RunArgs {
     pub listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub probe: crate::probe::scheduler::ProbeRunArgs,
+    #[command(flatten)]
+    pub caa: crate::caa::checker::CaaRunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -377,6 +379,7 @@ pub async fn run_command(
                 tbs_identity: Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok()),
                 ..Default::default()
             },
+            caa: args.caa.config()?,
             ..Default::default()
         },
         probe,

@@ -22,6 +22,8 @@ pub struct InventoryArgs {
     pub domain: Option<String>,
     #[command(flatten)]
     pub db: DbArg,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
     /// Print JSON.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
@@ -266,7 +268,7 @@ pub fn write_csv(out: &mut dyn Write, inv: &[DomainInventory]) -> std::io::Resul
 
 /// `ctwatch inventory`. Exit 0 once written, 3 on failure.
 pub fn inventory_command(args: InventoryArgs) -> anyhow::Result<u8> {
-    let store = args.db.open()?;
+    let store = crate::database::open_read_only(&args.db, &args.config)?;
     let now = unix_now();
     let domain = args.domain.as_deref();
     let certs = store

@@ -49,7 +49,7 @@ pub fn escape_markdown(s: &str) -> String {
 
 fn color(kind: &str) -> u32 {
     match kind {
-        "unauthorized_issuer" => 0xE7_4C_3C,
+        "unauthorized_issuer" | "caa_mismatch" => 0xE7_4C_3C,
         "lookalike" => 0xE6_7E_22,
         "probe" | "health" | "stale_deployment" | "renewal_missing" => 0xF1_C4_0F,
         "test" => 0x2E_CC_71,

@@ -335,6 +335,19 @@ mod tests {
     fn an_explicit_threshold_is_not_overridden_by_the_default_fraction() {
         // --warning-days 60 alone: 60 days, whatever the lifetime (the default 20 % would make it 18 days for a
         // 90-day certificate).
+        // (The rule lives in Thresholds::from_flags, table-tested in classify.rs.)
+        let warn = |days: Option<u32>, fraction: Option<f64>| {
+            let t = Thresholds::from_flags(ThresholdFlags {
+                warning_days: days,
+                warning_fraction: fraction,
+                ..ThresholdFlags::default()
+            });
+            (t.warning_days, t.warning_fraction)
+        };
+        assert_eq!(warn(Some(60), None), (60, 1.0));
+        assert_eq!(warn(None, Some(0.5)), (3650, 0.5));
+        assert_eq!(warn(None, None), (21, 0.2));
+        assert_eq!(warn(Some(30), Some(0.3)), (30, 0.3));
         let args = |a: &[&str]| {
             use clap::Parser;
             #[derive(Parser)]

@@ -13,7 +13,9 @@
 //! [`tls`] (handshake that keeps any chain), [`chain`] (webpki + x509 facts, pure),
 //! [`classify`] (status rules, pure), [`transition`] (when a change is worth an event, pure),
 //! [`report`] (output), [`cli`] (`ctwatch check`); in the daemon, [`schedule`] (rate limit and alert policy,
-//! pure) and [`scheduler`] (the task that probes stored targets), [`daily`] (`ctwatch report`).
+//! pure) and [`scheduler`] (the task that probes stored targets), [`daily`] (`ctwatch report`, with
+//! [`daily_changes`] and [`daily_html`]); [`renewal`] (served certificate vs CT: stale deployments, missing
+//! renewals, pure) and [`panel`] (Valid / Invalid / Inactive / Unknown, pure).
 
 pub mod address;
 pub mod chain;

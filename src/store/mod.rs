@@ -16,6 +16,7 @@
 //! give it the same observable behaviour, which the conformance tests check.
 
 mod batch;
+mod caa;
 mod expiry;
 mod facts;
 mod inventory;
@@ -35,6 +36,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
+pub use caa::{CaaCandidate, CaaRecordRow};
 pub use expiry::{FindingRecord, FindingRow, HostGauge};
 pub use inventory::{ServedRow, ValidCertificate};
 pub use logs::{LogMeta, LogPosition, LogRow};

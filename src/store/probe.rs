@@ -143,7 +143,13 @@ pub(super) fn queue_matched_names(
 ) -> Result<usize, StoreError> {
     let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for m in matches.iter().filter(|m| m.kind != MatchKind::Lookalike) {
-        if let Some(name) = probe_name(&m.name) {
+        // An `ip:` item's address is probed as is (no SNI); other IP SANs are not probed.
+        let name = if m.kind == MatchKind::Ip {
+            Target::new(&m.name, DEFAULT_PORT).ok().map(|t| t.host)
+        } else {
+            probe_name(&m.name)
+        };
+        if let Some(name) = name {
             wanted
                 .entry(name)
                 .or_default()

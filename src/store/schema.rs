@@ -212,6 +212,18 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX expiry_findings_target ON expiry_findings(domain, port, resolved_at);
     "#,
+    // v7 (CAA checks): one row per checked certificate; `unknown` verdicts (DNS failure) are retried at
+    // `next_check_at` while the certificate is young enough, `allowed` / `mismatch` are final.
+    r#"
+    CREATE TABLE caa_checks (
+        cert_id       INTEGER PRIMARY KEY REFERENCES certificates(id),
+        verdict       TEXT NOT NULL,                 -- 'allowed' | 'mismatch' | 'unknown'
+        detail        TEXT NOT NULL,                 -- JSON: issuer identifiers and per-name verdicts
+        checked_at    INTEGER NOT NULL,
+        attempts      INTEGER NOT NULL,
+        next_check_at INTEGER                        -- NULL: final
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.
