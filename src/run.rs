@@ -88,6 +88,9 @@ pub struct ServiceOptions {
     pub progress: crate::progress::ProgressMode,
     /// "Now" for health decisions; the wall clock when None (tests swap in `health::tokio_clock`).
     pub clock: Option<crate::health::Clock>,
+    /// CAA checks of newly matched certificates (`--caa`): a task in daemon mode; with `once`, one round after
+    /// catching up.
+    pub caa: Option<crate::caa::checker::CaaConfig>,
 }
 
 /// What a `run` did, for the exit code and the final message.
@@ -287,6 +290,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         ));
     }
     let wake = Wake::new(notifies);
+    let caa = opts.service.caa.clone();
     let svc = opts.service;
     let clock = svc
         .clock
@@ -325,6 +329,15 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         shutdown.clone(),
         opts.tail.once.then_some(opts.tail.once_timeout),
     );
+    let caa_task = caa.clone().filter(|_| !opts.tail.once).map(|cfg| {
+        tokio::spawn(crate::caa::checker::run_checker(
+            opts.store.clone(),
+            cfg,
+            wake.clone(),
+            shutdown.clone(),
+        ))
+    });
+
     let mut set = LogSet {
         opts_tail: opts.tail.clone(),
         store: opts.store.clone(),
@@ -375,7 +388,8 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
                 None => break,
                 Some(Err(e)) if e.is_cancelled() => {}
                 Some(Ok((url, Err(e)))) => {
-                    tracing::error!(log = %url, "gave up: {e}");
+                    // Reported by the caller at the end (`run_report`): here only with -v.
+                    tracing::info!(log = %url, "gave up: {e}");
                     summary.failed_logs.push((url, e.to_string()));
                 }
                 Some(Ok((_, Ok(_)))) => {}
@@ -412,6 +426,22 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     }
     if let (Some(cfg), true, None) = (&opts.probe, opts.tail.once, &summary.deadline) {
         summary.probe_error = probe_once(&opts.store, cfg, shutdown.clone()).await;
+    }
+    if let Some(task) = caa_task {
+        if !*shutdown.borrow() {
+            task.abort();
+        }
+        let _ = task.await;
+    }
+    if let (Some(cfg), true) = (&caa, opts.tail.once) {
+        match crate::caa::checker::check_round(&opts.store, cfg, crate::store::unix_now()).await {
+            Ok(r) => tracing::info!(
+                checked = r.checked,
+                mismatches = r.mismatches,
+                "CAA checks done"
+            ),
+            Err(e) => tracing::error!("CAA checks failed: {e:#}"),
+        }
     }
 
     let _ = stop_workers.send(true);
