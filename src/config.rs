@@ -257,21 +257,15 @@ impl Settings {
             (args.max_attempts, t.max_attempts, 6),
             (1, 100),
         )?;
-        let max_retry_after = in_range(
-            "tail.max_retry_after_secs",
-            args.max_retry_after_secs
-                .or(t.max_retry_after_secs)
-                .unwrap_or(60),
-            1,
-            86_400,
+        let max_retry_after = pick(
+            ("--max-retry-after-secs", "tail.max_retry_after_secs"),
+            (args.max_retry_after_secs, t.max_retry_after_secs, 60),
+            (1, 86_400),
         )?;
-        let once_timeout = in_range(
-            "tail.once_timeout_secs",
-            args.once_timeout_secs
-                .or(t.once_timeout_secs)
-                .unwrap_or(600),
-            1,
-            7 * 86_400,
+        let once_timeout = pick(
+            ("--once-timeout-secs", "tail.once_timeout_secs"),
+            (args.once_timeout_secs, t.once_timeout_secs, 600),
+            (1, 7 * 86_400),
         )?;
         let d = &cfg.delivery;
         let mut include = cfg.logs.include.clone();
