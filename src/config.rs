@@ -57,6 +57,8 @@ pub struct LogsSection {
 pub struct TailSection {
     pub poll_interval_secs: Option<u64>,
     pub parallel_requests: Option<usize>,
+    pub max_inflight_mb: Option<u64>,
+    pub max_bandwidth: Option<String>,
     pub page_size: Option<u64>,
     pub batch_entries: Option<u64>,
     pub max_attempts: Option<u32>,
@@ -138,16 +140,31 @@ impl Settings {
             "tail.poll_interval_secs",
             args.poll_interval_secs
                 .or(t.poll_interval_secs)
-                .unwrap_or(60),
+                .unwrap_or(crate::tailer::DEFAULT_POLL_INTERVAL_SECS),
             1,
             86_400,
         )?;
         let parallel = in_range(
             "tail.parallel_requests",
-            args.parallel_requests.or(t.parallel_requests).unwrap_or(4),
+            args.parallel_requests
+                .or(t.parallel_requests)
+                .unwrap_or(crate::tailer::DEFAULT_PARALLEL_REQUESTS),
             1,
             64,
         )?;
+        let inflight_mb = in_range(
+            "tail.max_inflight_mb",
+            args.max_inflight_mb.or(t.max_inflight_mb).unwrap_or(64),
+            4,
+            65_536,
+        )?;
+        let bandwidth = match args.max_bandwidth.as_ref().or(t.max_bandwidth.as_ref()) {
+            Some(b) => Some(std::sync::Arc::new(crate::ctlog::http::Bandwidth::new(
+                crate::ctlog::http::parse_bandwidth(b)
+                    .map_err(|e| anyhow::anyhow!("tail.max_bandwidth: {e}"))?,
+            ))),
+            None => None,
+        };
         let page_size = in_range(
             "tail.page_size",
             args.page_size.or(t.page_size).unwrap_or(256),
@@ -198,6 +215,8 @@ impl Settings {
             tail: TailConfig {
                 poll_interval: Duration::from_secs(poll),
                 parallel_requests: parallel,
+                inflight: crate::tailer::InflightBudget::from_bytes(inflight_mb << 20),
+                bandwidth,
                 batch_entries: batch,
                 start_at,
                 once: args.once,
@@ -242,7 +261,9 @@ mod tests {
     fn the_example_is_complete_and_valid() {
         let cfg = parse(EXAMPLE).unwrap();
         let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
-        assert_eq!(s.tail.poll_interval, Duration::from_secs(60));
+        assert_eq!(s.tail.poll_interval, Duration::from_secs(5));
+        assert_eq!(s.tail.parallel_requests, 32);
+        assert_eq!(s.tail.inflight.entries(), (64 << 20) / 8192);
         assert_eq!(s.page_size, 256);
         assert_eq!(s.tail.start_at, StartAt::End);
         assert_eq!(s.log_list, crate::logsource::GOOGLE_LOG_LIST_URL);

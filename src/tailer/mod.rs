@@ -14,7 +14,10 @@
 //!  Store::commit_batch (entries + matches + events + new position, ONE transaction) --> wake the outbox
 //! ```
 
+mod budget;
 mod pipeline;
+
+pub use budget::InflightBudget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,12 +56,23 @@ impl std::str::FromStr for StartAt {
     }
 }
 
+/// How often a log's head is polled by default: often enough that a live log's lag stays well under 30 s (a
+/// `get-sth` or checkpoint is a few hundred bytes).
+pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 5;
+
+/// Default bound of the adaptive per-log window of requests in flight.
+pub const DEFAULT_PARALLEL_REQUESTS: usize = 32;
+
 /// Tailing knobs (see the config documentation for defaults and units).
 #[derive(Clone, Debug)]
 pub struct TailConfig {
     pub poll_interval: Duration,
-    /// `fetch_range` calls in flight per log.
+    /// Most `fetch_range` calls in flight per log (the adaptive window grows up to this).
     pub parallel_requests: usize,
+    /// Entries downloaded but not yet processed, across all logs (shared by every tailer).
+    pub inflight: InflightBudget,
+    /// Download bandwidth cap across all logs (`--max-bandwidth`), shared by every fetcher.
+    pub bandwidth: Option<Arc<crate::ctlog::http::Bandwidth>>,
     /// Entries per committed batch (one transaction, one consistency proof).
     pub batch_entries: u64,
     pub start_at: StartAt,
@@ -76,8 +90,10 @@ pub struct TailConfig {
 impl Default for TailConfig {
     fn default() -> Self {
         TailConfig {
-            poll_interval: Duration::from_secs(60),
-            parallel_requests: 4,
+            poll_interval: Duration::from_secs(DEFAULT_POLL_INTERVAL_SECS),
+            parallel_requests: DEFAULT_PARALLEL_REQUESTS,
+            inflight: InflightBudget::default(),
+            bandwidth: None,
             batch_entries: 4096,
             start_at: StartAt::End,
             once: false,
@@ -222,8 +238,8 @@ impl<L: CtLog> Tailer<L> {
         let position = self.position(&head).await?;
         check_head(&self.info.url, &position, &head)?;
         self.stats.record_success();
-        self.stats.set_head(head.tree_size);
         self.stats.set_verified(position.tree.size());
+        self.stats.observe_head(head.tree_size, head.timestamp_ms);
         let store = self.store.clone();
         let id = self.info.log_id;
         blocking(move || store.record_head(&id, &head)).await?;
