@@ -40,9 +40,11 @@ for _ in $(seq 600); do [ -e "$work/sim/ready" ] && break; sleep 0.1; done
 [ -e "$work/sim/ready" ] || { echo "simulator did not start:"; cat "$work/sim.err"; exit 1; }
 
 printf 'mexi.my\nnip.io\n' > "$work/watch.txt"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # shellcheck disable=SC2086
 /usr/bin/time -f '%e %U %S %M' -o "$work/ctwatch.time" target/release/ctwatch run --start-at beginning --json \
-  --log-list "$work/sim/log_list.json" --watchlist "$work/watch.txt" --db "$work/db" ${CTWATCH_ARGS:-} \
+  --log-list "$work/sim/log_list.json" --watchlist "$work/watch.txt" --db "$work/db" --listen "127.0.0.1:$port" \
+  ${CTWATCH_ARGS:-} \
   > "$work/ctwatch.out" 2> "$work/ctwatch.err" &
 timers=($!)
 if [ "$CERTSPOTTER" = 1 ]; then
@@ -56,6 +58,9 @@ fi
 python3 scripts/firehose-report.py sample "$work" &
 pids+=($!)
 sleep "$secs"
+# ctwatch's own view (lag, adaptive window, 429s, retries per log) just before it stops.
+python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+  "http://127.0.0.1:$port/metrics" > "$work/metrics.txt" 2>/dev/null || true
 # Stop the monitors (the children of /usr/bin/time) gracefully, so that time(1) reports their figures.
 for t in "${timers[@]}"; do
   for c in $(pgrep -P "$t"); do kill -INT "$c" 2>/dev/null || true; done

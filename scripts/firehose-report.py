@@ -160,6 +160,41 @@ def report(work):
         print(f"{monitor:<12} {100 * cpu / wall:>6.1f} {rss:>11.1f} {s[3] / 1e6:>10.1f} {s[0]:>8} {s[1]:>6} "
               f"{s[2]:>5} {reported:>7} {unique:>6} {expected:>8}")
 
+    metrics_summary(work, logs)
+
+
+def metrics_summary(work, logs):
+    """ctwatch's /metrics just before the end: per class, its own lag and window, and the push-back it counted."""
+    path = f"{work}/metrics.txt"
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    url_class = {}
+    for line in open(f"{work}/sim/logs.tsv"):
+        n, kind, cls, log_id, url = line.rstrip("\n").split("\t")
+        url_class[url] = cls
+    per = {}
+    for line in open(path):
+        if not line.startswith("ctwatch_log_") or "{" not in line:
+            continue
+        name, rest = line.split("{", 1)
+        labels, value = rest.rsplit("}", 1)
+        url = labels.split('log="', 1)[1].split('"', 1)[0]
+        cls = url_class.get(url)
+        if cls:
+            per.setdefault(cls, {}).setdefault(name, []).append(float(value))
+    print()
+    print(f"{'ctwatch /metrics':<16} {'class':<8} {'lag_max_s':>9} {'window_max':>10} {'requests':>8} {'429s':>6} "
+          f"{'5xx':>5} {'retries':>7}")
+    for cls in ("hot", "rfc6962", "tiled"):
+        m = per.get(cls)
+        if not m:
+            continue
+        get = lambda k, f: f(m.get(k, [0]))
+        print(f"{'':<16} {cls:<8} {get('ctwatch_log_lag_seconds', max):>9.1f} "
+              f"{get('ctwatch_log_requests_in_flight_limit', max):>10.0f} {get('ctwatch_log_http_requests_total', sum):>8.0f} "
+              f"{get('ctwatch_log_http_rate_limited_total', sum):>6.0f} {get('ctwatch_log_http_server_errors_total', sum):>5.0f} "
+              f"{get('ctwatch_log_http_retries_total', sum):>7.0f}")
+
 
 if __name__ == "__main__":
     {"sample": sample, "report": report}[sys.argv[1]](sys.argv[2])

@@ -263,7 +263,7 @@ mod tests {
         let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
         assert_eq!(s.tail.poll_interval, Duration::from_secs(5));
         assert_eq!(s.tail.parallel_requests, 32);
-        assert_eq!(s.tail.inflight.entries(), (64 << 20) / 8192);
+        assert_eq!(s.tail.inflight.entries(), (64 << 20) / 16384);
         assert_eq!(s.page_size, 256);
         assert_eq!(s.tail.start_at, StartAt::End);
         assert_eq!(s.log_list, crate::logsource::GOOGLE_LOG_LIST_URL);

@@ -344,7 +344,11 @@ pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
             " (Certificate Transparency monitor)"
         ))
         .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(16)
+        // Few idle connections per log, closed after a while: every HTTP/1.1 connection keeps its read buffer
+        // (up to ~400 KB once it carried a large get-entries answer), and with 100+ logs idle sockets were most of
+        // the memory (scripts/bench-firehose.sh). A log polled every few seconds keeps its connections warm.
+        .pool_max_idle_per_host(4)
+        .pool_idle_timeout(Duration::from_secs(30))
         .gzip(true)
         .build()
 }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Memory one entry in flight takes, as an estimate: the JSON or tile bytes, then the decoded leaf, certificate
-/// and chain (real entries: 1.5 KB leaf, ~3 KB chain, base64 on the wire).
-pub const ENTRY_BYTES_ESTIMATE: u64 = 8 * 1024;
+/// and chain (real entries: 1.5 KB leaf, ~3 KB chain, base64 on the wire: ~25 KB while a page is decoded, ~11 KB
+/// once decoded).
+pub const ENTRY_BYTES_ESTIMATE: u64 = 16 * 1024;
 
 /// Shared by every tailer (cloning shares it).
 #[derive(Clone, Debug)]

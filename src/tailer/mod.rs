@@ -176,6 +176,7 @@ impl<L: CtLog> Tailer<L> {
             if *self.shutdown.borrow() {
                 return Ok(TailOutcome::Shutdown);
             }
+            let started = tokio::time::Instant::now();
             let result = self.cycle().await;
             let delay = match result {
                 Ok(outcome @ (TailOutcome::Shutdown | TailOutcome::Complete)) => {
@@ -184,7 +185,11 @@ impl<L: CtLog> Tailer<L> {
                 Ok(TailOutcome::CaughtUp) if self.config.once => return Ok(TailOutcome::CaughtUp),
                 Ok(TailOutcome::CaughtUp) => {
                     failures = 0;
-                    self.config.poll_interval
+                    // A steady cadence: the time a slow log took to answer this cycle counts towards the wait, so
+                    // its lag stays near one poll interval plus one round trip.
+                    self.config
+                        .poll_interval
+                        .saturating_sub(started.elapsed())
                 }
                 Err(err) => {
                     failures += 1;

@@ -62,14 +62,21 @@ pub(super) async fn catch_up<L: CtLog>(
         .unwrap_or_else(|e| e.into_inner())
         .set_max(t.config.parallel_requests.max(1));
     let mut next_start = tree.size();
+    let mut next_launch = tokio::time::Instant::now();
     let mut inflight = FuturesOrdered::new();
     let mut pending = Processed::default();
     let mut shutdown = t.shutdown.clone();
     let mut outcome = TailOutcome::CaughtUp;
     let mut failure = None;
     loop {
-        let limit = t.stats.concurrency_limit();
-        while inflight.len() < limit && next_start < head.tree_size {
+        let (limit, pace) = {
+            let c = t.stats.concurrency.lock().unwrap_or_else(|e| e.into_inner());
+            (c.limit(), c.pace())
+        };
+        while inflight.len() < limit
+            && next_start < head.tree_size
+            && tokio::time::Instant::now() >= next_launch
+        {
             // The range size is read each time: an RFC 6962 log may have taught us its (shorter) page size.
             let size = t.log.range_size().max(1);
             let Some((_, end)) = ranges(next_start, head.tree_size, size).next() else {
@@ -84,12 +91,19 @@ pub(super) async fn catch_up<L: CtLog>(
                 store_all,
             ));
             next_start = end;
+            next_launch = tokio::time::Instant::now() + pace;
         }
         let waiting = next_start < head.tree_size;
+        if inflight.is_empty() && !waiting {
+            break;
+        }
+        // Room in the window, but the next launch is paced: wake up for it too.
+        let paced = waiting && inflight.len() < limit;
         let next = tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => { outcome = TailOutcome::Shutdown; break; }
-            next = inflight.next() => next,
+            next = inflight.next(), if !inflight.is_empty() => next,
+            _ = tokio::time::sleep_until(next_launch), if paced => continue,
         };
         match next {
             None => break,
@@ -102,13 +116,14 @@ pub(super) async fn catch_up<L: CtLog>(
                 failure = Some(e);
                 break;
             }
-            Some(Ok((p, congested))) => {
+            Some(Ok((p, congested, took))) => {
                 {
                     let mut c = t
                         .stats
                         .concurrency
                         .lock()
                         .unwrap_or_else(|e| e.into_inner());
+                    c.on_latency(took);
                     if congested {
                         c.on_congestion(std::time::Instant::now());
                     } else {
@@ -144,7 +159,8 @@ pub(super) async fn catch_up<L: CtLog>(
 }
 
 /// Fetch `[start, end)` within the global in-flight budget, then hash, decode and match it off the runtime.
-/// Also says whether the log pushed back (429, 5xx, transport errors) while this range was in flight.
+/// Also says whether the log pushed back (429, 5xx, transport errors) while this range was in flight, and how long
+/// the download took.
 fn fetch_and_process<L: CtLog>(
     t: &Tailer<L>,
     start: u64,
@@ -152,7 +168,7 @@ fn fetch_and_process<L: CtLog>(
     head: TreeHead,
     watchlist: Arc<Watchlist>,
     store_all: bool,
-) -> impl std::future::Future<Output = Result<(Processed, bool), TailError>> + use<L> {
+) -> impl std::future::Future<Output = Result<(Processed, bool, std::time::Duration), TailError>> + use<L> {
     let log = t.log.clone();
     let url = t.info.url.clone();
     let budget = t.config.inflight.clone();
@@ -160,13 +176,15 @@ fn fetch_and_process<L: CtLog>(
     async move {
         let _permit = budget.acquire(end - start).await;
         let before = counters.congestion();
+        let started = tokio::time::Instant::now();
         let raw = log.fetch_range(start, end, &head).await?;
+        let took = started.elapsed();
         let congested = counters.congestion() != before;
         let p =
             tokio::task::spawn_blocking(move || process(&url, start, raw, &watchlist, store_all))
                 .await
                 .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))?;
-        Ok((p, congested))
+        Ok((p, congested, took))
     }
 }
 
