@@ -55,7 +55,10 @@ async fn a_slow_log_with_short_pages_gets_a_wider_window_and_its_pages_learned()
     let s = stats(&registry);
     assert_eq!(s.verified_size.load(Relaxed), 4096);
     let window = s.concurrency_limit();
-    assert!(window >= 16, "the window grew while ranges waited: {window}");
+    assert!(
+        window >= 16,
+        "the window grew while ranges waited: {window}"
+    );
     let requests = log.counters()["ctwatch"].requests;
     // 128 pages of 32, plus get-sth: the page size was learned, no request was wasted on overlaps.
     assert!((128..=140).contains(&requests), "{requests} requests");
@@ -76,9 +79,16 @@ async fn a_rate_limited_log_shrinks_the_window_and_every_429_is_counted() {
     let summary = run_once_in(&env, &list, "mexi.my\n", config(), registry.clone()).await;
     assert!(summary.ok(), "{summary:?}");
     let s = stats(&registry);
-    assert_eq!(s.verified_size.load(Relaxed), 2048, "nothing lost to the 429s");
+    assert_eq!(
+        s.verified_size.load(Relaxed),
+        2048,
+        "nothing lost to the 429s"
+    );
     let served = log.counters()["ctwatch"].clone();
-    assert!(served.rate_limited > 0, "the test must provoke 429s: {served:?}");
+    assert!(
+        served.rate_limited > 0,
+        "the test must provoke 429s: {served:?}"
+    );
     assert_eq!(
         s.fetch.rate_limited.load(Relaxed),
         served.rate_limited,

@@ -118,12 +118,22 @@ mod tests {
             4,
             "no growth when the window was not the bottleneck"
         );
+        for _ in 0..12 {
+            c.on_success(true);
+        }
+        assert_eq!(
+            c.limit(),
+            16,
+            "slow start: one more per success until the first push-back"
+        );
+        c.on_congestion(Instant::now());
+        assert_eq!(c.limit(), 11, "16 * 0.7");
         for _ in 0..200 {
             c.on_success(true);
         }
         assert!(
-            c.limit() >= 19 && c.limit() <= 21,
-            "about sqrt(2*200): {}",
+            c.limit() >= 22 && c.limit() <= 24,
+            "then about sqrt(2*200) more: {}",
             c.limit()
         );
         for _ in 0..10_000 {
@@ -159,6 +169,9 @@ mod tests {
         assert_eq!(c.pace(), Duration::from_millis(200));
         c.on_latency(Duration::from_secs(2));
         let pace = c.pace().as_secs_f64();
-        assert!((pace - 0.18).abs() < 1e-6, "smoothed: 3.6 s / 20, got {pace}");
+        assert!(
+            (pace - 0.18).abs() < 1e-6,
+            "smoothed: 3.6 s / 20, got {pace}"
+        );
     }
 }

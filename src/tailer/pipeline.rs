@@ -70,7 +70,11 @@ pub(super) async fn catch_up<L: CtLog>(
     let mut failure = None;
     loop {
         let (limit, pace) = {
-            let c = t.stats.concurrency.lock().unwrap_or_else(|e| e.into_inner());
+            let c = t
+                .stats
+                .concurrency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             (c.limit(), c.pace())
         };
         while inflight.len() < limit
@@ -168,7 +172,8 @@ fn fetch_and_process<L: CtLog>(
     head: TreeHead,
     watchlist: Arc<Watchlist>,
     store_all: bool,
-) -> impl std::future::Future<Output = Result<(Processed, bool, std::time::Duration), TailError>> + use<L> {
+) -> impl std::future::Future<Output = Result<(Processed, bool, std::time::Duration), TailError>> + use<L>
+{
     let log = t.log.clone();
     let url = t.info.url.clone();
     let budget = t.config.inflight.clone();
