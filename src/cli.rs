@@ -174,12 +174,19 @@ pub struct RunArgs {
     /// stored position moves back; certificates already reported are not reported again).
     #[arg(long, value_name = "N", requires = "include_logs")]
     pub restart_at: Option<u64>,
-    /// Seconds between two polls of a log's signed tree head [default: 60].
+    /// Seconds between two polls of a log's signed tree head [default: 5].
     #[arg(long)]
     pub poll_interval_secs: Option<u64>,
-    /// get-entries requests in flight per log [default: 4].
+    /// Most requests in flight per log; the window adapts below it (grows while the log answers, halves on 429,
+    /// 5xx and timeouts) [default: 32].
     #[arg(long)]
     pub parallel_requests: Option<usize>,
+    /// Memory for entries downloaded but not yet processed, across all logs, in MiB [default: 64].
+    #[arg(long, value_name = "MIB")]
+    pub max_inflight_mb: Option<u64>,
+    /// Cap on download bandwidth across all logs, per second: e.g. 100mbit, 12MB [default: no cap].
+    #[arg(long, value_name = "RATE")]
+    pub max_bandwidth: Option<String>,
     /// Entries asked for in one get-entries request; logs may return fewer [default: 256].
     #[arg(long)]
     pub page_size: Option<u64>,
@@ -441,8 +448,8 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
     }
     let tty = std::io::stdout().is_terminal();
     println!(
-        "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10}  {:<20}  URL / last error",
-        "KIND", "OPERATOR", "STATE", "VERIFIED", "HEAD", "BACKLOG", "LAST CONTACT"
+        "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10} {:>8}  {:<20}  URL / last error",
+        "KIND", "OPERATOR", "STATE", "VERIFIED", "HEAD", "BACKLOG", "LAG", "LAST CONTACT"
     );
     for l in &logs {
         let fmt_n = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
@@ -452,13 +459,16 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
             .unwrap_or_else(|| "never".into());
         let operator: String = l.operator.chars().take(16).collect();
         println!(
-            "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10}  {:<20}  {}",
+            "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10} {:>8}  {:<20}  {}",
             l.kind,
             operator,
             l.state,
             l.verified_size,
             fmt_n(l.head_size),
             fmt_n(l.backlog),
+            l.lag_secs
+                .map(|s| crate::health::rules::human_secs(s as i64))
+                .unwrap_or_else(|| "-".into()),
             contact,
             l.url
         );

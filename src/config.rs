@@ -85,6 +85,8 @@ pub struct LogsSection {
 pub struct TailSection {
     pub poll_interval_secs: Option<u64>,
     pub parallel_requests: Option<usize>,
+    pub max_inflight_mb: Option<u64>,
+    pub max_bandwidth: Option<String>,
     pub page_size: Option<u64>,
     pub batch_entries: Option<u64>,
     pub max_attempts: Option<u32>,
@@ -234,14 +236,34 @@ impl Settings {
         };
         let poll = pick(
             ("--poll-interval-secs", "tail.poll_interval_secs"),
-            (args.poll_interval_secs, t.poll_interval_secs, 60),
+            (
+                args.poll_interval_secs,
+                t.poll_interval_secs,
+                crate::tailer::DEFAULT_POLL_INTERVAL_SECS,
+            ),
             (1, 86_400),
         )?;
         let parallel = pick(
             ("--parallel-requests", "tail.parallel_requests"),
-            (args.parallel_requests, t.parallel_requests, 4),
+            (
+                args.parallel_requests,
+                t.parallel_requests,
+                crate::tailer::DEFAULT_PARALLEL_REQUESTS,
+            ),
             (1, 64),
         )?;
+        let inflight_mb = pick(
+            ("--max-inflight-mb", "tail.max_inflight_mb"),
+            (args.max_inflight_mb, t.max_inflight_mb, 64),
+            (4, 65_536),
+        )?;
+        let bandwidth = match args.max_bandwidth.as_ref().or(t.max_bandwidth.as_ref()) {
+            Some(b) => Some(std::sync::Arc::new(crate::ctlog::http::Bandwidth::new(
+                crate::ctlog::http::parse_bandwidth(b)
+                    .map_err(|e| anyhow::anyhow!("tail.max_bandwidth: {e}"))?,
+            ))),
+            None => None,
+        };
         let page_size = pick(
             ("--page-size", "tail.page_size"),
             (args.page_size, t.page_size, 256),
@@ -299,6 +321,8 @@ impl Settings {
             tail: TailConfig {
                 poll_interval: Duration::from_secs(poll),
                 parallel_requests: parallel,
+                inflight: crate::tailer::InflightBudget::from_bytes(inflight_mb << 20),
+                bandwidth,
                 batch_entries: batch,
                 start_at,
                 once: args.once,
@@ -348,7 +372,9 @@ mod tests {
     fn the_example_is_complete_and_valid() {
         let cfg = parse(EXAMPLE).unwrap();
         let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
-        assert_eq!(s.tail.poll_interval, Duration::from_secs(60));
+        assert_eq!(s.tail.poll_interval, Duration::from_secs(5));
+        assert_eq!(s.tail.parallel_requests, 32);
+        assert_eq!(s.tail.inflight.entries(), (64 << 20) / 16384);
         assert_eq!(s.page_size, 256);
         assert_eq!(s.tail.start_at, StartAt::End);
         assert_eq!(s.log_list, crate::logsource::GOOGLE_LOG_LIST_URL);

@@ -6,6 +6,12 @@ use clap::Parser;
 use ctwatch::cli::{self, Cli, Command, NotifyCommand, WatchlistCommand};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: the decode path allocates and frees small buffers per entry from
+/// several threads, where glibc's per-thread arenas kept hundreds of MB of freed memory after a catch-up
+/// (scripts/bench-firehose.sh) and malloc/free took ~17 % of the CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

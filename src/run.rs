@@ -196,7 +196,9 @@ impl LogSet {
             } => Some((*final_tree_size, *final_root)),
             _ => None,
         };
-        let fetcher = Fetcher::new(self.client.clone(), self.retry.clone());
+        let fetcher = Fetcher::new(self.client.clone(), self.retry.clone())
+            .with_counters(stats.fetch.clone())
+            .with_bandwidth(self.opts_tail.bandwidth.clone());
         let url = info.url().to_string();
         let once = self.opts_tail.once;
         match &info.kind {

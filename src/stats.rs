@@ -1,8 +1,16 @@
 //! In-memory counters per log, shared by the tailer (writer) and progress display / metrics (readers).
 
+mod concurrency;
+mod lag;
+
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+pub use concurrency::Concurrency;
+pub use lag::LagTracker;
+
+use crate::ctlog::counters::FetchCounters;
 
 /// Live figures of one log. Cheap to update from the hot path (atomics).
 #[derive(Debug, Default)]
@@ -17,6 +25,11 @@ pub struct LogStats {
     /// Set while the log fails verification (root mismatch, bad signature, inconsistent head): since when (unix
     /// seconds) and the last error. Cleared by the next cycle that verifies.
     failing_verification: Mutex<Option<(i64, String)>>,
+    /// The log's HTTP traffic (shared with its fetcher).
+    pub fetch: Arc<FetchCounters>,
+    /// Requests in flight allowed for this log (adapted by the tailer).
+    pub concurrency: Mutex<Concurrency>,
+    lag: Mutex<LagTracker>,
 }
 
 impl LogStats {
@@ -25,6 +38,34 @@ impl LogStats {
     }
     pub fn set_verified(&self, n: u64) {
         self.verified_size.store(n, Relaxed);
+        self.lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .verified(n);
+    }
+    /// A verified head: its size, and when the log signed it (unix ms), for the lag.
+    pub fn observe_head(&self, size: u64, signed_ms: u64) {
+        self.set_head(size);
+        let now = unix_now_ms();
+        self.lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .head(size, signed_ms, now);
+    }
+    /// Seconds since the oldest entry of the log we have not verified yet was published (0: caught up).
+    pub fn lag_secs(&self) -> f64 {
+        let now = unix_now_ms();
+        self.lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lag_secs(now)
+    }
+    /// Requests in flight allowed now.
+    pub fn concurrency_limit(&self) -> usize {
+        self.concurrency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .limit()
     }
     pub fn add_downloaded(&self, n: u64) {
         self.downloaded.fetch_add(n, Relaxed);
@@ -135,4 +176,11 @@ impl Registry {
             .cloned()
             .collect()
     }
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

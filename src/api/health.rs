@@ -32,6 +32,8 @@ pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Respons
         "status": if problems.is_empty() { "ok" } else { "unhealthy" },
         "checked_at": rfc3339(now),
         "logs": logs.len(),
+        "max_lag_secs": logs.iter().map(|l| l.lag_secs).max().unwrap_or(0),
+        "lag_secs": logs.iter().map(|l| (l.url.clone(), l.lag_secs)).collect::<std::collections::BTreeMap<_, _>>(),
         "failing_sinks": sinks.len(),
         "problems": problems,
     });

@@ -32,6 +32,16 @@ pub struct LogFigures {
     pub processed: u64,
     pub downloaded: u64,
     pub errors: BTreeMap<String, u64>,
+    /// Seconds since the oldest entry not yet verified was published (0: caught up).
+    pub lag_secs: f64,
+    /// Requests in flight the adaptive window allows now.
+    pub window: u64,
+    pub requests: u64,
+    pub rate_limited: u64,
+    pub server_errors: u64,
+    pub transport_errors: u64,
+    pub retries: u64,
+    pub bytes: u64,
 }
 
 /// Everything one scrape shows.
@@ -59,6 +69,14 @@ impl Snapshot {
             .logs()
             .into_iter()
             .map(|l| LogFigures {
+                lag_secs: l.stats.lag_secs(),
+                window: l.stats.concurrency_limit() as u64,
+                requests: l.stats.fetch.requests.load(Relaxed),
+                rate_limited: l.stats.fetch.rate_limited.load(Relaxed),
+                server_errors: l.stats.fetch.server_errors.load(Relaxed),
+                transport_errors: l.stats.fetch.transport_errors.load(Relaxed),
+                retries: l.stats.fetch.retries.load(Relaxed),
+                bytes: l.stats.fetch.bytes.load(Relaxed),
                 verified: l.stats.verified_size.load(Relaxed),
                 head: l.stats.head_size.load(Relaxed),
                 backlog: l.stats.backlog(),
@@ -176,6 +194,54 @@ const LOG_FAMILIES: &[Family<LogFigures>] = &[
         "counter",
         "Entries downloaded since the process started.",
         |l| l.downloaded as f64,
+    ),
+    (
+        "ctwatch_log_lag_seconds",
+        "gauge",
+        "Seconds since the oldest entry of the log not yet verified was published (0: caught up).",
+        |l| l.lag_secs,
+    ),
+    (
+        "ctwatch_log_requests_in_flight_limit",
+        "gauge",
+        "Requests in flight the adaptive window allows for the log now.",
+        |l| l.window as f64,
+    ),
+    (
+        "ctwatch_log_http_requests_total",
+        "counter",
+        "HTTP requests sent to the log (retries included).",
+        |l| l.requests as f64,
+    ),
+    (
+        "ctwatch_log_http_rate_limited_total",
+        "counter",
+        "429 Too Many Requests answers from the log.",
+        |l| l.rate_limited as f64,
+    ),
+    (
+        "ctwatch_log_http_server_errors_total",
+        "counter",
+        "5xx answers from the log.",
+        |l| l.server_errors as f64,
+    ),
+    (
+        "ctwatch_log_http_transport_errors_total",
+        "counter",
+        "Requests to the log that failed without an answer (timeouts, connection errors).",
+        |l| l.transport_errors as f64,
+    ),
+    (
+        "ctwatch_log_http_retries_total",
+        "counter",
+        "Retried requests to the log.",
+        |l| l.retries as f64,
+    ),
+    (
+        "ctwatch_log_http_received_bytes_total",
+        "counter",
+        "Response bytes received from the log.",
+        |l| l.bytes as f64,
     ),
 ];
 

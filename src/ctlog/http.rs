@@ -2,6 +2,7 @@
 //! jitter on transient errors, and a per-log gate so that one 429 pauses every request to that log for as long
 //! as its Retry-After asks.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use rand::RngExt;
 use tokio::time::Instant;
 
 use super::LogError;
+use super::counters::FetchCounters;
 
 /// How hard to retry one request.
 #[derive(Clone, Debug)]
@@ -61,6 +63,8 @@ pub struct Fetcher {
     policy: RetryPolicy,
     /// Requests to this log wait until this instant (set by 429 / Retry-After).
     gate: Arc<Mutex<Option<Instant>>>,
+    counters: Arc<FetchCounters>,
+    bandwidth: Option<Arc<Bandwidth>>,
 }
 
 impl Fetcher {
@@ -69,7 +73,25 @@ impl Fetcher {
             client,
             policy,
             gate: Arc::new(Mutex::new(None)),
+            counters: Arc::default(),
+            bandwidth: None,
         }
+    }
+
+    /// Count this log's traffic into `counters` (shared with the tailer and `/metrics`).
+    pub fn with_counters(mut self, counters: Arc<FetchCounters>) -> Fetcher {
+        self.counters = counters;
+        self
+    }
+
+    /// Share a download bandwidth cap with other fetchers.
+    pub fn with_bandwidth(mut self, bandwidth: Option<Arc<Bandwidth>>) -> Fetcher {
+        self.bandwidth = bandwidth;
+        self
+    }
+
+    pub fn counters(&self) -> &Arc<FetchCounters> {
+        &self.counters
     }
 
     pub fn policy(&self) -> &RetryPolicy {
@@ -82,9 +104,29 @@ impl Fetcher {
         loop {
             attempt += 1;
             self.wait_gate().await;
+            if let Some(b) = &self.bandwidth {
+                b.wait().await;
+            }
+            if attempt > 1 {
+                self.counters.retries.fetch_add(1, Relaxed);
+            }
+            self.counters.requests.fetch_add(1, Relaxed);
             let err = match self.get_once(url).await {
-                Ok(body) => return Ok(body),
+                Ok(body) => {
+                    self.counters.bytes.fetch_add(body.len() as u64, Relaxed);
+                    if let Some(b) = &self.bandwidth {
+                        b.consume(body.len());
+                    }
+                    return Ok(body);
+                }
                 Err((err, retry_after)) => {
+                    match &err {
+                        LogError::Status { status, .. } => self.counters.count_status(*status),
+                        LogError::Transport { .. } => {
+                            self.counters.transport_errors.fetch_add(1, Relaxed);
+                        }
+                        _ => {}
+                    }
                     if let Some(after) = retry_after {
                         self.close_gate(after.min(self.policy.max_retry_after));
                     }
@@ -174,6 +216,87 @@ impl Fetcher {
     }
 }
 
+/// A download bandwidth cap shared by every log (`--max-bandwidth`): a token bucket in bytes with one second of
+/// burst. A request waits while the bucket is in debt; its response is paid for when it arrives, so large responses
+/// make the next requests wait rather than being cut. Waiters take turns in arrival order (a tokio mutex is fair),
+/// so a log catching up cannot starve the others.
+#[derive(Debug)]
+pub struct Bandwidth {
+    bytes_per_sec: f64,
+    state: Mutex<(f64, Instant)>,
+    queue: tokio::sync::Mutex<()>,
+}
+
+impl Bandwidth {
+    pub fn new(bytes_per_sec: u64) -> Bandwidth {
+        let rate = bytes_per_sec.max(1) as f64;
+        Bandwidth {
+            bytes_per_sec: rate,
+            state: Mutex::new((rate, Instant::now())),
+            queue: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn refill(&self) -> f64 {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.bytes_per_sec)
+            .min(self.bytes_per_sec);
+        s.1 = now;
+        s.0
+    }
+
+    /// Wait until the bucket is out of debt.
+    pub async fn wait(&self) {
+        let _turn = self.queue.lock().await;
+        loop {
+            let tokens = self.refill();
+            if tokens >= 0.0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs_f64(-tokens / self.bytes_per_sec)).await;
+        }
+    }
+
+    /// Pay for `bytes` received.
+    pub fn consume(&self, bytes: usize) {
+        self.refill();
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 -= bytes as f64;
+    }
+}
+
+/// `100mbit`, `12.5MB`, `800kbit`, `1gbit` or plain bytes: a bandwidth per second, in bytes per second.
+pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches("/s").trim_end_matches("ps");
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}': expected a number with a unit such as 100mbit or 12mb"))?;
+    let factor = match unit.trim() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kbit" => 1e3 / 8.0,
+        "mbit" => 1e6 / 8.0,
+        "gbit" => 1e9 / 8.0,
+        other => {
+            return Err(format!(
+                "'{s}': unknown unit '{other}' (use kbit, mbit, gbit, kb, mb, gb)"
+            ));
+        }
+    };
+    let bytes = n * factor;
+    if !(bytes >= 1.0 && bytes.is_finite()) {
+        return Err(format!("'{s}': must be at least 1 byte per second"));
+    }
+    Ok(bytes as u64)
+}
+
 async fn read_limited(
     resp: &mut reqwest::Response,
     limit: usize,
@@ -224,7 +347,47 @@ pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
             " (Certificate Transparency monitor)"
         ))
         .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(16)
+        // Few idle connections per log, closed after a while: every HTTP/1.1 connection keeps its read buffer
+        // (up to ~400 KB once it carried a large get-entries answer), and with 100+ logs idle sockets were most of
+        // the memory (scripts/bench-firehose.sh). A log polled every few seconds keeps its connections warm.
+        .pool_max_idle_per_host(4)
+        .pool_idle_timeout(Duration::from_secs(30))
         .gzip(true)
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bandwidth_units() {
+        assert_eq!(parse_bandwidth("100mbit"), Ok(12_500_000));
+        assert_eq!(parse_bandwidth("100 Mbit/s"), Ok(12_500_000));
+        assert_eq!(parse_bandwidth("12.5MB"), Ok(12_500_000));
+        assert_eq!(parse_bandwidth("800kbit"), Ok(100_000));
+        assert_eq!(parse_bandwidth("1gbit"), Ok(125_000_000));
+        assert_eq!(parse_bandwidth("4096"), Ok(4096));
+        let err = parse_bandwidth("100 furlongs").unwrap_err();
+        assert!(err.contains("unknown unit 'furlongs'"), "{err}");
+        assert!(parse_bandwidth("mbit").is_err());
+        assert!(parse_bandwidth("0kb").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bandwidth_cap_paces_downloads() {
+        let b = Bandwidth::new(1000);
+        let start = Instant::now();
+        for _ in 0..5 {
+            b.wait().await;
+            b.consume(1000);
+        }
+        b.wait().await;
+        // One second of burst, then 1000 bytes per second: 5000 bytes paid by about t = 4 s.
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(3900) && took <= Duration::from_millis(4200),
+            "{took:?}"
+        );
+    }
 }

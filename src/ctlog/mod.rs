@@ -7,6 +7,7 @@
 //! CtLog::tree_at(n)           the collapsed tree at n, proven against a signed head (start mid-log)
 //! ```
 
+pub mod counters;
 pub mod http;
 pub mod issuers;
 pub mod rfc6962;

@@ -3,6 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::http::Fetcher;
 use super::{CtLog, LogError, RawEntry, TreeHead};
@@ -28,8 +29,15 @@ pub struct Rfc6962Log {
     url: String,
     key: LogKey,
     fetcher: Fetcher,
-    page_size: u64,
+    /// Entries asked for per `get-entries`: the configured page size, lowered to what the log actually returns
+    /// once it answers a full request with fewer entries (some logs cap pages at 32), so that parallel ranges
+    /// match its pages instead of each range needing several sequential requests.
+    page_size: AtomicU64,
 }
+
+/// A log's short page is learned down to this size at most (a log answering with a handful of entries once, e.g.
+/// under load, must not shrink every later request to that).
+const MIN_LEARNED_PAGE: u64 = 16;
 
 impl Rfc6962Log {
     /// `page_size` is how many entries one `get-entries` asks for (logs may return fewer).
@@ -43,7 +51,7 @@ impl Rfc6962Log {
             url,
             key,
             fetcher,
-            page_size: page_size.max(1),
+            page_size: AtomicU64::new(page_size.max(1)),
         }
     }
 
@@ -114,7 +122,7 @@ impl CtLog for Rfc6962Log {
     }
 
     fn range_size(&self) -> u64 {
-        self.page_size
+        self.page_size.load(Relaxed)
     }
 
     async fn latest_head(&self) -> Result<TreeHead, LogError> {
@@ -150,7 +158,12 @@ impl CtLog for Rfc6962Log {
                     format!("no entries returned for start={next} end={}", end - 1),
                 ));
             }
-            next += got.len() as u64;
+            let asked = end - next;
+            let got_n = got.len() as u64;
+            if got_n < asked && got_n >= MIN_LEARNED_PAGE {
+                self.page_size.fetch_min(got_n, Relaxed);
+            }
+            next += got_n;
             out.extend(got);
         }
         Ok(out)

@@ -111,6 +111,20 @@ pub fn samples(registry: &Registry) -> Vec<LogSample> {
                 last_success: l.stats.last_success_unix.load(Relaxed) as i64,
                 verified: l.stats.verified_size.load(Relaxed),
                 backlog: l.stats.backlog(),
+                lag_secs: l.stats.lag_secs() as u64,
+                traffic: rules::Traffic {
+                    requests: l.stats.fetch.requests.load(Relaxed),
+                    rate_limited: l.stats.fetch.rate_limited.load(Relaxed),
+                    server_errors: l.stats.fetch.server_errors.load(Relaxed),
+                    transport_errors: l.stats.fetch.transport_errors.load(Relaxed),
+                    window: l.stats.concurrency_limit() as u64,
+                    max_window: l
+                        .stats
+                        .concurrency
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .max() as u64,
+                },
                 processed: l.stats.processed.load(Relaxed),
                 misbehaviour: MISBEHAVIOUR_KINDS
                     .iter()

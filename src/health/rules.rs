@@ -28,6 +28,48 @@ pub struct LogSample {
     pub misbehaviour: u64,
     /// While the log fails verification: since when (unix seconds) and the last error.
     pub failing_verification: Option<(i64, String)>,
+    /// Seconds since the oldest entry not yet verified was published.
+    pub lag_secs: u64,
+    /// HTTP figures of the log since the process started, to name why it falls behind.
+    pub traffic: Traffic,
+}
+
+/// A log's HTTP exchanges since the process started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub requests: u64,
+    pub rate_limited: u64,
+    pub server_errors: u64,
+    pub transport_errors: u64,
+    /// Requests in flight the adaptive window allows now, and its bound.
+    pub window: u64,
+    pub max_window: u64,
+}
+
+impl Traffic {
+    /// The likeliest reason a log falls behind, in words: push-back from the log first (429s, then errors), then a
+    /// window at its bound (the log is slow for what we may ask of it), else our own processing.
+    pub fn likely_cause(&self) -> String {
+        let share = |n: u64| n * 100 / self.requests.max(1);
+        if self.rate_limited > 0 && share(self.rate_limited) >= 1 {
+            format!(
+                "rate limited ({} of {} requests answered 429)",
+                self.rate_limited, self.requests
+            )
+        } else if share(self.server_errors + self.transport_errors) >= 5 {
+            format!(
+                "errors ({} server errors and {} timeouts or connection errors in {} requests)",
+                self.server_errors, self.transport_errors, self.requests
+            )
+        } else if self.max_window > 0 && self.window >= self.max_window {
+            format!(
+                "slow answers ({} requests in flight, the most allowed: raise parallel_requests)",
+                self.window
+            )
+        } else {
+            "local processing or storage is too slow (the log answers quickly and without push-back)".into()
+        }
+    }
 }
 
 /// One thing wrong now.
@@ -255,11 +297,14 @@ impl AlertBook {
                 check: "backlog_growing",
                 subject: log.url.clone(),
                 message: format!(
-                    "the backlog of {} grew from {} to {} entries over the last {} checks: ctwatch is not keeping up",
+                    "the backlog of {} grew from {} to {} entries over the last {} checks (lag {}): ctwatch is not \
+                     keeping up; likely cause: {}",
                     log.url,
                     hist.front().copied().unwrap_or(0),
                     log.backlog,
-                    window - 1
+                    window - 1,
+                    human_secs(log.lag_secs as i64),
+                    log.traffic.likely_cause()
                 ),
                 since: Some(now),
             },

@@ -312,3 +312,60 @@ fn a_log_failing_verification_is_a_problem_until_it_verifies() {
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert!(book.step(T0 + 60, T0, &[sample], &[], &cfg()).is_empty());
 }
+
+#[test]
+fn a_growing_backlog_names_its_likely_cause() {
+    let traffic = |requests, rate_limited, server_errors, window| Traffic {
+        requests,
+        rate_limited,
+        server_errors,
+        transport_errors: 0,
+        window,
+        max_window: 32,
+    };
+    assert!(
+        traffic(1000, 40, 0, 3)
+            .likely_cause()
+            .starts_with("rate limited (40 of 1000")
+    );
+    assert!(
+        traffic(1000, 0, 80, 3)
+            .likely_cause()
+            .starts_with("errors (80 server errors")
+    );
+    assert!(
+        traffic(1000, 0, 0, 32)
+            .likely_cause()
+            .starts_with("slow answers (32 requests")
+    );
+    assert!(
+        traffic(1000, 0, 0, 5)
+            .likely_cause()
+            .starts_with("local processing")
+    );
+
+    let c = cfg();
+    let mut book = AlertBook::default();
+    let sample = |backlog| LogSample {
+        url: "https://a/".into(),
+        last_success: T0,
+        backlog,
+        lag_secs: 125,
+        traffic: traffic(500, 50, 0, 2),
+        ..Default::default()
+    };
+    let mut fired = Vec::new();
+    for (i, b) in [100, 200, 300, 400, 500].into_iter().enumerate() {
+        fired.extend(book.step(T0 + i as i64, T0, &[sample(b)], &[], &c));
+    }
+    let msg = fired
+        .iter()
+        .find(|a| a.problem.check == "backlog_growing")
+        .map(|a| a.problem.message.clone())
+        .expect("backlog_growing fired");
+    assert!(msg.contains("lag 2m 05s"), "{msg}");
+    assert!(
+        msg.contains("likely cause: rate limited (50 of 500 requests answered 429)"),
+        "{msg}"
+    );
+}

@@ -38,6 +38,9 @@ pub struct LogRow {
     pub verified_size: u64,
     pub head_size: Option<u64>,
     pub backlog: Option<u64>,
+    /// Seconds of the log's growth not verified yet, at most: the age of the newest head we verified everything
+    /// up to, when the log has grown since (0 when caught up with the newest head seen).
+    pub lag_secs: Option<u64>,
     pub last_success_at: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
@@ -164,12 +167,20 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT log_id, url, kind, description, operator, state, verified_size, head_size, last_success_at,
-                    last_error, last_error_at, entries_processed FROM logs ORDER BY operator, description",
+                    last_error, last_error_at, entries_processed, verified_sth_timestamp FROM logs
+             ORDER BY operator, description",
         )?;
         let rows = stmt.query_map([], |r| {
             let verified_size = r.get::<_, i64>(6)? as u64;
             let head_size = r.get::<_, Option<i64>>(7)?.map(|s| s as u64);
+            let verified_ms = r.get::<_, Option<i64>>(12)?;
+            let lag_secs = match (head_size, verified_ms) {
+                (Some(h), _) if h <= verified_size => Some(0),
+                (Some(_), Some(ms)) => Some((unix_now() - ms / 1000).max(0) as u64),
+                _ => None,
+            };
             Ok(LogRow {
+                lag_secs,
                 log_id: base64_std(&r.get::<_, Vec<u8>>(0)?),
                 url: r.get(1)?,
                 kind: r.get(2)?,

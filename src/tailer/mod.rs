@@ -14,8 +14,11 @@
 //!  Store::commit_batch (entries + matches + events + new position, ONE transaction) --> wake the outbox
 //! ```
 
+mod budget;
 mod pipeline;
 mod start;
+
+pub use budget::InflightBudget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,12 +56,23 @@ impl std::str::FromStr for StartAt {
     }
 }
 
+/// How often a log's head is polled by default: often enough that a live log's lag stays well under 30 s (a
+/// `get-sth` or checkpoint is a few hundred bytes).
+pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 5;
+
+/// Default bound of the adaptive per-log window of requests in flight.
+pub const DEFAULT_PARALLEL_REQUESTS: usize = 32;
+
 /// Tailing knobs (see the config documentation for defaults and units).
 #[derive(Clone, Debug)]
 pub struct TailConfig {
     pub poll_interval: Duration,
-    /// `fetch_range` calls in flight per log.
+    /// Most `fetch_range` calls in flight per log (the adaptive window grows up to this).
     pub parallel_requests: usize,
+    /// Entries downloaded but not yet processed, across all logs (shared by every tailer).
+    pub inflight: InflightBudget,
+    /// Download bandwidth cap across all logs (`--max-bandwidth`), shared by every fetcher.
+    pub bandwidth: Option<Arc<crate::ctlog::http::Bandwidth>>,
     /// Entries per committed batch (one transaction, one consistency proof).
     pub batch_entries: u64,
     pub start_at: StartAt,
@@ -78,8 +92,10 @@ pub struct TailConfig {
 impl Default for TailConfig {
     fn default() -> Self {
         TailConfig {
-            poll_interval: Duration::from_secs(60),
-            parallel_requests: 4,
+            poll_interval: Duration::from_secs(DEFAULT_POLL_INTERVAL_SECS),
+            parallel_requests: DEFAULT_PARALLEL_REQUESTS,
+            inflight: InflightBudget::default(),
+            bandwidth: None,
             batch_entries: 4096,
             start_at: StartAt::End,
             once: false,
@@ -167,6 +183,7 @@ impl<L: CtLog> Tailer<L> {
             if *self.shutdown.borrow() {
                 return Ok(TailOutcome::Shutdown);
             }
+            let started = tokio::time::Instant::now();
             let result = self.cycle().await;
             let delay = match result {
                 Ok(outcome @ (TailOutcome::Shutdown | TailOutcome::Complete)) => {
@@ -179,7 +196,9 @@ impl<L: CtLog> Tailer<L> {
                 Ok(TailOutcome::CaughtUp) => {
                     self.stats.clear_failing_verification();
                     failures = 0;
-                    self.config.poll_interval
+                    // A steady cadence: the time a slow log took to answer this cycle counts towards the wait, so
+                    // its lag stays near one poll interval plus one round trip.
+                    self.config.poll_interval.saturating_sub(started.elapsed())
                 }
                 Err(err @ TailError::BadStart(_)) => return Err(err),
                 Err(err) => {
@@ -239,8 +258,8 @@ impl<L: CtLog> Tailer<L> {
         let position = self.position(&head).await?;
         check_head(&self.info.url, &position, &head)?;
         self.stats.record_success();
-        self.stats.set_head(head.tree_size);
         self.stats.set_verified(position.tree.size());
+        self.stats.observe_head(head.tree_size, head.timestamp_ms);
         let store = self.store.clone();
         let id = self.info.log_id;
         blocking(move || store.record_head(&id, &head)).await?;

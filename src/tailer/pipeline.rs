@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, stream};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 
 use super::{TailError, TailOutcome, Tailer, blocking};
 use crate::ct::cert::{self, CertInfo};
@@ -44,6 +45,10 @@ pub(crate) fn ranges(from: u64, to: u64, size: u64) -> impl Iterator<Item = (u64
 }
 
 /// Download, verify and commit entries `[tree.size(), head.tree_size)`.
+///
+/// Ranges are launched while the log's adaptive window ([`crate::stats::Concurrency`]) and the global in-flight
+/// budget allow; results come back in order. A range during which the log pushed back (429, 5xx, timeouts) shrinks
+/// the window; a clean answer while more ranges were waiting grows it.
 pub(super) async fn catch_up<L: CtLog>(
     t: &mut Tailer<L>,
     mut tree: CollapsedTree,
@@ -51,42 +56,84 @@ pub(super) async fn catch_up<L: CtLog>(
 ) -> Result<TailOutcome, TailError> {
     let watchlist = t.watchlist.borrow().clone();
     let store_all = t.config.store_all;
-    let log = t.log.clone();
-    let log_url = t.info.url.clone();
-    let downloads = stream::iter(ranges(tree.size(), head.tree_size, log.range_size()))
-        .map(|(start, end)| {
-            let log = log.clone();
-            let watchlist = watchlist.clone();
-            let url = log_url.clone();
-            async move {
-                let raw = log.fetch_range(start, end, &head).await?;
-                tokio::task::spawn_blocking(move || {
-                    process(&url, start, raw, &watchlist, store_all)
-                })
-                .await
-                .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
-            }
-        })
-        .buffered(t.config.parallel_requests.max(1));
-    tokio::pin!(downloads);
-
+    t.stats
+        .concurrency
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set_max(t.config.parallel_requests.max(1));
+    let mut next_start = tree.size();
+    let mut next_launch = tokio::time::Instant::now();
+    let mut inflight = FuturesOrdered::new();
     let mut pending = Processed::default();
     let mut shutdown = t.shutdown.clone();
     let mut outcome = TailOutcome::CaughtUp;
     let mut failure = None;
     loop {
+        let (limit, pace) = {
+            let c = t
+                .stats
+                .concurrency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            (c.limit(), c.pace())
+        };
+        while inflight.len() < limit
+            && next_start < head.tree_size
+            && tokio::time::Instant::now() >= next_launch
+        {
+            // The range size is read each time: an RFC 6962 log may have taught us its (shorter) page size.
+            let size = t.log.range_size().max(1);
+            let Some((_, end)) = ranges(next_start, head.tree_size, size).next() else {
+                break;
+            };
+            inflight.push_back(fetch_and_process(
+                t,
+                next_start,
+                end,
+                head,
+                watchlist.clone(),
+                store_all,
+            ));
+            next_start = end;
+            next_launch = tokio::time::Instant::now() + pace;
+        }
+        let waiting = next_start < head.tree_size;
+        if inflight.is_empty() && !waiting {
+            break;
+        }
+        // Room in the window, but the next launch is paced: wake up for it too.
+        let paced = waiting && inflight.len() < limit;
         let next = tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => { outcome = TailOutcome::Shutdown; break; }
-            next = downloads.next() => next,
+            next = inflight.next(), if !inflight.is_empty() => next,
+            _ = tokio::time::sleep_until(next_launch), if paced => continue,
         };
         match next {
             None => break,
             Some(Err(e)) => {
+                t.stats
+                    .concurrency
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .on_congestion(std::time::Instant::now());
                 failure = Some(e);
                 break;
             }
-            Some(Ok(p)) => {
+            Some(Ok((p, congested, took))) => {
+                {
+                    let mut c = t
+                        .stats
+                        .concurrency
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    c.on_latency(took);
+                    if congested {
+                        c.on_congestion(std::time::Instant::now());
+                    } else {
+                        c.on_success(waiting);
+                    }
+                }
                 t.stats.add_downloaded(p.leaf_hashes.len() as u64);
                 // A long catch-up is contact too: health checks must not call a busy log silent.
                 t.stats.record_success();
@@ -97,6 +144,7 @@ pub(super) async fn catch_up<L: CtLog>(
             }
         }
     }
+    drop(inflight);
     // Finish the batch in hand: what was downloaded contiguously is verified and committed, even on shutdown or
     // when a later range failed. The proof request is bounded so that shutdown stays prompt.
     if !pending.leaf_hashes.is_empty() {
@@ -111,6 +159,37 @@ pub(super) async fn catch_up<L: CtLog>(
     match failure {
         Some(e) => Err(e),
         None => Ok(outcome),
+    }
+}
+
+/// Fetch `[start, end)` within the global in-flight budget, then hash, decode and match it off the runtime.
+/// Also says whether the log pushed back (429, 5xx, transport errors) while this range was in flight, and how long
+/// the download took.
+fn fetch_and_process<L: CtLog>(
+    t: &Tailer<L>,
+    start: u64,
+    end: u64,
+    head: TreeHead,
+    watchlist: Arc<Watchlist>,
+    store_all: bool,
+) -> impl std::future::Future<Output = Result<(Processed, bool, std::time::Duration), TailError>> + use<L>
+{
+    let log = t.log.clone();
+    let url = t.info.url.clone();
+    let budget = t.config.inflight.clone();
+    let counters = t.stats.fetch.clone();
+    async move {
+        let _permit = budget.acquire(end - start).await;
+        let before = counters.congestion();
+        let started = tokio::time::Instant::now();
+        let raw = log.fetch_range(start, end, &head).await?;
+        let took = started.elapsed();
+        let congested = counters.congestion() != before;
+        let p =
+            tokio::task::spawn_blocking(move || process(&url, start, raw, &watchlist, store_all))
+                .await
+                .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))?;
+        Ok((p, congested, took))
     }
 }
 

@@ -145,6 +145,17 @@ pub fn once_config(start_at: StartAt) -> TailConfig {
 
 /// `ctwatch run --once` in-process.
 pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailConfig) -> RunSummary {
+    run_once_in(env, log_list, watchlist, tail, Default::default()).await
+}
+
+/// [`run_once`] with a registry the caller keeps, to read the per-log figures afterwards.
+pub async fn run_once_in(
+    env: &Env,
+    log_list: &Path,
+    watchlist: &str,
+    tail: TailConfig,
+    registry: Arc<ctwatch::stats::Registry>,
+) -> RunSummary {
     let list = ctwatch::ct::loglist::parse(&std::fs::read(log_list).unwrap()).unwrap();
     let wl = Watchlist::parse_str("watch.txt", watchlist).unwrap();
     let sink: Arc<dyn Sink> = env.sink.clone();
@@ -165,7 +176,7 @@ pub async fn run_once(env: &Env, log_list: &Path, watchlist: &str, tail: TailCon
         },
         drain_timeout: Duration::from_secs(10),
         filter: Default::default(),
-        registry: Default::default(),
+        registry,
         service: Default::default(),
         probe: None,
     };

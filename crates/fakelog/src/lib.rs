@@ -6,6 +6,7 @@
 //!
 //! This crate is test and benchmark support (a dev-dependency of `ctwatch`): the `ctwatch` binary never contains it.
 
+pub mod growing;
 pub mod tiled;
 
 use std::collections::HashMap;

@@ -28,7 +28,7 @@ use ctwatch::ct::leaf;
 use ctwatch::ct::merkle::{self, Hash, MemoryTree};
 use ctwatch::ctlog::static_ct::{TILE_WIDTH, origin_of, tile_path};
 
-mod wire;
+pub(crate) mod wire;
 pub use wire::parse_tile_path;
 use wire::{gzip, tile_leaf_bytes, timestamped_entry};
 

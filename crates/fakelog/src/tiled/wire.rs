@@ -3,7 +3,7 @@
 use ctwatch::ct::leaf::{EntryType, LogEntry};
 use ctwatch::ctlog::static_ct::{TILE_WIDTH, tile_path};
 
-pub(super) fn gzip(body: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(body: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     enc.write_all(body).expect("writing to memory");
@@ -38,7 +38,7 @@ pub fn parse_tile_path(s: &str) -> Option<(u64, u64)> {
 }
 
 /// The TimestampedEntry of `entry` with a static-ct leaf_index extension for `index`.
-pub(super) fn timestamped_entry(entry: &LogEntry, index: u64) -> Vec<u8> {
+pub(crate) fn timestamped_entry(entry: &LogEntry, index: u64) -> Vec<u8> {
     let mut out = entry.timestamp_ms.to_be_bytes().to_vec();
     match entry.entry_type {
         EntryType::X509 => {
@@ -58,7 +58,7 @@ pub(super) fn timestamped_entry(entry: &LogEntry, index: u64) -> Vec<u8> {
 }
 
 /// TileLeaf = TimestampedEntry | (precert: u24 pre_certificate) | u16-length list of chain fingerprints.
-pub(super) fn tile_leaf_bytes(
+pub(crate) fn tile_leaf_bytes(
     timestamped: &[u8],
     entry: &LogEntry,
     fingerprints: &[[u8; 32]],
