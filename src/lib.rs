@@ -34,11 +34,14 @@
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
 
 pub mod api;
+pub mod certstream;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod ct;
 pub mod ctlog;
 pub mod event;
+pub mod feed;
 pub mod health;
 pub mod logsource;
 pub mod notify;

@@ -17,6 +17,8 @@ mod health;
 mod metrics;
 mod ratelimit;
 mod routes;
+pub(crate) mod session;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub struct ApiConfig {
     pub max_search_results: usize,
     /// When `/health` answers 503.
     pub health: HealthThresholds,
+    /// The live feed (`/stream/...`): client limits and buffers.
+    pub stream: stream::StreamConfig,
 }
 
 impl Default for ApiConfig {
@@ -63,6 +67,7 @@ impl Default for ApiConfig {
             max_domains_per_request: 100,
             max_search_results: 1000,
             health: HealthThresholds::default(),
+            stream: stream::StreamConfig::default(),
         }
     }
 }
@@ -144,6 +149,9 @@ impl ApiConfig {
             1,
             100_000,
         )?;
+        if let Some((key, value, lo, hi)) = self.stream.out_of_range() {
+            return Err(ApiConfigError::Range { key, value, lo, hi });
+        }
         let mut out: Vec<ResolvedKey> = Vec::new();
         for k in &self.keys {
             let name = k.name.clone();
@@ -200,6 +208,12 @@ pub(crate) struct ApiState {
     pub(crate) probe: ProbeOptions,
     pub(crate) keys: auth::Keys,
     pub(crate) clock: Clock,
+    /// Live-feed clients.
+    pub(crate) streams: Arc<stream::Clients>,
+    /// Console sessions.
+    pub(crate) sessions: session::Sessions,
+    /// Console state (entries/s sampler).
+    pub(crate) console: crate::console::ConsoleState,
 }
 
 /// An error answer: `{"error": message, "code": code}` with `status`.
@@ -281,8 +295,14 @@ pub async fn serve_with_clock(
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let streams = Arc::new(stream::Clients::new(cfg.stream.clone(), shutdown.clone()));
+    let console = crate::console::ConsoleState::new(addr);
+    console.spawn_sampler(registry.clone(), shutdown.clone());
     let state = Arc::new(ApiState {
         keys: auth::Keys::new(keys),
+        streams,
+        sessions: session::Sessions::default(),
+        console,
         config: cfg,
         store,
         registry,
@@ -301,7 +321,7 @@ pub async fn serve_with_clock(
             tracing::error!("api server: {e}");
         }
     });
-    tracing::info!(%addr, "HTTP API listening (/health, /metrics, /api/v1/)");
+    tracing::info!(%addr, "HTTP API listening (console /, /health, /metrics, /api/v1/, /stream/)");
     Ok((addr, task))
 }
 

@@ -7,6 +7,7 @@
 //! in [`Store::commit_batch`]: a batch of entries and the log position after it are written in ONE transaction.
 
 mod batch;
+mod console;
 mod logs;
 mod metrics;
 mod outbox;
@@ -22,6 +23,10 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
+pub use console::{
+    CertDetail, ConsoleLog, EventFilter, EventRow, MatchRow, NameCondition, NameMode, NewestCert,
+    SEARCH_SCAN_CAP, SearchPage, SearchQuery, SearchRow, name_condition,
+};
 pub use logs::{LogMeta, LogPosition, LogRow};
 pub use metrics::{ProbeSample, SinkFailure};
 pub use outbox::{Delivery, OutboxItem, OutboxSummary, SinkRoute};

@@ -9,6 +9,7 @@ use super::{TailError, TailOutcome, Tailer, blocking};
 use crate::ct::cert::{self, CertInfo};
 use crate::ct::merkle::{self, CollapsedTree, Hash};
 use crate::ctlog::{CtLog, LogError, RawEntry, TreeHead};
+use crate::feed::{FeedItem, LogFeed};
 use crate::store::{Batch, MalformedEntry, StoredEntry};
 use crate::watchlist::{MatchInput, Watchlist};
 
@@ -18,6 +19,8 @@ struct Processed {
     leaf_hashes: Vec<Hash>,
     entries: Vec<StoredEntry>,
     malformed: Vec<MalformedEntry>,
+    /// Live-feed messages of every decoded entry (only built while someone listens), published after commit.
+    feed: Vec<Arc<FeedItem>>,
 }
 
 impl Processed {
@@ -25,6 +28,7 @@ impl Processed {
         self.leaf_hashes.append(&mut other.leaf_hashes);
         self.entries.append(&mut other.entries);
         self.malformed.append(&mut other.malformed);
+        self.feed.append(&mut other.feed);
     }
 }
 
@@ -53,15 +57,18 @@ pub(super) async fn catch_up<L: CtLog>(
     let store_all = t.config.store_all;
     let log = t.log.clone();
     let log_url = t.info.url.clone();
+    let log_feed = t.feed.clone();
     let downloads = stream::iter(ranges(tree.size(), head.tree_size, log.range_size()))
         .map(|(start, end)| {
             let log = log.clone();
             let watchlist = watchlist.clone();
             let url = log_url.clone();
+            let feed = log_feed.clone();
             async move {
                 let raw = log.fetch_range(start, end, &head).await?;
                 tokio::task::spawn_blocking(move || {
-                    process(&url, start, raw, &watchlist, store_all)
+                    let feed = feed.as_ref().filter(|f| f.feed.is_listened());
+                    process(&url, start, raw, &watchlist, store_all, feed)
                 })
                 .await
                 .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
@@ -127,6 +134,7 @@ async fn commit<L: CtLog>(
         next.push(*h);
     }
     verify_against_head(t, &next, head).await?;
+    let feed_items = batch.feed;
     let entry_count = batch.leaf_hashes.len() as u64;
     let b = Batch {
         log: t.info.clone(),
@@ -141,6 +149,9 @@ async fn commit<L: CtLog>(
     let store = t.store.clone();
     let outcome = blocking(move || store.commit_batch(&b)).await?;
     *tree = next;
+    if let Some(f) = &t.feed {
+        f.feed.publish(feed_items); // verified and committed: now it may be streamed
+    }
     t.stats.set_verified(tree.size());
     t.stats.add_processed(entry_count);
     if outcome.new_events > 0 {
@@ -198,6 +209,7 @@ fn process(
     raw: Vec<RawEntry>,
     watchlist: &Arc<Watchlist>,
     store_all: bool,
+    feed: Option<&LogFeed>,
 ) -> Processed {
     let mut out = Processed {
         leaf_hashes: Vec::with_capacity(raw.len()),
@@ -238,6 +250,9 @@ fn process(
             issuer_cn: info.issuer_cn.as_deref(),
             issuer_spki_sha256: info.issuer_spki_sha256.as_ref(),
         });
+        if let Some(item) = feed.and_then(|f| f.item(index, &entry, &info, &matches)) {
+            out.feed.push(item);
+        }
         if matches.is_empty() && !store_all {
             continue;
         }
