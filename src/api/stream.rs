@@ -383,7 +383,8 @@ async fn serve_websocket(
         }
     };
     if let Some(frame) = last {
-        let _ = tokio::time::timeout(Duration::from_secs(1), out.send(frame)).await;
+        // A slow client may still be reading what its socket buffered: give the close frame as long as a message.
+        let _ = tokio::time::timeout(send_timeout, out.send(frame)).await;
     }
 }
 
