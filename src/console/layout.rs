@@ -27,6 +27,7 @@ pub(crate) fn page(title: &str, active: &str, viewer: Option<&Viewer>, body: Mar
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · ctwatch" }
+                link rel="icon" href="/static/icon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/static/console.css";
                 script src="/static/console.js" defer {}
             }

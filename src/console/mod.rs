@@ -133,6 +133,8 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
         .route("/login", get(login::form).post(login::submit))
         .route("/static/console.css", get(css))
         .route("/static/console.js", get(js))
+        .route("/favicon.ico", get(icon))
+        .route("/static/icon.svg", get(icon))
         .layer(middleware::from_fn_with_state(state, headers))
 }
 
@@ -234,6 +236,10 @@ async fn js() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("assets/console.js"),
     )
+}
+
+async fn icon() -> Response {
+    static_asset("image/svg+xml", include_str!("assets/icon.svg"))
 }
 
 fn static_asset(content_type: &'static str, body: &'static str) -> Response {

@@ -236,3 +236,79 @@ pub fn keyed_api() -> ApiConfig {
         ..ApiConfig::default()
     }
 }
+
+/// Probe results for the Expiry page: a host serving the newest stored certificate (WARNING, tag lab), a host
+/// serving an older one than the newest logged (CRITICAL, tag acme), a healthy one (acme) and an unreachable,
+/// untagged one.
+pub fn seed_probes(store: &ctwatch::store::Store) {
+    let now = ctwatch::store::unix_now();
+    let evil = store.search("evil.example", 10).unwrap();
+    let served = evil
+        .iter()
+        .find(|r| r.dns_names.iter().any(|n| n == "www.evil.example"))
+        .expect("the evil.example certificate is stored");
+    let mexi = store.search("mexi.my", 1).unwrap();
+    let mexi_host = mexi[0].dns_names[0].trim_start_matches("*.").to_string();
+    let hosts: [(&str, &[&str], &str, &str, Option<i64>, Option<String>); 4] = [
+        (
+            "www.evil.example",
+            &["lab"],
+            "WARNING",
+            "warning",
+            Some(19),
+            Some(served.cert_sha256.clone()),
+        ),
+        (
+            &mexi_host,
+            &["acme"],
+            "CRITICAL",
+            "expired",
+            Some(-3),
+            Some("ab".repeat(32)),
+        ),
+        (
+            "shop.example.org",
+            &["acme"],
+            "OK",
+            "ok",
+            Some(74),
+            Some("cd".repeat(32)),
+        ),
+        (
+            "api.example.net",
+            &[],
+            "CRITICAL",
+            "unreachable",
+            None,
+            None,
+        ),
+    ];
+    for (host, tags, level, status, days, sha) in hosts {
+        let target = ctwatch::probe::Target {
+            host: host.to_string(),
+            port: 443,
+        };
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        store.add_probe_target(&target, &tags, now).unwrap();
+        let not_after = days.map(|d| ctwatch::event::rfc3339(now + d * 86400 + 3600));
+        let report: ctwatch::probe::HostReport = serde_json::from_value(serde_json::json!({
+            "domain": host, "port": 443, "status": status, "level": level, "days_left": days,
+            "not_before": null, "not_after": not_after,
+            "issuer": days.map(|_| "C=US, O=Let's Encrypt, CN=R11"), "subject": null, "sans": [],
+            "cert_sha256": sha, "tbs_sha256": null, "seen_in_ct": null, "problems": [],
+            "error": if days.is_none() { Some("connect: connection refused") } else { None },
+            "addresses": [], "probed_at": ctwatch::event::rfc3339(now), "duration_ms": 40
+        }))
+        .unwrap();
+        store
+            .record_probe(&ctwatch::store::ProbeRecord {
+                report: &report,
+                probed_at: now - 120,
+                consecutive_failures: 0,
+                snapshot: None,
+                next_probe_at: now + 3600,
+                event: None,
+            })
+            .unwrap();
+    }
+}
