@@ -249,7 +249,9 @@ pub fn seed_probes(store: &ctwatch::store::Store) {
         .expect("the evil.example certificate is stored");
     let mexi = store.search("mexi.my", 1).unwrap();
     let mexi_host = mexi[0].dns_names[0].trim_start_matches("*.").to_string();
-    let hosts: [(&str, &[&str], &str, &str, Option<i64>, Option<String>); 4] = [
+    /// host, tags, level, status, days left, served SHA-256
+    type Seed<'a> = (&'a str, &'a [&'a str], &'a str, &'a str, Option<i64>, Option<String>);
+    let hosts: [Seed<'_>; 4] = [
         (
             "www.evil.example",
             &["lab"],
