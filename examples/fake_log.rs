@@ -7,6 +7,8 @@
 //! With `--entries N` the log holds N distinct entries synthesized from the real navigli2025h2 templates in
 //! tests/fixtures (see `ctwatch_fakelog::synthesize`); without it, exactly the 1024 real entries (with `--tiled`:
 //! the recorded navigli2025h2 tiles, served as recorded).
+//! With `--rate R` (RFC 6962 only) the signed head starts at 0 and grows by R entries per second, for benchmarks
+//! of a live log (`scripts/bench-live-feed.sh`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,12 +20,14 @@ async fn main() -> anyhow::Result<()> {
     let mut entries_wanted: Option<usize> = None;
     let mut out = PathBuf::from(".");
     let mut tiled = false;
+    let mut rate: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--entries" => entries_wanted = Some(args.next().unwrap_or_default().parse()?),
             "--out" => out = PathBuf::from(args.next().unwrap_or_default()),
             "--tiled" => tiled = true,
+            "--rate" => rate = Some(args.next().unwrap_or_default().parse()?),
             other => {
                 anyhow::bail!("unknown argument {other} (use [--tiled] --entries N --out DIR)")
             }
@@ -48,6 +52,17 @@ async fn main() -> anyhow::Result<()> {
     )?;
     std::fs::write(out.join("url"), &url)?;
     eprintln!("fake log with {n} entries at {url}");
+    if let Some(rate) = rate {
+        log.publish(0);
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                log.publish((start.elapsed().as_secs_f64() * rate as f64) as u64);
+            }
+        });
+    }
     server.await?;
     Ok(())
 }

@@ -22,7 +22,7 @@ use crate::ct::leaf::{EntryType, LogEntry};
 use crate::watchlist::Match;
 
 /// Messages each client may be behind before it is dropped, when not configured.
-pub const DEFAULT_CLIENT_BUFFER: usize = 4096;
+pub const DEFAULT_CLIENT_BUFFER: usize = 16384;
 
 /// One verified entry, serialized once for every client.
 #[derive(Debug)]

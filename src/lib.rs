@@ -18,6 +18,8 @@
 //!   notify: one worker per sink (stdout, webhook, Discord, Telegram, Slack, exec), grouped and retried
 //!   probe::scheduler: TLS-probes matched hosts on a schedule, queues `probe` events
 //!   health: queues `health` events; api: /health, /metrics, /api/v1; progress: catch-up display
+//!   feed: after each commit, the batch's entries as certstream messages (certstream) -> api::stream clients
+//!   console: the web console on the API's port (store/console.rs queries)
 //! ```
 //!
 //! # Layout
@@ -28,7 +30,8 @@
 //!   [`notify`] (the [`notify::Sink`] trait and the outbox workers), [`logsource`] (fetching the log list).
 //! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`, the daemon scheduler,
 //!   `ctwatch report`).
-//! - Running it: [`config`] (TOML + flags), [`api`], [`health`], [`progress`], [`stats`].
+//! - Running it: [`config`] (TOML + flags), [`api`] (with the live feed, `api::stream`), [`console`] (web pages),
+//!   [`feed`] (the verified broadcast) and [`certstream`] (its message format), [`health`], [`progress`], [`stats`].
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.

@@ -37,7 +37,8 @@ pub struct StreamConfig {
     pub max_clients: usize,
     /// Most clients at once per API key (or in total from unauthenticated loopback clients). Default 50.
     pub max_clients_per_key: usize,
-    /// Messages a client may be behind before it is dropped. Default 4096, range 16..=1000000.
+    /// Messages a client may be behind before it is dropped. Default 16384 (keep it above `batch_entries`: a
+    /// committed batch is published at once), range 16..=1000000.
     pub client_buffer_messages: usize,
     /// Seconds between heartbeat messages. Default 15, range 1..=3600.
     pub heartbeat_secs: u64,

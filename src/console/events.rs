@@ -190,13 +190,15 @@ fn row(e: &EventRow, now: i64) -> Markup {
     let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let names = strs(p, "dns_names");
     let tbs = s("tbs_sha256");
-    let matched: Vec<String> = p
+    let mut matched: Vec<String> = p
         .get("matched")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|m| m.get("item").and_then(Value::as_str).map(String::from))
         .collect();
+    matched.sort();
+    matched.dedup();
     let link = (tbs.len() == 64 && tbs.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| format!("/cert/{tbs}"));
     html! {

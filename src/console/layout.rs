@@ -198,7 +198,7 @@ pub(crate) fn name_cell(name: &str) -> Markup {
 /// The events-per-hour chart: 24 bars, oldest first, as inline SVG (classes only: the CSP forbids inline style).
 pub(crate) fn hourly_chart(counts: &[u64], now: i64) -> Markup {
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
-    let (w, h, gap) = (24.0_f64, 120.0_f64, 4.0_f64);
+    let (w, h, gap) = (44.0_f64, 120.0_f64, 8.0_f64);
     let width = counts.len() as f64 * w;
     let this_hour = now - now.rem_euclid(3600);
     html! {

@@ -154,8 +154,8 @@ fn results(p: &SearchParams, r: &SearchPage) -> Markup {
                             @if row.dns_names.len() > 1 { br; span.muted.small { "+" (row.dns_names.len() - 1) " more: " (super::pages::truncate(&row.dns_names[1..].join(", "), 80)) } }
                         }
                         td.small { (issuer_cn(&row.issuer)) }
-                        td { (layout::date(row.not_before)) }
-                        td { (layout::date(row.not_after)) " " (layout::days_left(now, row.not_after)) }
+                        td.date { (layout::date(row.not_before)) }
+                        td.date { (layout::date(row.not_after)) br; (layout::days_left(now, row.not_after)) }
                         td { @for t in &row.entry_types { span.badge.info { (if t == "x509" { "certificate" } else { "precertificate" }) } " " } }
                         td.num { (row.sightings) }
                     } } }

@@ -82,6 +82,7 @@ try {
   await page.goto(base + "/events");
   const rows = page.locator("#events tbody tr");
   check(await rows.count() === 50, `first page has ${await rows.count()} rows`);
+  await shot("events");
   const firstId = await rows.first().locator("td.names").innerText();
   await page.click("a[rel=next]");
   const older = await rows.count();
@@ -98,7 +99,6 @@ try {
   const evilRows = await page.locator("#events tbody").innerText();
   check(evilRows.includes(XSS_SCRIPT) && evilRows.includes(XSS_IMG), "hostile names shown as text in events");
   await noXss();
-  await shot("events");
   await page.goto(base + "/events?name=" + encodeURIComponent("<script>"));
   check(await rows.count() === 1, "name filter");
   await rows.first().locator("td.names a").first().click();
@@ -147,7 +147,7 @@ try {
   check(json.total === 2 && json.certificates.length === 2, `JSON download: ${JSON.stringify(json).slice(0, 200)}`);
   await page.goto(base + "/search?q=evil.example&mode=exact");
   check((await text("main")).includes("Nothing stored matches"), "exact mode");
-  await page.goto(base + "/search?q=nip.io");
+  await page.goto(base + "/search?q=mexi.my");
   await shot("search");
 
   // --- Expiry --------------------------------------------------------------------------------------------

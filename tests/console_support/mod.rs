@@ -250,7 +250,14 @@ pub fn seed_probes(store: &ctwatch::store::Store) {
     let mexi = store.search("mexi.my", 1).unwrap();
     let mexi_host = mexi[0].dns_names[0].trim_start_matches("*.").to_string();
     /// host, tags, level, status, days left, served SHA-256
-    type Seed<'a> = (&'a str, &'a [&'a str], &'a str, &'a str, Option<i64>, Option<String>);
+    type Seed<'a> = (
+        &'a str,
+        &'a [&'a str],
+        &'a str,
+        &'a str,
+        Option<i64>,
+        Option<String>,
+    );
     let hosts: [Seed<'_>; 4] = [
         (
             "www.evil.example",
