@@ -25,15 +25,31 @@ fn fill(db: &std::path::Path, names: usize) -> anyhow::Result<()> {
              VALUES (?1, ?2, ?2, 'precert', '', ?3, '01', ?4, ?5, ?6, '[]', ?2, NULL, ?4)",
         )?;
         let mut fp = conn.prepare("INSERT INTO fingerprints (cert_sha256, cert_id, entry_type) VALUES (?1, ?2, 'precert')")?;
-        let mut name = conn.prepare("INSERT OR IGNORE INTO cert_names (rname, cert_id) VALUES (?1, ?2)")?;
+        let mut name =
+            conn.prepare("INSERT OR IGNORE INTO cert_names (rname, cert_id) VALUES (?1, ?2)")?;
         for i in 0..certs {
             let id = i as i64 + 1;
             let domain = format!("d{}.example{}.com", i % 200_000, i % 7);
-            let list: Vec<String> = (0..10).map(|j| format!("h{j}-{}.{domain}", i / 200_000)).collect();
-            let tbs: Vec<u8> = ring::digest::digest(&ring::digest::SHA256, &id.to_be_bytes()).as_ref().to_vec();
-            let issuer = if i % 3 == 0 { "C=US, O=Let's Encrypt, CN=R11" } else { "C=US, O=Google Trust Services, CN=WR1" };
+            let list: Vec<String> = (0..10)
+                .map(|j| format!("h{j}-{}.{domain}", i / 200_000))
+                .collect();
+            let tbs: Vec<u8> = ring::digest::digest(&ring::digest::SHA256, &id.to_be_bytes())
+                .as_ref()
+                .to_vec();
+            let issuer = if i % 3 == 0 {
+                "C=US, O=Let's Encrypt, CN=R11"
+            } else {
+                "C=US, O=Google Trust Services, CN=WR1"
+            };
             let nb = 1_700_000_000 + (i as i64 % 40_000_000);
-            cert.execute(rusqlite::params![id, tbs, issuer, nb, nb + 90 * 86400, serde_json::to_string(&list)?])?;
+            cert.execute(rusqlite::params![
+                id,
+                tbs,
+                issuer,
+                nb,
+                nb + 90 * 86400,
+                serde_json::to_string(&list)?
+            ])?;
             fp.execute(rusqlite::params![tbs, id])?;
             for n in &list {
                 name.execute(rusqlite::params![reverse_name(n), id])?;
@@ -57,18 +73,71 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     fill(&db, names)?;
     eprintln!("database ready in {:.0} s", t.elapsed().as_secs_f64());
-    let total: i64 = rusqlite::Connection::open(&db)?.query_row("SELECT COUNT(*) FROM cert_names", [], |r| r.get(0))?;
+    let total: i64 =
+        rusqlite::Connection::open(&db)?
+            .query_row("SELECT COUNT(*) FROM cert_names", [], |r| r.get(0))?;
     println!("{total} names in {} certificates", total / 10);
-    println!("{:<44} {:>8} {:>8} {:>10}", "search", "results", "partial", "median_ms");
+    println!(
+        "{:<44} {:>8} {:>8} {:>10}",
+        "search", "results", "partial", "median_ms"
+    );
     let cases: &[(&str, &str, NameMode, bool, Option<&str>)] = &[
-        ("subtree d4242.example0.com", "d4242.example0.com", NameMode::Subtree, false, None),
-        ("exact h3-1.d4242.example0.com", "h3-1.d4242.example0.com", NameMode::Exact, false, None),
-        ("pattern %.d4242.example0.com", "%.d4242.example0.com", NameMode::Pattern, false, None),
-        ("pattern h1-%.d4242.example0.com", "h1-%.d4242.example0.com", NameMode::Pattern, false, None),
-        ("subtree + current + issuer=Let's", "d4242.example0.com", NameMode::Subtree, true, Some("Let's")),
-        ("subtree example3.com (large)", "example3.com", NameMode::Subtree, false, None),
-        ("subtree com (everything)", "com", NameMode::Subtree, false, None),
-        ("no match nothing.example.org", "nothing.example.org", NameMode::Subtree, false, None),
+        (
+            "subtree d4242.example0.com",
+            "d4242.example0.com",
+            NameMode::Subtree,
+            false,
+            None,
+        ),
+        (
+            "exact h3-1.d4242.example0.com",
+            "h3-1.d4242.example0.com",
+            NameMode::Exact,
+            false,
+            None,
+        ),
+        (
+            "pattern %.d4242.example0.com",
+            "%.d4242.example0.com",
+            NameMode::Pattern,
+            false,
+            None,
+        ),
+        (
+            "pattern h1-%.d4242.example0.com",
+            "h1-%.d4242.example0.com",
+            NameMode::Pattern,
+            false,
+            None,
+        ),
+        (
+            "subtree + current + issuer=Let's",
+            "d4242.example0.com",
+            NameMode::Subtree,
+            true,
+            Some("Let's"),
+        ),
+        (
+            "subtree example3.com (large)",
+            "example3.com",
+            NameMode::Subtree,
+            false,
+            None,
+        ),
+        (
+            "subtree com (everything)",
+            "com",
+            NameMode::Subtree,
+            false,
+            None,
+        ),
+        (
+            "no match nothing.example.org",
+            "nothing.example.org",
+            NameMode::Subtree,
+            false,
+            None,
+        ),
     ];
     for (label, name, mode, current, issuer) in cases {
         let q = SearchQuery {
@@ -89,7 +158,10 @@ fn main() -> anyhow::Result<()> {
         }
         times.sort_by(f64::total_cmp);
         let r = last.unwrap();
-        println!("{label:<44} {:>8} {:>8} {:>10.1}", r.total, r.truncated, times[2]);
+        println!(
+            "{label:<44} {:>8} {:>8} {:>10.1}",
+            r.total, r.truncated, times[2]
+        );
     }
     Ok(())
 }

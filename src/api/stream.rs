@@ -12,12 +12,14 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -251,10 +253,16 @@ pub(crate) fn parse_query(
 
 /// Who is connecting: the key's name, `session:<key name>` for a console session, or `loopback` when the API
 /// has no keys. The connection takes one token of the key's rate limit.
+/// The client's address, when the server records it (failed key attempts are rate limited per address).
+pub(crate) fn peer_ip(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(a))| a.ip())
+}
+
 fn identify(
     state: &ApiState,
     headers: &HeaderMap,
     q: &HashMap<String, String>,
+    client: Option<std::net::IpAddr>,
 ) -> Result<String, ApiError> {
     if state.keys.is_empty() {
         return Ok("open".into());
@@ -266,46 +274,52 @@ fn identify(
         .get(super::auth::HEADER)
         .map(|v| v.as_bytes())
         .or_else(|| q.get("key").map(|k| k.as_bytes()));
-    let who = state.keys.admit(presented, tokio::time::Instant::now())?;
+    let who = state
+        .keys
+        .admit(presented, client, tokio::time::Instant::now())?;
     Ok(who.unwrap_or("open").to_string())
 }
 
 pub(crate) async fn full(
     s: State<Arc<ApiState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     h: HeaderMap,
     q: Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    websocket(s, h, q, ws, Flavor::Full)
+    websocket(s, peer_ip(peer), h, q, ws, Flavor::Full)
 }
 
 pub(crate) async fn lite(
     s: State<Arc<ApiState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     h: HeaderMap,
     q: Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    websocket(s, h, q, ws, Flavor::Lite)
+    websocket(s, peer_ip(peer), h, q, ws, Flavor::Lite)
 }
 
 pub(crate) async fn domains(
     s: State<Arc<ApiState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     h: HeaderMap,
     q: Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    websocket(s, h, q, ws, Flavor::Domains)
+    websocket(s, peer_ip(peer), h, q, ws, Flavor::Domains)
 }
 
 fn websocket(
     State(state): State<Arc<ApiState>>,
+    client: Option<IpAddr>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
     flavor: Flavor,
 ) -> Result<Response, ApiError> {
     let (filter, _) = parse_query(&q, false)?;
-    let who = identify(&state, &headers, &q)?;
+    let who = identify(&state, &headers, &q, client)?;
     let permit = state.streams.admit(&who)?;
     let rx = state.registry.feed.subscribe();
     let clients = state.streams.clone();
@@ -392,11 +406,12 @@ async fn serve_websocket(
 /// `GET /stream/sse`: the same feed as Server-Sent Events (`format=lite` by default).
 pub(crate) async fn sse(
     State(state): State<Arc<ApiState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let (filter, flavor) = parse_query(&q, true)?;
-    let who = identify(&state, &headers, &q)?;
+    let who = identify(&state, &headers, &q, peer_ip(peer))?;
     let permit = state.streams.admit(&who)?;
     let clients = state.streams.clone();
     let rx = state.registry.feed.subscribe();

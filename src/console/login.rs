@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -63,6 +65,7 @@ pub(crate) struct LoginForm {
 
 pub(crate) async fn submit(
     State(state): State<Arc<ApiState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
@@ -84,8 +87,10 @@ pub(crate) async fn submit(
             Some("Cross-site login refused."),
         );
     }
+    let client = crate::api::stream::peer_ip(peer);
     match state.keys.admit(
         Some(form.key.trim().as_bytes()),
+        client,
         tokio::time::Instant::now(),
     ) {
         Ok(Some(name)) => {
