@@ -122,6 +122,13 @@ async fn main() -> anyhow::Result<()> {
         )));
     }
     tokio::time::sleep(Duration::from_secs(2)).await; // everyone connected
+    let (connected_fast, connected_slow) =
+        (fast.other_end.load(Relaxed), slowc.other_end.load(Relaxed));
+    anyhow::ensure!(
+        connected_fast + connected_slow == 0,
+        "{} clients could not connect (max_clients / max_clients_per_key?)",
+        connected_fast + connected_slow
+    );
     let (m0, cpu0, t0) = (fast.messages.load(Relaxed), cpu_secs(pid), Instant::now());
     let mut peak_rss = 0.0f64;
     for _ in 0..secs {
