@@ -39,6 +39,7 @@ pub fn certificate_events_for(
         .map_err(|e| anyhow::anyhow!("watchlist: {e}"))?;
     let matches = wl.match_cert(&MatchInput {
         dns_names: &info.dns_names,
+        ip_addresses: &info.ip_addresses,
         issuer_org: info.issuer_org.as_deref(),
         issuer_cn: info.issuer_cn.as_deref(),
         issuer_spki_sha256: info.issuer_spki_sha256.as_ref(),

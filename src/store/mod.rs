@@ -16,8 +16,11 @@
 //! give it the same observable behaviour, which the conformance tests check.
 
 mod batch;
+mod caa;
 mod console;
+mod expiry;
 mod facts;
+mod inventory;
 mod logs;
 mod metrics;
 mod outbox;
@@ -34,10 +37,13 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
+pub use caa::{CaaCandidate, CaaRecordRow};
 pub use console::{
     CertDetail, ConsoleLog, EventFilter, EventRow, MatchRow, NameCondition, NameMode, NewestCert,
     SEARCH_SCAN_CAP, SearchPage, SearchQuery, SearchRow, name_condition,
 };
+pub use expiry::{FindingRecord, FindingRow, HostGauge};
+pub use inventory::{ServedRow, ValidCertificate};
 pub use logs::{LogMeta, LogPosition, LogRow};
 pub use metrics::{ProbeSample, SinkFailure};
 pub use outbox::{Delivery, OutboxItem, OutboxSummary, SinkRoute};

@@ -46,6 +46,8 @@ pub struct Watchlist {
 #[derive(Debug, Clone, Copy)]
 pub struct MatchInput<'a> {
     pub dns_names: &'a [String],
+    /// IP-address SANs (text form), for `ip:` items.
+    pub ip_addresses: &'a [String],
     pub issuer_org: Option<&'a str>,
     pub issuer_cn: Option<&'a str>,
     /// SHA-256 of the issuer's SubjectPublicKeyInfo (DER), for `issuers=spki:<hex>`.
@@ -89,6 +91,8 @@ pub enum MatchKind {
     Lookalike,
     /// A covered name issued by a CA that the item's `issuers=` does not allow.
     UnauthorizedIssuer,
+    /// `ip:203.0.113.0/24`: an IP-address SAN in the network.
+    Ip,
 }
 
 impl MatchKind {
@@ -101,6 +105,7 @@ impl MatchKind {
             MatchKind::Wildcard => "wildcard",
             MatchKind::Regex => "regex",
             MatchKind::Keyword => "keyword",
+            MatchKind::Ip => "ip",
             MatchKind::Lookalike => "lookalike",
             MatchKind::UnauthorizedIssuer => "unauthorized_issuer",
         }
