@@ -11,6 +11,8 @@
 //! Hostile modes for the cron-safety measurements (scripts/measure-once-deadline.sh):
 //! `--hang`: the log list names a log that accepts connections and never answers;
 //! `--retry-after SECS`: every get-entries request answers 429 with `Retry-After: SECS`.
+//! With `--rate R` (RFC 6962 only) the signed head starts at 0 and grows by R entries per second, for benchmarks
+//! of a live log (`scripts/bench-live-feed.sh`).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tiled = false;
     let mut hang = false;
     let mut retry_after: Option<u64> = None;
+    let mut rate: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -32,9 +35,10 @@ async fn main() -> anyhow::Result<()> {
             "--tiled" => tiled = true,
             "--hang" => hang = true,
             "--retry-after" => retry_after = Some(args.next().unwrap_or_default().parse()?),
+            "--rate" => rate = Some(args.next().unwrap_or_default().parse()?),
             other => {
                 anyhow::bail!(
-                    "unknown argument {other} (use [--tiled] [--hang] [--retry-after SECS] --entries N --out DIR)"
+                    "unknown argument {other} (use [--tiled] [--hang] [--retry-after SECS] [--rate R] --entries N --out DIR)"
                 )
             }
         }
@@ -69,6 +73,17 @@ async fn main() -> anyhow::Result<()> {
     )?;
     std::fs::write(out.join("url"), &url)?;
     eprintln!("fake log with {n} entries at {url}");
+    if let Some(rate) = rate {
+        log.publish(0);
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                log.publish((start.elapsed().as_secs_f64() * rate as f64) as u64);
+            }
+        });
+    }
     server.await?;
     Ok(())
 }

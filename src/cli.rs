@@ -387,7 +387,13 @@ pub async fn run_command(
         delivery: s.delivery,
         drain_timeout: s.drain_timeout,
         filter: s.filter,
-        registry: Default::default(),
+        registry: std::sync::Arc::new(crate::stats::Registry::with_feed(crate::feed::Feed::new(
+            cfg.api
+                .as_ref()
+                .map_or(crate::feed::DEFAULT_CLIENT_BUFFER, |a| {
+                    a.stream.client_buffer_messages
+                }),
+        ))),
         service: crate::run::ServiceOptions {
             api,
             health: cfg.health.clone(),

@@ -20,6 +20,8 @@
 //!     └─ probe::renewal: served certificate vs CT -> `stale_deployment`, `renewal_missing` (expiry_findings)
 //!   caa::checker (`--caa`): CAA records of newly matched names vs the issuing CA -> `caa_mismatch`
 //!   health: queues `health` events; api: /health, /metrics, /api/v1; progress: catch-up display
+//!   feed: after each commit, the batch's entries as certstream messages (certstream) -> api::stream clients
+//!   console: the web console on the API's port (store/console.rs queries)
 //! ```
 //!
 //! # Layout
@@ -31,8 +33,9 @@
 //! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`, the daemon scheduler,
 //!   `ctwatch report`).
 //! - Running it: [`config`] (TOML + flags, [`envfile`]), [`database`] (which database a command uses, read-only
-//!   opening), [`api`], [`health`], [`progress`], [`stats`], [`terminal`] and [`run_report`] (what a person sees
-//!   at the end of a run), [`rewind`] (re-reading known logs), [`outbox_admin`].
+//!   opening), [`api`] (with the live feed, `api::stream`), [`console`] (web pages), [`feed`] (the verified
+//!   broadcast) and [`certstream`] (its message format), [`health`], [`progress`], [`stats`], [`terminal`] and
+//!   [`run_report`] (what a person sees at the end of a run), [`rewind`] (re-reading known logs), [`outbox_admin`].
 //! - CT and probe together: [`probe::renewal`] (renewed but not deployed, renewal missing), [`inventory`]
 //!   (`ctwatch inventory`: valid certificates per domain and where each is served), [`caa`] (CAA checks of
 //!   newly matched certificates, `run --caa`).
@@ -43,14 +46,17 @@
 
 pub mod api;
 pub mod caa;
+pub mod certstream;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod ct;
 pub mod ctlog;
 pub mod database;
 pub mod deadline;
 pub mod envfile;
 pub mod event;
+pub mod feed;
 pub mod health;
 pub mod inventory;
 pub mod logsource;

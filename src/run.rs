@@ -250,6 +250,14 @@ impl LogSet {
             outbox: self.wake.clone(),
             final_head,
             stats,
+            feed: Some(crate::feed::LogFeed {
+                feed: self.registry.feed.clone(),
+                source: crate::certstream::Source {
+                    name: info.description.clone(),
+                    url: info.url().to_string(),
+                    kind: info.kind_name().to_string(),
+                },
+            }),
         }
     }
 }
@@ -269,6 +277,9 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         );
     }
     let watch_items = opts.watchlist.len();
+    if let Some(path) = &opts.watchlist_path {
+        let _ = opts.registry.watchlist_path.set(path.clone());
+    }
     let watchlist = WatchlistHandle::new(opts.watchlist);
     if let (Some(path), false) = (&opts.watchlist_path, opts.tail.once) {
         watchlist.spawn_reloader(path.clone(), Duration::from_secs(5), shutdown.clone());

@@ -132,6 +132,10 @@ pub struct Registry {
     logs: std::sync::RwLock<BTreeMap<String, LogEntryStats>>,
     /// Where the HTTP API listens, once it does (`--listen 127.0.0.1:0` picks the port).
     pub api_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The verified live feed the tailers publish to and `/stream/...` clients read.
+    pub feed: crate::feed::Feed,
+    /// The watchlist file or directory (shown by the console's Watchlists page).
+    pub watchlist_path: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 /// One followed log in the registry.
@@ -150,11 +154,20 @@ impl Default for Registry {
             started_at: std::time::SystemTime::now(),
             logs: Default::default(),
             api_addr: Default::default(),
+            feed: Default::default(),
+            watchlist_path: Default::default(),
         }
     }
 }
 
 impl Registry {
+    /// A registry whose live feed lets each client be `feed`'s buffer behind.
+    pub fn with_feed(feed: crate::feed::Feed) -> Registry {
+        Registry {
+            feed,
+            ..Default::default()
+        }
+    }
     pub fn add_log(&self, entry: LogEntryStats) {
         self.logs
             .write()

@@ -83,6 +83,11 @@ impl Keys {
         }
     }
 
+    /// Whether no key is configured (the API is open).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Which key `presented` is, checking every key (no early exit on the first match).
     fn find(&self, presented: &[u8]) -> Option<&Entry> {
         let digest: [u8; 32] = Sha256::digest(presented).into();

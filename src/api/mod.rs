@@ -17,6 +17,8 @@ mod health;
 mod metrics;
 mod ratelimit;
 mod routes;
+pub(crate) mod session;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +61,8 @@ pub struct ApiConfig {
     /// Requests per minute without a valid key (missing or wrong `X-API-Key`) accepted from one client
     /// address before it gets 429. Default 30, range 1..=100000.
     pub unauthenticated_per_minute: u32,
+    /// The live feed (`/stream/...`): client limits and buffers.
+    pub stream: stream::StreamConfig,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +76,7 @@ impl Default for ApiConfig {
             health: HealthThresholds::default(),
             allow_targets: Vec::new(),
             unauthenticated_per_minute: 30,
+            stream: stream::StreamConfig::default(),
         }
     }
 }
@@ -161,6 +166,9 @@ impl ApiConfig {
             1,
             100_000,
         )?;
+        if let Some((key, value, lo, hi)) = self.stream.out_of_range() {
+            return Err(ApiConfigError::Range { key, value, lo, hi });
+        }
         let mut out: Vec<ResolvedKey> = Vec::new();
         for k in &self.keys {
             let name = k.name.clone();
@@ -254,6 +262,12 @@ pub(crate) struct ApiState {
     pub(crate) probe: ProbeOptions,
     pub(crate) keys: auth::Keys,
     pub(crate) clock: Clock,
+    /// Live-feed clients.
+    pub(crate) streams: Arc<stream::Clients>,
+    /// Console sessions.
+    pub(crate) sessions: session::Sessions,
+    /// Console state (entries/s sampler).
+    pub(crate) console: crate::console::ConsoleState,
 }
 
 /// An error answer: `{"error": message, "code": code}` with `status`.
@@ -337,8 +351,14 @@ pub async fn serve_with_clock(
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let streams = Arc::new(stream::Clients::new(cfg.stream.clone(), shutdown.clone()));
+    let console = crate::console::ConsoleState::new(addr);
+    console.spawn_sampler(registry.clone(), shutdown.clone());
     let state = Arc::new(ApiState {
         keys: auth::Keys::new(valid.keys, cfg.unauthenticated_per_minute),
+        streams,
+        sessions: session::Sessions::default(),
+        console,
         config: cfg,
         store,
         registry,
@@ -358,7 +378,7 @@ pub async fn serve_with_clock(
             tracing::error!("api server: {e}");
         }
     });
-    tracing::info!(%addr, "HTTP API listening (/health, /metrics, /api/v1/)");
+    tracing::info!(%addr, "HTTP API listening (console /, /health, /metrics, /api/v1/, /stream/)");
     Ok((addr, task))
 }
 

@@ -17,6 +17,7 @@
 
 mod batch;
 mod caa;
+mod console;
 mod expiry;
 mod facts;
 mod inventory;
@@ -38,6 +39,10 @@ use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
 pub use caa::{CaaCandidate, CaaRecordRow};
+pub use console::{
+    CertDetail, ConsoleLog, EventFilter, EventRow, MatchRow, NameCondition, NameMode, NewestCert,
+    SEARCH_SCAN_CAP, SearchPage, SearchQuery, SearchRow, name_condition,
+};
 pub use expiry::{FindingRecord, FindingRow, HostGauge};
 pub use inventory::{ServedRow, ValidCertificate};
 pub use logs::{LogMeta, LogPosition, LogRow};
@@ -125,7 +130,7 @@ impl Store {
     }
 
     fn check_readable(conn: Connection) -> Result<Connection, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match found {
             f if f > SCHEMA_VERSION => Err(StoreError::TooNew {
@@ -146,12 +151,14 @@ impl Store {
     }
 
     fn setup(mut conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Switching to WAL (and the migration's first read of a database another process is creating or
+        // checkpointing right now) can answer SQLITE_BUSY without consulting the busy handler: retry those.
+        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the last commits).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        schema::migrate(&mut conn)?;
+        retry_busy(|| schema::migrate(&mut conn))?;
         Ok(Store {
             backend: Backend::Sqlite(Mutex::new(conn)),
             path,
@@ -183,6 +190,32 @@ impl Store {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// How long a connection waits for another process's lock before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn is_busy(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Run `f` again while SQLite answers "busy" without having waited (some paths skip the busy handler), up to
+/// [`BUSY_TIMEOUT`].
+fn retry_busy<T, E: Into<StoreError>>(
+    mut f: impl FnMut() -> Result<T, E>,
+) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        match f().map_err(Into::into) {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -77,7 +77,7 @@ impl Store {
         )?)
     }
 
-    fn cert_record(&self, id: i64) -> Result<CertRecord, StoreError> {
+    pub(super) fn cert_record(&self, id: i64) -> Result<CertRecord, StoreError> {
         let conn = self.conn();
         let mut rec = conn.query_row(
             "SELECT tbs_sha256, cert_sha256, entry_type, dns_names, ip_addresses, subject, issuer, serial,

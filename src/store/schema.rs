@@ -232,6 +232,11 @@ const MIGRATIONS: &[&str] = &[
         reason    TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;
     "#,
+    // v9 (web console): a certificate's fingerprints by certificate (the console's search folds precert and cert
+    // into one row, and the certificate page lists them; without this each lookup scanned the whole table).
+    r#"
+    CREATE INDEX IF NOT EXISTS fingerprints_cert ON fingerprints(cert_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -157,6 +157,8 @@ pub struct Tailer<L: CtLog> {
     /// Read-only logs: the final tree head from the log list (size, root).
     pub final_head: Option<(u64, crate::ct::merkle::Hash)>,
     pub stats: Arc<LogStats>,
+    /// The verified live feed (`/stream/...`): what each committed batch held, when someone listens.
+    pub feed: Option<crate::feed::LogFeed>,
 }
 
 impl<L: CtLog> Clone for Tailer<L> {
@@ -171,6 +173,7 @@ impl<L: CtLog> Clone for Tailer<L> {
             outbox: self.outbox.clone(),
             final_head: self.final_head,
             stats: self.stats.clone(),
+            feed: self.feed.clone(),
         }
     }
 }

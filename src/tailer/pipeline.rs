@@ -10,6 +10,7 @@ use super::{TailError, TailOutcome, Tailer, blocking};
 use crate::ct::cert::{self, CertInfo};
 use crate::ct::merkle::{self, CollapsedTree, Hash};
 use crate::ctlog::{CtLog, LogError, RawEntry, TreeHead};
+use crate::feed::{FeedItem, LogFeed};
 use crate::store::{Batch, MalformedEntry, StoredEntry};
 use crate::watchlist::{MatchInput, Watchlist};
 
@@ -19,6 +20,8 @@ struct Processed {
     leaf_hashes: Vec<Hash>,
     entries: Vec<StoredEntry>,
     malformed: Vec<MalformedEntry>,
+    /// Live-feed messages of every decoded entry (only built while someone listens), published after commit.
+    feed: Vec<Arc<FeedItem>>,
 }
 
 impl Processed {
@@ -26,6 +29,7 @@ impl Processed {
         self.leaf_hashes.append(&mut other.leaf_hashes);
         self.entries.append(&mut other.entries);
         self.malformed.append(&mut other.malformed);
+        self.feed.append(&mut other.feed);
     }
 }
 
@@ -178,6 +182,7 @@ fn fetch_and_process<L: CtLog>(
     let url = t.info.url.clone();
     let budget = t.config.inflight.clone();
     let counters = t.stats.fetch.clone();
+    let feed = t.feed.clone();
     async move {
         let _permit = budget.acquire(end - start).await;
         let before = counters.congestion();
@@ -185,10 +190,13 @@ fn fetch_and_process<L: CtLog>(
         let raw = log.fetch_range(start, end, &head).await?;
         let took = started.elapsed();
         let congested = counters.congestion() != before;
-        let p =
-            tokio::task::spawn_blocking(move || process(&url, start, raw, &watchlist, store_all))
-                .await
-                .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))?;
+        let p = tokio::task::spawn_blocking(move || {
+            // Live-feed messages are only built while someone listens.
+            let feed = feed.as_ref().filter(|f| f.feed.is_listened());
+            process(&url, start, raw, &watchlist, store_all, feed)
+        })
+        .await
+        .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))?;
         Ok((p, congested, took))
     }
 }
@@ -206,6 +214,7 @@ async fn commit<L: CtLog>(
         next.push(*h);
     }
     verify_against_head(t, &next, head).await?;
+    let feed_items = batch.feed;
     let entry_count = batch.leaf_hashes.len() as u64;
     let b = Batch {
         log: t.info.clone(),
@@ -220,6 +229,9 @@ async fn commit<L: CtLog>(
     let store = t.store.clone();
     let outcome = blocking(move || store.commit_batch(&b)).await?;
     *tree = next;
+    if let Some(f) = &t.feed {
+        f.feed.publish(feed_items); // verified and committed: now it may be streamed
+    }
     t.stats.set_verified(tree.size());
     t.stats.add_processed(entry_count);
     if outcome.new_events > 0 {
@@ -277,6 +289,7 @@ fn process(
     raw: Vec<RawEntry>,
     watchlist: &Arc<Watchlist>,
     store_all: bool,
+    feed: Option<&LogFeed>,
 ) -> Processed {
     let mut out = Processed {
         leaf_hashes: Vec::with_capacity(raw.len()),
@@ -318,6 +331,9 @@ fn process(
             issuer_cn: info.issuer_cn.as_deref(),
             issuer_spki_sha256: info.issuer_spki_sha256.as_ref(),
         });
+        if let Some(item) = feed.and_then(|f| f.item(index, &entry, &info, &matches)) {
+            out.feed.push(item);
+        }
         if matches.is_empty() && !store_all {
             continue;
         }

@@ -11,6 +11,7 @@
 //! Matching cost does not grow with the number of items: see `index.rs`.
 
 mod index;
+mod inspect;
 mod keyword;
 mod lookalike;
 mod matcher;
@@ -24,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use inspect::{FileView, Inspection, ItemView, inspect};
 pub use reload::{WatchlistHandle, fingerprint};
 
 use index::Index;
