@@ -7,6 +7,8 @@ use futures::{StreamExt, stream};
 
 use super::{TailError, TailOutcome, Tailer, blocking};
 use crate::ct::cert::{self, CertInfo};
+use crate::ct::chain;
+use crate::ct::leaf::EntryType;
 use crate::ct::merkle::{self, CollapsedTree, Hash};
 use crate::ctlog::{CtLog, LogError, RawEntry, TreeHead};
 use crate::store::{Batch, MalformedEntry, StoredEntry};
@@ -59,12 +61,18 @@ pub(super) async fn catch_up<L: CtLog>(
             let watchlist = watchlist.clone();
             let url = log_url.clone();
             async move {
-                let raw = log.fetch_range(start, end, &head).await?;
-                tokio::task::spawn_blocking(move || {
-                    process(&url, start, raw, &watchlist, store_all)
-                })
-                .await
-                .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
+                let p = fetch_and_process(&*log, &url, start, end, &head, &watchlist, store_all).await?;
+                if p.malformed.is_empty() {
+                    return Ok(p);
+                }
+                // A malformed entry may be a fault between us and the log (a proxy, a cache): ask once more before
+                // accepting it as malformed.
+                tracing::info!(log = %url, start, end, malformed = p.malformed.len(), "malformed entries; fetching the range again");
+                let p = fetch_and_process(&*log, &url, start, end, &head, &watchlist, store_all).await?;
+                for m in &p.malformed {
+                    tracing::warn!(log = %url, index = m.index, reason = %m.reason, "malformed log entry (stored; tailing continues)");
+                }
+                Ok(p)
             }
         })
         .buffered(t.config.parallel_requests.max(1));
@@ -112,6 +120,23 @@ pub(super) async fn catch_up<L: CtLog>(
         Some(e) => Err(e),
         None => Ok(outcome),
     }
+}
+
+/// Download `[start, end)` and process it off the async threads.
+async fn fetch_and_process<L: CtLog>(
+    log: &L,
+    url: &str,
+    start: u64,
+    end: u64,
+    head: &TreeHead,
+    watchlist: &Arc<Watchlist>,
+    store_all: bool,
+) -> Result<Processed, TailError> {
+    let raw = log.fetch_range(start, end, head).await?;
+    let (url, watchlist) = (url.to_string(), watchlist.clone());
+    tokio::task::spawn_blocking(move || process(&url, start, raw, &watchlist, store_all))
+        .await
+        .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
 }
 
 /// Verify a processed batch against the signed head and commit it with the log's new position.
@@ -210,7 +235,6 @@ fn process(
             Ok(e) => e,
             Err(reason) => {
                 out.malformed.push(malformed(
-                    log,
                     index,
                     format!("leaf: {reason}"),
                     r.leaf_input,
@@ -219,11 +243,10 @@ fn process(
                 continue;
             }
         };
-        let info: CertInfo = match cert::cert_info(&entry) {
+        let mut info: CertInfo = match cert::leaf_info(&entry) {
             Ok(info) => info,
             Err(e) => {
                 out.malformed.push(malformed(
-                    log,
                     index,
                     format!("certificate: {e}"),
                     r.leaf_input,
@@ -232,21 +255,29 @@ fn process(
                 continue;
             }
         };
-        let matches = watchlist.match_cert(&MatchInput {
-            dns_names: &info.dns_names,
-            issuer_org: info.issuer_org.as_deref(),
-            issuer_cn: info.issuer_cn.as_deref(),
-            issuer_spki_sha256: info.issuer_spki_sha256.as_ref(),
-        });
+        // The leaf decides whether the entry matters; only then is what the log served next to it checked
+        // (signature verification is the expensive part), and the issuer policies decided again with what it proved.
+        let mut matches = watchlist.match_cert(&MatchInput::from_cert(&info));
         if matches.is_empty() && !store_all {
             continue;
         }
+        info.apply_chain(chain::check(&entry));
+        if let Some(reason) = info.chain.error() {
+            tracing::debug!(%log, index, %reason, "chain error (the entry is reported from its leaf)");
+        }
+        if !matches.is_empty() {
+            matches = watchlist.match_cert(&MatchInput::from_cert(&info));
+        }
+        let der = match entry.entry_type {
+            EntryType::X509 => Some(entry.signed_entry),
+            EntryType::Precert => entry.pre_certificate.filter(|_| info.chain.is_proven()),
+        };
         out.entries.push(StoredEntry {
             index,
             timestamp_ms: entry.timestamp_ms,
             entry_type: entry.entry_type,
             info,
-            der: entry.cert_der,
+            der,
             matches,
         });
     }
@@ -254,13 +285,11 @@ fn process(
 }
 
 fn malformed(
-    log: &str,
     index: u64,
     reason: String,
     leaf_input: Vec<u8>,
     extra_data: Vec<u8>,
 ) -> MalformedEntry {
-    tracing::warn!(%log, index, %reason, "malformed log entry (stored; tailing continues)");
     MalformedEntry {
         index,
         reason,
