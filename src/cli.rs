@@ -366,8 +366,8 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
     }
     let tty = std::io::stdout().is_terminal();
     println!(
-        "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10}  {:<20}  URL / last error",
-        "KIND", "OPERATOR", "STATE", "VERIFIED", "HEAD", "BACKLOG", "LAST CONTACT"
+        "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10} {:>9}  {:<20}  URL / last error",
+        "KIND", "OPERATOR", "STATE", "VERIFIED", "HEAD", "BACKLOG", "MALFORMED", "LAST CONTACT"
     );
     for l in &logs {
         let fmt_n = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
@@ -377,13 +377,14 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
             .unwrap_or_else(|| "never".into());
         let operator: String = l.operator.chars().take(16).collect();
         println!(
-            "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10}  {:<20}  {}",
+            "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10} {:>9}  {:<20}  {}",
             l.kind,
             operator,
             l.state,
             l.verified_size,
             fmt_n(l.head_size),
             fmt_n(l.backlog),
+            l.malformed_entries,
             contact,
             l.url
         );

@@ -242,19 +242,29 @@ async fn the_binary_serves_health_and_metrics_and_reports_a_restart_after_a_kill
         (200, Some("ok")),
         "{body}"
     );
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-    let verified = scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == "ctwatch_log_verified_size")
-        .unwrap();
-    assert!(matches!(verified.value, prometheus_parse::Value::Gauge(v) if v == 1024.0));
+    // The registry's figures follow the database commit by a moment: poll until they show it.
+    let metrics_url = format!("{base}/metrics");
+    eventually(
+        "/metrics to show the verified size",
+        Duration::from_secs(10),
+        || {
+            let metrics_url = metrics_url.clone();
+            async move {
+                let text = reqwest::get(metrics_url).await.ok()?.text().await.ok()?;
+                let scrape =
+                    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+                        .ok()?;
+                let verified = scrape
+                    .samples
+                    .iter()
+                    .find(|s| s.metric == "ctwatch_log_verified_size")?
+                    .value
+                    .clone();
+                matches!(verified, prometheus_parse::Value::Gauge(v) if v == 1024.0).then_some(())
+            }
+        },
+    )
+    .await;
 
     // SIGKILL: no clean exit recorded. The next start reports it through the sinks (stdout here).
     let pid = child.id();

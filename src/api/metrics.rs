@@ -31,6 +31,8 @@ pub struct LogFigures {
     pub last_success: u64,
     pub processed: u64,
     pub downloaded: u64,
+    /// Entries stored as malformed, all time (from the database).
+    pub malformed: u64,
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -53,10 +55,12 @@ impl Snapshot {
         registry: &Registry,
         store: &Store,
     ) -> Result<Snapshot, crate::store::StoreError> {
+        let malformed = store.malformed_counts()?;
         let logs = registry
             .logs()
             .into_iter()
             .map(|l| LogFigures {
+                malformed: malformed.get(&l.url).copied().unwrap_or(0),
                 verified: l.stats.verified_size.load(Relaxed),
                 head: l.stats.head_size.load(Relaxed),
                 backlog: l.stats.backlog(),
@@ -173,6 +177,12 @@ const LOG_FAMILIES: &[Family<LogFigures>] = &[
         "counter",
         "Entries downloaded since the process started.",
         |l| l.downloaded as f64,
+    ),
+    (
+        "ctwatch_malformed_entries_total",
+        "counter",
+        "Entries of the log stored as malformed (their Merkle leaf did not decode), all time; see `ctwatch logs`.",
+        |l| l.malformed as f64,
     ),
 ];
 

@@ -26,6 +26,9 @@ pub struct LogSample {
     pub processed: u64,
     /// Errors of the [`MISBEHAVIOUR_KINDS`] since the process started.
     pub misbehaviour: u64,
+    /// Entries stored as malformed since the process started, and Unix seconds of the last ones (0: never).
+    pub malformed: u64,
+    pub last_malformed: i64,
 }
 
 /// One thing wrong now.
@@ -151,6 +154,7 @@ pub struct AlertBook {
     open: BTreeMap<(&'static str, String), Incident>,
     backlogs: HashMap<String, VecDeque<u64>>,
     misbehaviour: HashMap<String, u64>,
+    malformed: HashMap<String, u64>,
     last_heartbeat: Option<i64>,
     processed_at_heartbeat: u64,
 }
@@ -213,6 +217,11 @@ impl AlertBook {
                 slot.insert(inc);
             }
         }
+        alerts.extend(super::malformed::new_malformed_alerts(
+            now,
+            logs,
+            &mut self.malformed,
+        ));
         alerts.extend(self.heartbeat(now, started_at, logs, cfg.heartbeat_hours));
         alerts
     }
@@ -333,7 +342,7 @@ fn resolved(mut p: Problem, now: i64) -> Problem {
 pub fn severity(check: &str, state: AlertState) -> &'static str {
     match (check, state) {
         (_, AlertState::Resolved) | ("heartbeat", _) => "info",
-        ("backlog_growing" | "restart_after_crash", _) => "warning",
+        ("backlog_growing" | "restart_after_crash" | "malformed_entries", _) => "warning",
         _ => "critical",
     }
 }

@@ -153,6 +153,7 @@ async fn commit<L: CtLog>(
     }
     verify_against_head(t, &next, head).await?;
     let entry_count = batch.leaf_hashes.len() as u64;
+    let malformed = batch.malformed.len() as u64;
     let b = Batch {
         log: t.info.clone(),
         start,
@@ -166,6 +167,7 @@ async fn commit<L: CtLog>(
     let store = t.store.clone();
     let outcome = blocking(move || store.commit_batch(&b)).await?;
     *tree = next;
+    t.stats.add_malformed(malformed);
     t.stats.set_verified(tree.size());
     t.stats.add_processed(entry_count);
     if outcome.new_events > 0 {
