@@ -61,6 +61,23 @@ pub enum Command {
     Report(crate::probe::daily::ReportArgs),
 }
 
+impl Command {
+    /// The config file this command reads sinks from (for its `env_file`), if any.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        let explicit = match self {
+            Command::Run(a) => a.config.as_deref(),
+            Command::Notify {
+                command: NotifyCommand::Test(a),
+            } => a.config.as_deref(),
+            Command::Config {
+                command: ConfigCommand::Check { path },
+            } => path.as_deref(),
+            _ => return None,
+        };
+        crate::database::config_file(explicit)
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum NotifyCommand {
     /// Send a test message to every configured sink and report, per sink, success or the error.
@@ -69,8 +86,9 @@ pub enum NotifyCommand {
 
 #[derive(Args, Debug)]
 pub struct NotifyTestArgs {
-    /// Config file whose [[sinks]] are tested. Default: ~/.config/ctwatch/config.toml if it exists.
-    #[arg(long, value_name = "FILE")]
+    /// Config file whose [[sinks]] are tested (its `env_file` is read for missing variables). Default:
+    /// ~/.config/ctwatch/config.toml if it exists.
+    #[arg(long, env = "CTWATCH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub sinks: SinkArgs,
@@ -145,9 +163,14 @@ pub struct RunArgs {
     /// Watchlist file, or directory of *.txt files [default: watchlists].
     #[arg(long, value_name = "FILE_OR_DIR")]
     pub watchlist: Option<PathBuf>,
-    /// Where a log seen for the first time starts: end, beginning, or an entry index [default: end].
+    /// Where a log seen for the first time starts: end, beginning, or an entry index [default: end]. Ignored
+    /// (with a warning) for logs already followed: see --restart-at.
     #[arg(long)]
     pub start_at: Option<StartAt>,
+    /// Re-read the logs chosen with --include-log from entry N, even if they are already followed (their
+    /// stored position moves back; certificates already reported are not reported again).
+    #[arg(long, value_name = "N", requires = "include_logs")]
+    pub restart_at: Option<u64>,
     /// Seconds between two polls of a log's signed tree head [default: 60].
     #[arg(long)]
     pub poll_interval_secs: Option<u64>,
@@ -195,8 +218,11 @@ pub struct RunArgs {
 pub struct SearchArgs {
     #[command(flatten)]
     pub db: DbArg,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
     /// A DNS name: certificates for it and every name under it.
     pub name: String,
+    /// Print JSON (an array of certificates with their sightings) instead of text.
     #[arg(long)]
     pub json: bool,
     /// At most this many certificates (newest first).
@@ -208,20 +234,39 @@ pub struct SearchArgs {
 pub struct LogsArgs {
     #[command(flatten)]
     pub db: DbArg,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
+    /// Print JSON (an array of logs) instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(subcommand)]
+    pub action: Option<LogsAction>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LogsAction {
+    /// Make the next run re-read a known log from entry N (the tree at N is proven against the log's signed
+    /// head first; certificates already reported are not reported again).
+    Rewind(crate::rewind::RewindArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutboxAction {
+    /// Re-queue failed deliveries.
     Retry,
+    /// Delete the undelivered (pending and failed) deliveries of --sink NAME, e.g. of a sink removed from the
+    /// configuration.
+    Drop,
 }
 
 #[derive(Args, Debug)]
 pub struct OutboxArgs {
     #[command(flatten)]
     pub db: DbArg,
-    /// `retry`: re-queue failed deliveries (of one sink with --sink).
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
+    /// `retry`: re-queue failed deliveries (of one sink with --sink); `drop --sink NAME`: delete a sink's
+    /// undelivered ones.
     #[arg(value_enum)]
     pub action: Option<OutboxAction>,
     /// Same as the `retry` action.
@@ -230,8 +275,10 @@ pub struct OutboxArgs {
     /// List at most this many pending or failed deliveries.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Only this sink (its name as `ctwatch outbox` shows it).
     #[arg(long)]
     pub sink: Option<String>,
+    /// Print JSON ({"sinks": [...], "undelivered": [...]}) instead of tables.
     #[arg(long)]
     pub json: bool,
 }
@@ -248,10 +295,29 @@ pub async fn run_command(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<u8> {
     let cfg = crate::config::load_for_run(args.config.as_deref())?;
-    let s = crate::config::Settings::resolve(&args, &cfg)?;
+    let mut s = crate::config::Settings::resolve(&args, &cfg)?;
+    // `[api]` in the config serves the API; `--listen` serves it too, and overrides the address.
+    let api = match (args.listen, cfg.api.clone()) {
+        (Some(listen), api) => Some(crate::api::ApiConfig {
+            listen,
+            ..api.unwrap_or_default()
+        }),
+        (None, api) => api,
+    };
+    if let Some(api) = &api {
+        api.validate(|v| std::env::var(v).ok())
+            .context("the HTTP API cannot start")?;
+    }
     let watchlist = load_watchlist(&s.watchlist)?;
+    if watchlist.is_empty() {
+        tracing::warn!(
+            "no watch items in {}: nothing will be reported (add one domain per line; `ctwatch watchlist check` \
+             checks them)",
+            s.watchlist.display()
+        );
+    }
     let cache_dir = s.db.parent().map(|d| d.join("cache"));
-    let probe = args.probe.config(args.once)?;
+    let probe = args.probe.config_with(args.once, &cfg.probe)?;
     let source = LogListSource::new(
         &s.log_list,
         s.log_list_sig.clone(),
@@ -267,6 +333,8 @@ pub async fn run_command(
     let store = Arc::new(
         Store::open(&s.db).with_context(|| format!("opening database {}", s.db.display()))?,
     );
+    crate::run_report::record_log_list(&store, &log_list, &origin);
+    crate::rewind::apply_start_flags(&store, &log_list, &mut s, args.restart_at, args.start_at)?;
     let format = if args.json {
         StdoutFormat::Json
     } else {
@@ -281,13 +349,16 @@ pub async fn run_command(
         &sink_configs,
         crate::notify::http_client()?,
     )?);
+    let names: Vec<String> = sinks.iter().map(|(s, _)| s.name().to_string()).collect();
+    crate::run_report::adopt_legacy_names(&store, &sink_configs);
+    let before = crate::run_report::Before::take(&store);
     let opts = crate::run::RunOptions {
         log_list,
         log_list_source: source.is_remote().then_some(source),
         log_list_refresh: s.log_list_refresh,
         watchlist,
         watchlist_path: Some(s.watchlist.clone()),
-        store,
+        store: store.clone(),
         tail: s.tail,
         retry: s.retry,
         page_size: s.page_size,
@@ -297,14 +368,7 @@ pub async fn run_command(
         filter: s.filter,
         registry: Default::default(),
         service: crate::run::ServiceOptions {
-            // `[api]` in the config serves the API; `--listen` serves it too, and overrides the address.
-            api: match (args.listen, cfg.api.clone()) {
-                (Some(listen), api) => Some(crate::api::ApiConfig {
-                    listen,
-                    ..api.unwrap_or_default()
-                }),
-                (None, api) => api,
-            },
+            api,
             health: cfg.health.clone(),
             probe: crate::probe::ProbeOptions {
                 tbs_identity: Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok()),
@@ -314,23 +378,13 @@ pub async fn run_command(
         },
         probe,
     };
-    let summary = crate::run::run(opts, shutdown).await?;
-    for (log, err) in &summary.failed_logs {
-        eprintln!("ctwatch: log {log} did not catch up: {err}");
-    }
-    if let Some(e) = &summary.probe_error {
-        eprintln!("ctwatch: the probe pass failed: {e}");
-    }
-    for (sink, n) in summary.undelivered.iter().filter(|(_, n)| *n > 0) {
-        eprintln!(
-            "ctwatch: {n} notification(s) for {sink} still queued; they will be sent by the next run"
-        );
-    }
+    let mut summary = crate::run::run(opts, shutdown).await?;
+    crate::run_report::report_end(&store, &mut summary, &names, &before, args.once);
     Ok(if summary.ok() { 0 } else { 1 })
 }
 
 pub fn search_command(args: SearchArgs) -> Result<u8> {
-    let store = args.db.open()?;
+    let store = crate::database::open_read_only(&args.db, &args.config)?;
     let certs = store.search(&args.name, args.limit)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&certs)?);
@@ -358,11 +412,17 @@ pub fn search_command(args: SearchArgs) -> Result<u8> {
 }
 
 pub fn logs_command(args: LogsArgs) -> Result<u8> {
-    let store = args.db.open()?;
+    if let Some(LogsAction::Rewind(rewind)) = args.action {
+        return crate::rewind::rewind_command(rewind);
+    }
+    let store = crate::database::open_read_only(&args.db, &args.config)?;
     let logs = store.list_logs()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&logs)?);
         return Ok(0);
+    }
+    if let Some(line) = crate::logsource::log_list_line(&store, crate::store::unix_now()) {
+        println!("{line}");
     }
     let tty = std::io::stdout().is_terminal();
     println!(
@@ -405,16 +465,17 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
 }
 
 pub fn outbox_command(args: OutboxArgs) -> Result<u8> {
-    let store = args.db.open()?;
-    if args.retry || args.action == Some(OutboxAction::Retry) {
-        let n = store.requeue_failed(args.sink.as_deref())?;
-        println!("re-queued {n} failed deliveries");
-        return Ok(0);
+    if args.retry || args.action.is_some() {
+        return crate::outbox_admin::change(&args);
     }
+    let store = crate::database::open_read_only(&args.db, &args.config)?;
     let summary = store.outbox_summary()?;
+    crate::outbox_admin::check_sink_name(&summary, args.sink.as_deref())?;
+    let orphaned = crate::outbox_admin::orphaned(&store, &summary);
     let items = store.undelivered(args.sink.as_deref(), args.limit)?;
     if args.json {
-        let out = serde_json::json!({ "sinks": summary, "undelivered": items });
+        let out =
+            serde_json::json!({ "sinks": summary, "undelivered": items, "orphaned": orphaned });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
@@ -423,8 +484,13 @@ pub fn outbox_command(args: OutboxArgs) -> Result<u8> {
         "SINK", "PENDING", "FAILED", "DELIVERED"
     );
     for s in &summary {
+        let mark = if orphaned.contains(&s.sink) {
+            "  (orphaned: not configured in the last run)"
+        } else {
+            ""
+        };
         println!(
-            "{:<24} {:>8} {:>8} {:>10}",
+            "{:<24} {:>8} {:>8} {:>10}{mark}",
             s.sink, s.pending, s.failed, s.delivered
         );
     }
@@ -454,9 +520,20 @@ pub fn outbox_command(args: OutboxArgs) -> Result<u8> {
 
 pub fn watchlist_check_command(path: Option<PathBuf>) -> Result<u8> {
     let path = path.unwrap_or_else(|| PathBuf::from("watchlists"));
-    match crate::watchlist::check(&path) {
-        Ok(summary) => {
-            println!("{summary}");
+    if !path.exists() {
+        anyhow::bail!(
+            "no watchlist at {}: give a watchlist file or a directory of *.txt files",
+            path.display()
+        );
+    }
+    match Watchlist::load(&path) {
+        Ok(list) => {
+            print!("{}", list.summary());
+            if list.is_empty() {
+                println!(
+                    "no watch items: nothing will be reported (add one domain per line to a *.txt file)"
+                );
+            }
             Ok(0)
         }
         Err(errs) => {
@@ -503,8 +580,17 @@ pub fn config_command(command: ConfigCommand) -> Result<u8> {
             let cfg = crate::config::load(&path)?;
             crate::config::Settings::resolve(&RunArgs::default(), &cfg)
                 .with_context(|| format!("config {}", path.display()))?;
+            let missing = crate::config::missing_paths(&cfg);
+            if !missing.is_empty() {
+                anyhow::bail!("config {}: {}", path.display(), missing.join("; "));
+            }
             crate::notify::build_sinks(&cfg.sinks, crate::notify::http_client()?)
                 .with_context(|| format!("config {}", path.display()))?;
+            // The same checks `run` makes before it serves the API (key length, key_env set, exposure).
+            if let Some(api) = &cfg.api {
+                api.validate(|v| std::env::var(v).ok())
+                    .with_context(|| format!("config {}: [api]", path.display()))?;
+            }
             println!("{}: ok", path.display());
             Ok(0)
         }

@@ -21,6 +21,9 @@ pub const EXAMPLE: &str = include_str!("../assets/config.example.toml");
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub db: Option<PathBuf>,
+    /// A file of `KEY=value` lines (systemd `EnvironmentFile=` syntax) read for the `*_env` variables the
+    /// environment lacks, so that `ctwatch notify test --config FILE` sees what the service sees.
+    pub env_file: Option<PathBuf>,
     pub watchlist: Option<PathBuf>,
     pub log_list: Option<String>,
     pub log_list_sig: Option<String>,
@@ -41,6 +44,25 @@ pub struct Config {
     /// Notification targets (`[[sinks]]`; keys in README.md, section Notifications).
     #[serde(default)]
     pub sinks: Vec<crate::notify::SinkConfig>,
+    /// `[probe]`: the expiry probe of matched hosts (the `--probe-*` flags override it).
+    #[serde(default)]
+    pub probe: ProbeSection,
+}
+
+/// `[probe]`: the same knobs as the `--no-probe` / `--probe-*` flags of `run`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    /// `false`: do not probe (like `--no-probe`).
+    pub enabled: Option<bool>,
+    pub interval_hours: Option<f64>,
+    pub retry_minutes: Option<u64>,
+    pub concurrency: Option<u16>,
+    pub per_domain_per_minute: Option<u32>,
+    pub warning_days: Option<u32>,
+    pub critical_days: Option<u32>,
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,15 +100,72 @@ pub fn default_config_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("ctwatch").join("config.toml"))
 }
 
-/// Parse a config file; errors name the file, the line and the key.
+/// Parse a config file; errors name the file, the line and the key. Relative paths in it (`db`, `watchlist`,
+/// `env_file`, a `log_list` file, `[probe] ca_files`) are relative to the file's directory.
 pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
-    parse(&text).with_context(|| format!("config {}", path.display()))
+    let mut cfg = parse(&text).with_context(|| format!("config {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    cfg.make_paths_absolute(base);
+    Ok(cfg)
+}
+
+impl Config {
+    /// Resolve the relative paths of the file against `base` (the config file's directory).
+    pub fn make_paths_absolute(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for p in [&mut self.db, &mut self.watchlist, &mut self.env_file]
+            .into_iter()
+            .flatten()
+        {
+            join(p);
+        }
+        self.probe.ca_files.iter_mut().for_each(join);
+        if let Some(list) = &mut self.log_list
+            && !list.starts_with("http://")
+            && !list.starts_with("https://")
+            && Path::new(list.as_str()).is_relative()
+        {
+            *list = base.join(list.as_str()).display().to_string();
+        }
+    }
 }
 
 pub fn parse(text: &str) -> Result<Config> {
     Ok(toml::from_str(text)?)
+}
+
+/// The paths of a loaded config (already resolved against its directory) that do not exist, each as
+/// "key PATH does not exist". The database and its directory may be missing: the first run creates them.
+pub fn missing_paths(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut need = |key: &str, p: &Path| {
+        if !p.exists() {
+            out.push(format!("{key} {} does not exist", p.display()));
+        }
+    };
+    if let Some(p) = &cfg.watchlist {
+        need("watchlist", p);
+    }
+    if let Some(p) = &cfg.env_file {
+        need("env_file", p);
+    }
+    if let Some(l) = cfg
+        .log_list
+        .as_deref()
+        .filter(|l| !l.starts_with("http://") && !l.starts_with("https://"))
+    {
+        need("log_list", Path::new(l));
+    }
+    for p in &cfg.probe.ca_files {
+        need("probe.ca_files", p);
+    }
+    out
 }
 
 /// The config for `run`: the given file (must exist), else the default file if present, else defaults.
@@ -116,9 +195,20 @@ pub struct Settings {
     pub filter: LogFilter,
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(key: &str, v: T, lo: T, hi: T) -> Result<T> {
+/// The flag's value, else the file's, else the default; checked against `lo..=hi`. An error names what the
+/// user wrote: the flag (`--page-size 0`) or the config key (`tail.page_size = 0`).
+fn pick<T: PartialOrd + std::fmt::Display + Copy>(
+    (flag, key): (&str, &str),
+    (arg, file, default): (Option<T>, Option<T>, T),
+    (lo, hi): (T, T),
+) -> Result<T> {
+    let (v, name) = match (arg, file) {
+        (Some(v), _) => (v, format!("{flag} {v}")),
+        (None, Some(v)) => (v, format!("{key} = {v}")),
+        (None, None) => (default, format!("{key} = {default}")),
+    };
     if v < lo || v > hi {
-        bail!("{key} = {v} is out of range {lo}..={hi}");
+        bail!("{name} is out of range {lo}..={hi}");
     }
     Ok(v)
 }
@@ -131,40 +221,33 @@ impl Settings {
             (Some(s), _) => *s,
             (None, Some(s)) => s
                 .parse::<StartAt>()
-                .map_err(|e| anyhow::anyhow!("start_at: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("start_at = {s:?}: {e}"))?,
             (None, None) => StartAt::End,
         };
-        let poll = in_range(
-            "tail.poll_interval_secs",
-            args.poll_interval_secs
-                .or(t.poll_interval_secs)
-                .unwrap_or(60),
-            1,
-            86_400,
+        let poll = pick(
+            ("--poll-interval-secs", "tail.poll_interval_secs"),
+            (args.poll_interval_secs, t.poll_interval_secs, 60),
+            (1, 86_400),
         )?;
-        let parallel = in_range(
-            "tail.parallel_requests",
-            args.parallel_requests.or(t.parallel_requests).unwrap_or(4),
-            1,
-            64,
+        let parallel = pick(
+            ("--parallel-requests", "tail.parallel_requests"),
+            (args.parallel_requests, t.parallel_requests, 4),
+            (1, 64),
         )?;
-        let page_size = in_range(
-            "tail.page_size",
-            args.page_size.or(t.page_size).unwrap_or(256),
-            1,
-            10_000,
+        let page_size = pick(
+            ("--page-size", "tail.page_size"),
+            (args.page_size, t.page_size, 256),
+            (1, 10_000),
         )?;
-        let batch = in_range(
-            "tail.batch_entries",
-            args.batch_entries.or(t.batch_entries).unwrap_or(4096),
-            1,
-            1_000_000,
+        let batch = pick(
+            ("--batch-entries", "tail.batch_entries"),
+            (args.batch_entries, t.batch_entries, 4096),
+            (1, 1_000_000),
         )?;
-        let attempts = in_range(
-            "tail.max_attempts",
-            args.max_attempts.or(t.max_attempts).unwrap_or(6),
-            1,
-            100,
+        let attempts = pick(
+            ("--max-attempts", "tail.max_attempts"),
+            (args.max_attempts, t.max_attempts, 6),
+            (1, 100),
         )?;
         let d = &cfg.delivery;
         let mut include = cfg.logs.include.clone();
@@ -201,6 +284,9 @@ impl Settings {
                 batch_entries: batch,
                 start_at,
                 once: args.once,
+                // --once: a log that fails its cycle is tried again soon (each cycle already retries its
+                // requests); a cron run without network says so in seconds, not minutes.
+                error_backoff: Duration::from_secs(if args.once { 1 } else { 5 }),
                 store_all: args.store_all || cfg.store_all.unwrap_or(false),
                 ..TailConfig::default()
             },
@@ -301,5 +387,76 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("tail.parallel_requests"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "db = \"state/ct.db\"\nwatchlist = \"watchlists\"\nenv_file = \"env\"\nlog_list = \"list.json\"\n\
+             [probe]\nca_files = [\"ca.pem\", \"/abs/ca.pem\"]\n",
+        )
+        .unwrap();
+        let cfg = load(&path).unwrap();
+        assert_eq!(
+            cfg.db.as_deref(),
+            Some(dir.path().join("state/ct.db").as_path())
+        );
+        assert_eq!(
+            cfg.watchlist.as_deref(),
+            Some(dir.path().join("watchlists").as_path())
+        );
+        assert_eq!(
+            cfg.env_file.as_deref(),
+            Some(dir.path().join("env").as_path())
+        );
+        assert_eq!(
+            cfg.log_list,
+            Some(dir.path().join("list.json").display().to_string())
+        );
+        assert_eq!(cfg.probe.ca_files[1], PathBuf::from("/abs/ca.pem"));
+        let missing = missing_paths(&cfg);
+        assert_eq!(missing.len(), 5, "{missing:?}");
+        assert!(missing[0].starts_with("watchlist ") && missing[0].ends_with("does not exist"));
+        std::fs::create_dir(dir.path().join("watchlists")).unwrap();
+        std::fs::write(dir.path().join("env"), "").unwrap();
+        assert_eq!(missing_paths(&cfg).len(), 3);
+        // URLs stay URLs.
+        let url = parse("log_list = \"https://example.net/list.json\"\n").unwrap();
+        assert!(missing_paths(&url).is_empty());
+    }
+
+    #[test]
+    fn once_retries_a_failed_cycle_soon() {
+        let cfg = Config::default();
+        let once = RunArgs {
+            once: true,
+            ..RunArgs::default()
+        };
+        assert_eq!(
+            Settings::resolve(&once, &cfg).unwrap().tail.error_backoff,
+            Duration::from_secs(1)
+        );
+        let daemon = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        assert_eq!(daemon.tail.error_backoff, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn range_errors_name_the_flag_or_the_key() {
+        let args = RunArgs {
+            page_size: Some(0),
+            ..RunArgs::default()
+        };
+        let err = Settings::resolve(&args, &Config::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "--page-size 0 is out of range 1..=10000");
+        let cfg = parse("[tail]\npage_size = 0\n").unwrap();
+        let err = Settings::resolve(&RunArgs::default(), &cfg)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "tail.page_size = 0 is out of range 1..=10000");
     }
 }

@@ -28,7 +28,9 @@
 //!   [`notify`] (the [`notify::Sink`] trait and the outbox workers), [`logsource`] (fetching the log list).
 //! - The TLS expiry probe: [`probe`] (resolve, handshake, classify; `ctwatch check`, the daemon scheduler,
 //!   `ctwatch report`).
-//! - Running it: [`config`] (TOML + flags), [`api`], [`health`], [`progress`], [`stats`].
+//! - Running it: [`config`] (TOML + flags, [`envfile`]), [`database`] (which database a command uses, read-only
+//!   opening), [`api`], [`health`], [`progress`], [`stats`], [`terminal`] and [`run_report`] (what a person sees
+//!   at the end of a run), [`rewind`] (re-reading known logs), [`outbox_admin`].
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
@@ -38,14 +40,20 @@ pub mod cli;
 pub mod config;
 pub mod ct;
 pub mod ctlog;
+pub mod database;
+pub mod envfile;
 pub mod event;
 pub mod health;
 pub mod logsource;
 pub mod notify;
+pub mod outbox_admin;
 pub mod probe;
 pub mod progress;
+pub mod rewind;
 pub mod run;
+pub mod run_report;
 pub mod stats;
 pub mod store;
 pub mod tailer;
+pub mod terminal;
 pub mod watchlist;

@@ -7,19 +7,25 @@ use ctwatch::cli::{self, Cli, Command, NotifyCommand, WatchlistCommand};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let default_level = match cli.verbose {
-        0 => "warn,ctwatch=info",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version go to stdout and succeed; every usage error exits 3 (clap's own
+            // default, 2, means CRITICAL to Nagios and cron).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 3 } else { 0 });
+        }
     };
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    if !matches!(cli.command, Command::Run(_)) {
+        restore_default_sigpipe();
+    }
+    ctwatch::terminal::set_verbosity(cli.verbose);
+    init_logging(cli.verbose);
+    // Before any thread exists: variables of the config's env_file that the environment lacks.
+    if let Err(e) = ctwatch::envfile::load_for(cli.command.config_path().as_deref()) {
+        eprintln!("ctwatch: error: {e:#}");
+        return ExitCode::from(3);
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -37,6 +43,35 @@ fn main() -> ExitCode {
             eprintln!("ctwatch: error: {e:#}");
             ExitCode::from(3)
         }
+    }
+}
+
+/// Log lines on stderr: `warn` by default (`-v` info, `-vv` debug; `RUST_LOG` overrides), colours only on a
+/// terminal and never with `NO_COLOR` set (files, pipes and journald get plain text).
+fn init_logging(verbose: u8) {
+    let default_level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ctwatch::terminal::colours_on_stderr())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Commands that print listings (`search x | head`) end quietly when the reader goes away, like other CLI
+/// tools, instead of panicking in `println!` (Rust ignores SIGPIPE by default). Not for `run`: the daemon must
+/// never die because a pipe closed.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -353,7 +353,8 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
             done = set.tasks.join_next() => match done {
                 None => break,
                 Some(Ok((url, Err(e)))) => {
-                    tracing::error!(log = %url, "gave up: {e}");
+                    // Reported by the caller at the end (`run_report`): here only with -v.
+                    tracing::info!(log = %url, "gave up: {e}");
                     summary.failed_logs.push((url, e.to_string()));
                 }
                 Some(Ok((_, Ok(_)))) => {}

@@ -52,6 +52,13 @@ pub struct ApiConfig {
     pub max_search_results: usize,
     /// When `/health` answers 503.
     pub health: HealthThresholds,
+    /// Address ranges `POST /api/v1/bulk-check` may probe although they are internal (loopback, RFC 1918,
+    /// link-local, unique-local, cloud metadata...), e.g. `["10.0.0.0/8", "fd00::/8"]`. Default none: such
+    /// targets answer `blocked_address`.
+    pub allow_targets: Vec<String>,
+    /// Requests per minute without a valid key (missing or wrong `X-API-Key`) accepted from one client
+    /// address before it gets 429. Default 30, range 1..=100000.
+    pub unauthenticated_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -63,6 +70,8 @@ impl Default for ApiConfig {
             max_domains_per_request: 100,
             max_search_results: 1000,
             health: HealthThresholds::default(),
+            allow_targets: Vec::new(),
+            unauthenticated_per_minute: 30,
         }
     }
 }
@@ -101,6 +110,14 @@ pub enum ApiConfigError {
     Duplicate { first: String, second: String },
     #[error("api key {name:?}: requests_per_minute = {value} is out of range 1..=100000")]
     Rate { name: String, value: u32 },
+    #[error(
+        "the API would listen on {listen} (reachable from other machines) without any API key: anyone who can \
+         reach it could use /api/v1/ (certificate search, TLS probes). Add an [[api.keys]] entry (name + key_env) \
+         to the config file, or listen on a loopback address (127.0.0.1 / [::1])"
+    )]
+    OpenOnNetwork { listen: SocketAddr },
+    #[error("{0}")]
+    AllowTargets(String),
     #[error("{key} = {value} is out of range {lo}..={hi}")]
     Range {
         key: &'static str,
@@ -178,6 +195,43 @@ impl ApiConfig {
             });
         }
         Ok(out)
+    }
+}
+
+/// Everything the API needs that comes out of validating its config.
+#[derive(Clone, Debug)]
+pub struct ValidatedApi {
+    pub keys: Vec<ResolvedKey>,
+    pub address_policy: crate::probe::address::AddressPolicy,
+}
+
+impl ApiConfig {
+    /// The checks `run` applies before serving, and `config check` applies too: ranges, keys, `allow_targets`,
+    /// and no key-less API on a non-loopback address.
+    pub fn validate(
+        &self,
+        getenv: impl Fn(&str) -> Option<String>,
+    ) -> Result<ValidatedApi, ApiConfigError> {
+        let keys = self.resolve_keys(getenv)?;
+        if !(1..=100_000).contains(&self.unauthenticated_per_minute) {
+            return Err(ApiConfigError::Range {
+                key: "api.unauthenticated_per_minute",
+                value: self.unauthenticated_per_minute as usize,
+                lo: 1,
+                hi: 100_000,
+            });
+        }
+        if keys.is_empty() && !self.listen.ip().is_loopback() {
+            return Err(ApiConfigError::OpenOnNetwork {
+                listen: self.listen,
+            });
+        }
+        let address_policy = crate::probe::address::AddressPolicy::parse(&self.allow_targets)
+            .map_err(ApiConfigError::AllowTargets)?;
+        Ok(ValidatedApi {
+            keys,
+            address_policy,
+        })
     }
 }
 
@@ -276,13 +330,15 @@ pub async fn serve_with_clock(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     use anyhow::Context;
-    let keys = cfg.resolve_keys(|v| std::env::var(v).ok())?;
+    let valid = cfg.validate(|v| std::env::var(v).ok())?;
+    let mut probe_opts = probe_opts;
+    probe_opts.address_policy = Some(Arc::new(valid.address_policy));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let state = Arc::new(ApiState {
-        keys: auth::Keys::new(keys),
+        keys: auth::Keys::new(valid.keys, cfg.unauthenticated_per_minute),
         config: cfg,
         store,
         registry,
@@ -294,6 +350,7 @@ pub async fn serve_with_clock(
         let stop = async move {
             let _ = shutdown.wait_for(|s| *s).await;
         };
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await
@@ -416,5 +473,41 @@ mod tests {
             cfg.resolve_keys(env).unwrap_err().to_string(),
             "api.max_domains_per_request = 0 is out of range 1..=10000"
         );
+    }
+
+    #[test]
+    fn no_keyless_api_off_loopback_and_allow_targets_are_checked() {
+        let env = |_: &str| None;
+        let on = |listen: &str| ApiConfig {
+            listen: listen.parse().unwrap(),
+            ..ApiConfig::default()
+        };
+        for listen in ["127.0.0.1:8080", "127.0.0.2:8080", "[::1]:8080"] {
+            assert!(on(listen).validate(env).is_ok(), "{listen}");
+        }
+        for listen in ["0.0.0.0:8080", "[::]:8080", "192.0.2.7:8080"] {
+            let err = on(listen).validate(env).unwrap_err().to_string();
+            assert!(
+                err.contains(listen) && err.contains("[[api.keys]]"),
+                "{err}"
+            );
+            assert!(err.contains("127.0.0.1"), "{err}");
+        }
+        let with_key = ApiConfig {
+            keys: vec![ApiKey {
+                name: "ops".into(),
+                key: Some("ops-secret-0123456789".into()),
+                key_env: None,
+                requests_per_minute: 60,
+            }],
+            ..on("0.0.0.0:8080")
+        };
+        assert!(with_key.validate(env).is_ok());
+        let bad = ApiConfig {
+            allow_targets: vec!["10.0.0.0/8".into(), "intranet".into()],
+            ..ApiConfig::default()
+        };
+        let err = bad.validate(env).unwrap_err().to_string();
+        assert!(err.contains("\"intranet\""), "{err}");
     }
 }

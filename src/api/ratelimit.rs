@@ -25,6 +25,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled completely by `now` (an idle client that can be forgotten).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens + elapsed * self.per_sec >= self.capacity
+    }
+
     /// Take a token, or say how long until one is available.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();

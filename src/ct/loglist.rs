@@ -198,14 +198,15 @@ fn convert(operator: &str, tiled: bool, log: RawLog) -> Result<LogInfo, String> 
     let kind = if tiled {
         match (log.submission_url, log.monitoring_url) {
             (Some(s), Some(m)) => LogKind::Tiled {
-                submission_url: slash(&s),
-                monitoring_url: slash(&m),
+                submission_url: slash(checked_url("submission_url", &s)?),
+                monitoring_url: slash(checked_url("monitoring_url", &m)?),
             },
             _ => return Err("tiled log without submission_url and monitoring_url".into()),
         }
     } else {
+        let url = log.url.ok_or("log without url")?;
         LogKind::Rfc6962 {
-            url: slash(&log.url.ok_or("log without url")?),
+            url: slash(checked_url("url", &url)?),
         }
     };
     Ok(LogInfo {
@@ -220,6 +221,18 @@ fn convert(operator: &str, tiled: bool, log: RawLog) -> Result<LogInfo, String> 
             .temporal_interval
             .map(|t| (t.start_inclusive, t.end_exclusive)),
     })
+}
+
+/// A log URL we can fetch from: http or https with a host. Anything else (`file://`, `ftp://`, no host) is a
+/// property of the list, not a transient error, so the log is skipped when the list loads.
+fn checked_url<'a>(field: &str, raw: &'a str) -> Result<&'a str, String> {
+    let parsed = url::Url::parse(raw).map_err(|e| format!("{field} {raw:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{field} {raw:?} is not an http(s) URL with a host: ctwatch only fetches logs over http(s)"
+        ));
+    }
+    Ok(raw)
 }
 
 fn state_of(
@@ -370,5 +383,29 @@ mod tests {
         let list = parse(v.to_string().as_bytes()).unwrap();
         assert_eq!(list.skipped.len(), 2, "{:?}", list.skipped);
         assert!(list.skipped[0].1.contains("SHA-256 of its key"));
+    }
+
+    #[test]
+    fn unsupported_log_urls_are_skipped_naming_the_log() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&read("google_log_list_v3_v57.1_2025-06-21_tiled.json"))
+                .unwrap();
+        let before = parse(v.to_string().as_bytes()).unwrap().logs.len();
+        v["operators"][0]["logs"][0]["url"] = "file:///etc/".into();
+        v["operators"][0]["logs"][1]["url"] = "ftp://ct.example/log/".into();
+        v["operators"][0]["logs"][2]["url"] = "https://".into();
+        let list = parse(v.to_string().as_bytes()).unwrap();
+        assert_eq!(list.logs.len(), before - 3);
+        assert_eq!(list.skipped.len(), 3, "{:?}", list.skipped);
+        let (name, why) = &list.skipped[0];
+        let first = v["operators"][0]["logs"][0]["description"]
+            .as_str()
+            .unwrap();
+        assert!(name.contains(first), "{name}");
+        assert!(
+            why.contains("file:///etc/") && why.contains("http(s)"),
+            "{why}"
+        );
+        assert!(list.logs.iter().all(|l| l.url().starts_with("http")));
     }
 }

@@ -267,11 +267,46 @@ fn default_name(kind: SinkType, cfg: &SinkConfig) -> String {
             .unwrap_or("")
             .to_string(),
     };
-    format!(
-        "{}:{}",
-        kind.as_str(),
-        &hex::encode(Sha256::digest(identity.as_bytes()))[..8]
-    )
+    let hash = &hex::encode(Sha256::digest(identity.as_bytes()))[..8];
+    match readable_target(kind, cfg) {
+        Some(t) => format!("{}:{t}#{hash}", kind.as_str()),
+        None => format!("{}:{hash}", kind.as_str()),
+    }
+}
+
+/// (old, new): the name a sink without `name` had before names showed their target (`discord:19d10cf8`), and
+/// its name now. Deliveries queued under the old name are moved to the new one, so an upgrade orphans nothing.
+pub fn legacy_default_name(cfg: &SinkConfig) -> Option<(String, String)> {
+    let kind = cfg.kind?;
+    if cfg.name.is_some() || readable_target(kind, cfg).is_none() {
+        return None;
+    }
+    let new = default_name(kind, cfg);
+    let hash = new.rsplit_once('#')?.1;
+    Some((format!("{}:{hash}", kind.as_str()), new))
+}
+
+/// What a default sink name shows so that people recognise it: the URL's host (never its path, which
+/// carries the token), the Telegram chat, the program's file name. Only characters safe in any listing.
+fn readable_target(kind: SinkType, cfg: &SinkConfig) -> Option<String> {
+    let raw = match kind {
+        SinkType::Telegram => cfg.chat_id.as_ref().map(|c| format!("chat{c}"))?,
+        SinkType::Exec => std::path::Path::new(cfg.command.as_deref()?)
+            .file_name()?
+            .to_string_lossy()
+            .into_owned(),
+        SinkType::Stdout => return None,
+        _ => url::Url::parse(cfg.url.as_deref()?)
+            .ok()?
+            .host_str()?
+            .to_string(),
+    };
+    let safe: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-._@".contains(*c))
+        .take(64)
+        .collect();
+    (!safe.is_empty()).then_some(safe)
 }
 
 /// A secret given inline or through an environment variable (not both).
@@ -285,7 +320,10 @@ fn secret_value(
         (Some(v), None) => Ok(Some(v.clone())),
         (None, Some(var)) => match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
-            _ => bail!("`{key}_env` names {var}, which is not set"),
+            _ => bail!(
+                "`{key}_env` names {var}, which is not set{}",
+                crate::envfile::unset_hint()
+            ),
         },
         (None, None) => Ok(None),
     }

@@ -222,11 +222,22 @@ pub struct SinkArgs {
 
 impl SinkArgs {
     /// Every sink the flags describe, file sinks first.
+    /// The sinks of the flags. A bad value is an error naming the flag (never echoing the URL: it holds a
+    /// token).
     pub fn configs(&self) -> Result<Vec<SinkConfig>> {
         let mut out = match &self.sinks_file {
             Some(p) => load_sinks_file(p)?,
             None => Vec::new(),
         };
+        for (flag, urls) in [
+            ("--webhook", &self.webhooks),
+            ("--discord", &self.discord),
+            ("--slack", &self.slack),
+        ] {
+            for url in urls {
+                check_flag_url(flag, url)?;
+            }
+        }
         for url in &self.webhooks {
             out.push(SinkConfig {
                 secret: self.webhook_secret.clone(),
@@ -273,3 +284,13 @@ pub use super::build::build_sinks;
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+
+/// A quick flag's URL must be http(s) with a host; the error names the flag, not a config key.
+fn check_flag_url(flag: &str, url: &str) -> Result<()> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => anyhow::bail!(
+            "{flag}: not an http(s) URL (the value is not repeated: it may hold a token)"
+        ),
+    }
+}

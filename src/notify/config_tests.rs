@@ -68,7 +68,8 @@ fn a_configuration_file_builds_every_sink_with_its_route() {
     let names: Vec<&str> = sinks.iter().map(|(s, _)| s.name()).collect();
     assert_eq!(names[..2], ["ops", "acme-discord"]);
     assert!(
-        names[2].starts_with("telegram:") && names[2].len() == "telegram:".len() + 8,
+        names[2].starts_with("telegram:chat-1001234567890#")
+            && names[2].len() == "telegram:chat-1001234567890#".len() + 8,
         "{}",
         names[2]
     );
@@ -120,8 +121,25 @@ fn default_names_are_stable_and_differ_per_target() {
     let a = build("https://discord.com/api/webhooks/1/abc");
     assert_eq!(a, build("https://discord.com/api/webhooks/1/abc"));
     assert_ne!(a, build("https://discord.com/api/webhooks/2/abc"));
-    // The name shows no part of the URL (it carries the webhook's token).
-    assert!(!a.contains("abc") && a.starts_with("discord:"), "{a}");
+    // The name shows the host, no other part of the URL (it carries the webhook's token).
+    assert!(
+        !a.contains("abc") && a.starts_with("discord:discord.com#"),
+        "{a}"
+    );
+}
+
+#[test]
+fn flag_sinks_are_named_with_their_host_and_the_old_name_is_known() {
+    let cfg = SinkConfig::for_url(SinkType::Webhook, "https://hooks.example.net/ct/SECRET");
+    let s = build_sinks(std::slice::from_ref(&cfg), reqwest::Client::new()).unwrap();
+    let name = s[0].0.name().to_string();
+    let hash = name.rsplit_once('#').unwrap().1;
+    assert_eq!(name, format!("webhook:hooks.example.net#{hash}"));
+    assert_eq!(hash.len(), 8);
+    assert_eq!(
+        crate::notify::legacy_default_name(&cfg),
+        Some((format!("webhook:{hash}"), name.clone()))
+    );
 }
 
 #[test]

@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 
 use crate::store::Delivery;
 
+pub use build::legacy_default_name;
 pub use config::{SinkArgs, SinkConfig, SinkType, build_sinks, load_sinks_file};
 pub use discord::DiscordSink;
 pub use exec::ExecSink;

@@ -23,6 +23,9 @@ pub enum Status {
     HandshakeFailed,
     Unreachable,
     DnsError,
+    /// Refused before connecting: the address is internal (loopback, private, metadata...) and the caller may
+    /// not reach it (`POST /api/v1/bulk-check`).
+    BlockedAddress,
 }
 
 /// What a script or pager acts on; `Ord` is OK < WARNING < CRITICAL.
@@ -81,6 +84,7 @@ impl Status {
         match self {
             Status::Ok => 0,
             Status::Warning => 1,
+            Status::BlockedAddress => 2,
             Status::DnsError => 2,
             Status::Unreachable => 3,
             Status::HandshakeFailed => 4,
@@ -104,6 +108,7 @@ impl Status {
             Status::HandshakeFailed => "handshake_failed",
             Status::Unreachable => "unreachable",
             Status::DnsError => "dns_error",
+            Status::BlockedAddress => "blocked_address",
         }
     }
 }

@@ -37,18 +37,20 @@ pub struct CheckArgs {
     /// Port for hosts given without one.
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
-    /// WARNING when at most this many days are left (or --warning-fraction, whichever is less).
-    #[arg(long, default_value_t = 21)]
-    pub warning_days: u32,
-    /// CRITICAL when at most this many days are left (or --critical-fraction, whichever is less).
-    #[arg(long, default_value_t = 7)]
-    pub critical_days: u32,
-    /// WARNING when at most this fraction of the certificate's lifetime is left (0-1].
-    #[arg(long, default_value_t = 0.2)]
-    pub warning_fraction: f64,
-    /// CRITICAL when at most this fraction of the certificate's lifetime is left (0-1].
-    #[arg(long, default_value_t = 0.1)]
-    pub critical_fraction: f64,
+    /// WARNING when at most this many days are left [default: 21]. Rule: with neither or both of
+    /// --warning-days and --warning-fraction given, whichever leaves fewer days wins; one given alone is used
+    /// alone.
+    #[arg(long)]
+    pub warning_days: Option<u32>,
+    /// CRITICAL when at most this many days are left [default: 7] (same rule with --critical-fraction).
+    #[arg(long)]
+    pub critical_days: Option<u32>,
+    /// WARNING when at most this fraction of the certificate's lifetime is left, (0-1] [default: 0.2].
+    #[arg(long)]
+    pub warning_fraction: Option<f64>,
+    /// CRITICAL when at most this fraction of the certificate's lifetime is left, (0-1] [default: 0.1].
+    #[arg(long)]
+    pub critical_fraction: Option<f64>,
     /// Connections in flight at once (1-10000).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub concurrency: u16,
@@ -76,6 +78,22 @@ pub struct CheckArgs {
     /// Probe IPv6 addresses only.
     #[arg(short = '6', long)]
     pub ipv6: bool,
+    /// Database whose certificates fill the "seen in CT" column [default: the config's `db` when a config
+    /// file is given or exists; none otherwise].
+    #[arg(long, env = "CTWATCH_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
+}
+
+/// Days and fraction of one threshold: one given alone is used alone (the other cannot override it); neither
+/// or both: the defaults / both, whichever leaves fewer days.
+fn threshold(days: Option<u32>, fraction: Option<f64>, defaults: (u32, f64)) -> (u32, f64) {
+    match (days, fraction) {
+        (Some(d), None) => (d, 1.0),
+        (None, Some(f)) => (3650, f),
+        (d, f) => (d.unwrap_or(defaults.0), f.unwrap_or(defaults.1)),
+    }
 }
 
 /// Runs the check, printing to stdout; the returned code is the process exit code.
@@ -110,13 +128,30 @@ pub async fn run_to(args: CheckArgs, out: &mut dyn Write, tty: bool) -> anyhow::
 
 /// Builds probe options from the flags, rejecting bad values before any probe starts.
 pub fn options(args: &CheckArgs) -> anyhow::Result<ProbeOptions> {
+    let (warning_days, warning_fraction) =
+        threshold(args.warning_days, args.warning_fraction, (21, 0.2));
+    let (critical_days, critical_fraction) =
+        threshold(args.critical_days, args.critical_fraction, (7, 0.1));
     let thresholds = Thresholds {
-        warning_days: args.warning_days,
-        critical_days: args.critical_days,
-        warning_fraction: args.warning_fraction,
-        critical_fraction: args.critical_fraction,
+        warning_days,
+        // A default critical threshold never exceeds an explicit warning one.
+        critical_days: match args.critical_days {
+            Some(_) => critical_days,
+            None => critical_days.min(warning_days),
+        },
+        warning_fraction,
+        critical_fraction,
     };
-    thresholds.validate()?;
+    thresholds.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.to_string()
+                .replace("critical_days", "--critical-days")
+                .replace("warning_days", "--warning-days")
+                .replace("warning_fraction", "--warning-fraction")
+                .replace("critical_fraction", "--critical-fraction")
+        )
+    })?;
     let timeouts = Timeouts {
         dns: seconds("--dns-timeout-secs", args.dns_timeout_secs)?,
         connect: seconds("--connect-timeout-secs", args.connect_timeout_secs)?,
@@ -146,8 +181,28 @@ pub fn options(args: &CheckArgs) -> anyhow::Result<ProbeOptions> {
             (_, true) => Families::V6Only,
             _ => Families::Any,
         },
-        ..ProbeOptions::default()
+        ct_lookup: ct_lookup(args)?,
+        tbs_identity: Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok()),
+        // The CLI probes anything: its user is the operator (the API sets a policy).
+        address_policy: None,
     })
+}
+
+/// The stored certificates that answer "seen in CT": `--db`, else the config's `db` (when a config file is
+/// given or exists). None without either; a named database that does not exist is an error.
+fn ct_lookup(args: &CheckArgs) -> anyhow::Result<Option<Arc<dyn super::CtLookup>>> {
+    let db = crate::cli::DbArg {
+        db: args.db.clone(),
+    };
+    let configured = args.db.is_some()
+        || crate::database::config_file(args.config.config.as_deref())
+            .and_then(|f| crate::config::load(&f).ok())
+            .is_some_and(|c| c.db.is_some());
+    if !configured {
+        return Ok(None);
+    }
+    let store = crate::database::open_read_only(&db, &args.config)?;
+    Ok(Some(Arc::new(store)))
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
@@ -292,6 +347,43 @@ mod tests {
     #[test]
     fn no_targets_is_a_tool_failure() {
         assert!(parse_inputs(&inputs("# nothing\n\n"), 443).is_err());
+    }
+
+    #[test]
+    fn an_explicit_threshold_is_not_overridden_by_the_default_fraction() {
+        // --warning-days 60 alone: 60 days, whatever the lifetime (the default 20 % would make it 18 days for a
+        // 90-day certificate).
+        assert_eq!(threshold(Some(60), None, (21, 0.2)), (60, 1.0));
+        assert_eq!(threshold(None, Some(0.5), (21, 0.2)), (3650, 0.5));
+        assert_eq!(threshold(None, None, (21, 0.2)), (21, 0.2));
+        assert_eq!(threshold(Some(30), Some(0.3), (21, 0.2)), (30, 0.3));
+        let args = |a: &[&str]| {
+            use clap::Parser;
+            #[derive(Parser)]
+            struct W {
+                #[command(flatten)]
+                a: CheckArgs,
+            }
+            W::try_parse_from(std::iter::once("check").chain(a.iter().copied()))
+                .unwrap()
+                .a
+        };
+        let t = options(&args(&["x.test", "--warning-days", "60"]))
+            .unwrap()
+            .thresholds;
+        let ninety_days = 90 * 86_400;
+        assert_eq!(t.effective_secs(ninety_days).0, 60 * 86_400);
+        let t = options(&args(&["x.test", "--warning-days", "5"]))
+            .unwrap()
+            .thresholds;
+        assert_eq!((t.warning_days, t.critical_days), (5, 5));
+        let err = options(&args(&["x.test", "--critical-days", "30"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--critical-days (30) must not exceed --warning-days (21)"),
+            "{err}"
+        );
     }
 
     #[test]

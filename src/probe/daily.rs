@@ -20,6 +20,8 @@ use crate::store::{ProbeStatusRow, Store, TargetSource, unix_now};
 pub struct ReportArgs {
     #[command(flatten)]
     pub db: DbArg,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -317,8 +319,15 @@ fn write_row(out: &mut dyn Write, row: &[String; 8], widths: &[usize; 8]) -> std
 
 /// `ctwatch report`. Exit 0 once the report is written (whatever the hosts' levels), 3 on failure.
 pub fn report_command(args: ReportArgs) -> anyhow::Result<u8> {
-    let store: Store = args.db.open()?;
+    let store: Store = crate::database::open_read_only(&args.db, &args.config)?;
     let rows = store.probe_status(None).context("reading probe results")?;
+    for tag in &args.tags {
+        if !rows.iter().any(|r| r.target.tags.iter().any(|t| t == tag)) {
+            eprintln!(
+                "ctwatch: no probed host has the tag {tag:?} (tags come from the watchlist's @tags)"
+            );
+        }
+    }
     let report = build(&rows, &args.tags, unix_now());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -59,7 +59,15 @@ pub(super) async fn probe_host(ctx: &Context, target: Target) -> HostReport {
             return report;
         }
     };
-    let probes = addrs.iter().map(|&addr| probe_address(ctx, &target, addr));
+    let target_ref = &target;
+    let probes = addrs.iter().map(|&addr| async move {
+        // The policy judges the resolved address and the probe connects to exactly that address: no second
+        // lookup that a rebinding DNS server could answer differently.
+        match ctx.opts.address_policy.as_ref().map(|p| p.check(addr.ip())) {
+            Some(Err(why)) => blocked_address(addr, why),
+            _ => probe_address(ctx, target_ref, addr).await,
+        }
+    });
     let addresses = join_all(probes).await;
     host_report(&target, addresses, probed_at, started)
 }
@@ -118,6 +126,18 @@ async fn probe_address(ctx: &Context, target: &Target, addr: SocketAddr) -> Addr
         }
     }
     report
+}
+
+/// The report of an address the policy refused: nothing was sent to it.
+fn blocked_address(addr: SocketAddr, why: super::address::Blocked) -> AddressReport {
+    let mut r = empty_address(addr);
+    let error = format!(
+        "{} is {}: not probed (allow its range with [api] allow_targets)",
+        addr.ip(),
+        why.describe()
+    );
+    set_status(&mut r, vec![Status::BlockedAddress], Some(error));
+    r
 }
 
 fn decode32(s: &str) -> Option<[u8; 32]> {

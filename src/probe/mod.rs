@@ -8,12 +8,14 @@
 //!  Verdicts ──worst counted address──> HostReport ──report::render──> table | JSON | CSV
 //! ```
 //!
-//! Submodules: [`target`] (what to probe, pure), [`resolve`] (names -> addresses),
+//! Submodules: [`target`] (what to probe, pure), [`resolve`] (names -> addresses), [`address`] (which
+//! addresses an API client may make us connect to, pure),
 //! [`tls`] (handshake that keeps any chain), [`chain`] (webpki + x509 facts, pure),
 //! [`classify`] (status rules, pure), [`transition`] (when a change is worth an event, pure),
 //! [`report`] (output), [`cli`] (`ctwatch check`); in the daemon, [`schedule`] (rate limit and alert policy,
 //! pure) and [`scheduler`] (the task that probes stored targets), [`daily`] (`ctwatch report`).
 
+pub mod address;
 pub mod chain;
 pub mod classify;
 pub mod cli;
@@ -94,6 +96,9 @@ pub struct ProbeOptions {
     pub ct_lookup: Option<Arc<dyn CtLookup>>,
     /// Computes the TBS identity for the CT lookup; without it only the SHA-256 is looked up.
     pub tbs_identity: Option<TbsIdentityFn>,
+    /// Which resolved addresses may be connected to; a refused one gets `blocked_address` and no connection.
+    /// `None` (the CLI, the daemon's own probes): every address.
+    pub address_policy: Option<Arc<address::AddressPolicy>>,
 }
 
 impl Default for ProbeOptions {
@@ -107,6 +112,7 @@ impl Default for ProbeOptions {
             families: Families::Any,
             ct_lookup: None,
             tbs_identity: None,
+            address_policy: None,
         }
     }
 }
@@ -121,6 +127,7 @@ impl std::fmt::Debug for ProbeOptions {
             .field("resolver", &self.resolver)
             .field("families", &self.families)
             .field("ct_lookup", &self.ct_lookup.is_some())
+            .field("address_policy", &self.address_policy)
             .finish()
     }
 }

@@ -263,24 +263,24 @@ pub struct ProbeRunArgs {
     /// With --once: after catching up, probe the hosts that are due, then exit.
     #[arg(long)]
     pub probe_once: bool,
-    /// Hours between two probes of a host (0.01-8760).
-    #[arg(long, default_value_t = 24.0)]
-    pub probe_interval_hours: f64,
-    /// Minutes before re-probing a host after a first network failure (alerts need two in a row).
-    #[arg(long, default_value_t = 15)]
-    pub probe_retry_minutes: u64,
-    /// Connections the probe keeps in flight at once (1-10000).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=10000))]
-    pub probe_concurrency: u16,
-    /// Probes started per registrable domain (example.co.uk) per minute.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub probe_per_domain_per_minute: u32,
-    /// WARNING when at most this many days are left (or 20% of the certificate's lifetime, if less).
-    #[arg(long, default_value_t = 21)]
-    pub probe_warning_days: u32,
-    /// CRITICAL when at most this many days are left (or 10% of the certificate's lifetime, if less).
-    #[arg(long, default_value_t = 7)]
-    pub probe_critical_days: u32,
+    /// Hours between two probes of a host (0.01-8760) [default: 24; config: probe.interval_hours].
+    #[arg(long)]
+    pub probe_interval_hours: Option<f64>,
+    /// Minutes before re-probing a host after a first network failure (alerts need two in a row) [default: 15].
+    #[arg(long)]
+    pub probe_retry_minutes: Option<u64>,
+    /// Connections the probe keeps in flight at once (1-10000) [default: 20].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub probe_concurrency: Option<u16>,
+    /// Probes started per registrable domain (example.co.uk) per minute [default: 10].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub probe_per_domain_per_minute: Option<u32>,
+    /// WARNING when at most this many days are left (or 20% of the certificate's lifetime, if less) [default: 21].
+    #[arg(long)]
+    pub probe_warning_days: Option<u32>,
+    /// CRITICAL when at most this many days are left (or 10% of the certificate's lifetime, if less) [default: 7].
+    #[arg(long)]
+    pub probe_critical_days: Option<u32>,
     /// Also trust the CA certificates in this PEM file when probing (repeatable; private CAs).
     #[arg(long = "probe-ca-file", value_name = "PEM")]
     pub probe_ca_files: Vec<std::path::PathBuf>,
@@ -290,37 +290,74 @@ impl ProbeRunArgs {
     /// The probe configuration, or `None` when this run does not probe (`--no-probe`, or `--once` without
     /// `--probe-once`).
     pub fn config(&self, once: bool) -> Result<Option<ScheduleConfig>> {
-        if self.no_probe || (once && !self.probe_once) {
+        self.config_with(once, &crate::config::ProbeSection::default())
+    }
+
+    /// Like [`ProbeRunArgs::config`], with the config file's `[probe]` section under the flags. Errors name the
+    /// flag or the key that holds the bad value.
+    pub fn config_with(
+        &self,
+        once: bool,
+        file: &crate::config::ProbeSection,
+    ) -> Result<Option<ScheduleConfig>> {
+        if self.no_probe || file.enabled == Some(false) || (once && !self.probe_once) {
             return Ok(None);
         }
-        if !(0.01..=8760.0).contains(&self.probe_interval_hours) {
-            anyhow::bail!(
-                "--probe-interval-hours {} is out of range [0.01, 8760]",
-                self.probe_interval_hours
-            );
+        let (hours, name) = match (self.probe_interval_hours, file.interval_hours) {
+            (Some(h), _) => (h, format!("--probe-interval-hours {h}")),
+            (None, Some(h)) => (h, format!("probe.interval_hours = {h}")),
+            (None, None) => (24.0, String::new()),
+        };
+        if !(0.01..=8760.0).contains(&hours) {
+            anyhow::bail!("{name} is out of range [0.01, 8760]");
+        }
+        let concurrency = self.probe_concurrency.or(file.concurrency).unwrap_or(20);
+        if !(1..=10000).contains(&concurrency) {
+            anyhow::bail!("probe.concurrency = {concurrency} is out of range 1..=10000");
+        }
+        let per_domain = self
+            .probe_per_domain_per_minute
+            .or(file.per_domain_per_minute)
+            .unwrap_or(10);
+        if per_domain == 0 {
+            anyhow::bail!("probe.per_domain_per_minute must be at least 1");
         }
         let thresholds = super::Thresholds {
-            warning_days: self.probe_warning_days,
-            critical_days: self.probe_critical_days,
+            warning_days: self.probe_warning_days.or(file.warning_days).unwrap_or(21),
+            critical_days: self.probe_critical_days.or(file.critical_days).unwrap_or(7),
             ..super::Thresholds::default()
         };
-        thresholds.validate()?;
+        let from_flags = self.probe_warning_days.is_some() || self.probe_critical_days.is_some();
+        thresholds.validate().map_err(|e| {
+            let names = if from_flags {
+                "--probe-warning-days / --probe-critical-days"
+            } else {
+                "probe.warning_days / probe.critical_days"
+            };
+            anyhow::anyhow!("{names}: {e}")
+        })?;
         let mut roots = super::TrustRoots::webpki();
-        for path in &self.probe_ca_files {
+        for path in self.probe_ca_files.iter().chain(&file.ca_files) {
             roots.add_pem_file(path)?;
         }
         Ok(Some(ScheduleConfig {
             options: ProbeOptions {
                 thresholds,
-                concurrency: usize::from(self.probe_concurrency),
+                concurrency: usize::from(concurrency),
                 roots: Arc::new(roots),
                 ..ProbeOptions::default()
             },
             cadence: Cadence {
-                interval: Duration::from_secs_f64(self.probe_interval_hours * 3600.0),
-                failure_retry: Duration::from_secs(self.probe_retry_minutes.max(1) * 60),
+                interval: Duration::from_secs_f64(hours * 3600.0),
+                failure_retry: Duration::from_secs(
+                    self.probe_retry_minutes
+                        .or(file.retry_minutes)
+                        .unwrap_or(15)
+                        .max(1)
+                        * 60,
+                ),
             },
-            per_domain_per_minute: self.probe_per_domain_per_minute,
+            per_domain_per_minute: per_domain,
             ..ScheduleConfig::default()
         }))
     }
@@ -380,7 +417,37 @@ mod tests {
         assert_eq!(once.cadence.interval, Duration::from_secs(1800));
         assert_eq!(once.options.concurrency, 5);
         assert_eq!(once.options.thresholds.warning_days, 30);
-        assert!(probe_config(&["--probe-interval-hours", "0"]).is_err());
+        let err = probe_config(&["--probe-interval-hours", "0"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--probe-interval-hours 0 is out of range"),
+            "{err}"
+        );
         assert!(probe_config(&["--probe-critical-days", "40"]).is_err());
+    }
+
+    #[test]
+    fn the_config_files_probe_section_is_under_the_flags() {
+        let file: crate::config::ProbeSection = toml::from_str(
+            "interval_hours = 6.0\nconcurrency = 3\nwarning_days = 30\ncritical_days = 10\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from(["ctwatch", "run", "--probe-concurrency", "9"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        let cfg = run.probe.config_with(false, &file).unwrap().unwrap();
+        assert_eq!(cfg.cadence.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(cfg.options.concurrency, 9, "the flag wins");
+        assert_eq!(cfg.options.thresholds.warning_days, 30);
+        assert_eq!(cfg.options.thresholds.critical_days, 10);
+        let off: crate::config::ProbeSection = toml::from_str("enabled = false\n").unwrap();
+        assert!(run.probe.config_with(false, &off).unwrap().is_none());
+        let bad: crate::config::ProbeSection = toml::from_str("interval_hours = 0.0\n").unwrap();
+        let err = run.probe.config_with(false, &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("probe.interval_hours = 0 is out of range"),
+            "{err}"
+        );
     }
 }

@@ -1,18 +1,29 @@
-//! SQLite storage: log positions, deduplicated certificates and their sightings, matches, malformed entries,
-//! the notification outbox, and the expiry probe's targets and history, in one file.
+//! Storage: log positions, deduplicated certificates and their sightings, matches, malformed entries, the
+//! notification outbox, and the expiry probe's targets and history.
 //!
-//! Contract: [`Store`] methods are synchronous and safe to call from several threads (one connection behind a
-//! mutex; WAL mode so that other processes — `ctwatch search`, `ctwatch logs` — can read while a daemon writes).
-//! Async code calls them through `tokio::task::spawn_blocking`. The one rule that makes ctwatch kill-safe lives
-//! in [`Store::commit_batch`]: a batch of entries and the log position after it are written in ONE transaction.
+//! Contract: [`Store`] methods are synchronous and safe to call from several threads. Async code calls them
+//! through `tokio::task::spawn_blocking`. The one rule that makes ctwatch kill-safe lives in
+//! [`Store::commit_batch`]: a batch of entries and the log position after it are written in ONE transaction.
+//!
+//! # Backends
+//! [`Store`] is the one facade every caller uses (tailer, outbox workers, probe scheduler, API, CLI); the engine
+//! behind it is a [`Backend`]:
+//! - SQLite (the default: one file, zero set-up): one connection behind a mutex, WAL mode so that other
+//!   processes — `ctwatch search`, `ctwatch logs` — read while a daemon writes. Its code sits in place in the
+//!   `impl Store` blocks of this module's files, reached through `self.conn()`.
+//!
+//! Adding a method: write it on `Store` as before (SQLite through `self.conn()`); every backend variant must
+//! give it the same observable behaviour, which the conformance tests check.
 
 mod batch;
+mod facts;
 mod logs;
 mod metrics;
 mod outbox;
 mod probe;
 mod probe_results;
 mod query;
+mod rewind;
 mod runs;
 mod schema;
 
@@ -45,6 +56,11 @@ pub enum StoreError {
         "database schema version {found} is newer than this ctwatch supports ({supported}); upgrade ctwatch"
     )]
     TooNew { found: i64, supported: i64 },
+    #[error(
+        "database schema version {found} is older than this ctwatch's ({supported}); run `ctwatch run --once` \
+         (or restart the service) once to upgrade it"
+    )]
+    TooOld { found: i64, supported: i64 },
     #[error("stored collapsed tree for log {log} is corrupt: {reason}")]
     CorruptTree { log: String, reason: String },
     #[error("batch for log {log} starts at {batch_start} but the stored position is {stored:?}")]
@@ -62,9 +78,15 @@ pub enum StoreError {
 
 /// The ctwatch database.
 pub struct Store {
-    conn: Mutex<Connection>,
+    backend: Backend,
     path: PathBuf,
     routes: Mutex<Vec<SinkRoute>>,
+}
+
+/// The database engine behind a [`Store`].
+enum Backend {
+    /// One SQLite connection, serialised by the mutex.
+    Sqlite(Mutex<Connection>),
 }
 
 impl Store {
@@ -80,6 +102,36 @@ impl Store {
         Self::setup(conn, path.to_path_buf())
     }
 
+    /// Open an existing database for reading only (`search`, `logs`, `outbox`, `report`): never creates a file
+    /// or directory, never migrates, works on a read-only file and while a daemon writes (WAL). A database of
+    /// another schema version is refused with the reason.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Self::check_readable(Connection::open_with_flags(path, flags)?)?;
+        Ok(Store {
+            backend: Backend::Sqlite(Mutex::new(conn)),
+            path: path.to_path_buf(),
+            routes: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn check_readable(conn: Connection) -> Result<Connection, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        match found {
+            f if f > SCHEMA_VERSION => Err(StoreError::TooNew {
+                found: f,
+                supported: SCHEMA_VERSION,
+            }),
+            f if f < SCHEMA_VERSION => Err(StoreError::TooOld {
+                found: f,
+                supported: SCHEMA_VERSION,
+            }),
+            _ => Ok(conn),
+        }
+    }
+
     /// A private in-memory database (tests).
     pub fn open_in_memory() -> Result<Store, StoreError> {
         Self::setup(Connection::open_in_memory()?, PathBuf::from(":memory:"))
@@ -93,7 +145,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            backend: Backend::Sqlite(Mutex::new(conn)),
             path,
             routes: Mutex::new(Vec::new()),
         })
@@ -104,9 +156,13 @@ impl Store {
         &self.path
     }
 
+    /// The SQLite connection.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection usable (SQLite rolls back the open transaction).
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        match &self.backend {
+            // A panic while holding the lock leaves the connection usable (SQLite rolls back the open
+            // transaction).
+            Backend::Sqlite(conn) => conn.lock().unwrap_or_else(|e| e.into_inner()),
+        }
     }
 
     /// The sinks that new events are queued for. Set once at start-up (and on config reload).

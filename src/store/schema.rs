@@ -186,6 +186,15 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX probe_results_target ON probe_results(domain, port, id);
     "#,
+    // v5 (first hour: rewind, log list age): a requested restart position per log (`ctwatch logs rewind`,
+    // `run --restart-at`), applied by the next run; and small facts about the last run (the log list used).
+    r#"
+    ALTER TABLE logs ADD COLUMN rewind_to INTEGER;
+    CREATE TABLE facts (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -15,13 +15,13 @@
 //! ```
 
 mod pipeline;
+mod start;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::ct::merkle::CollapsedTree;
 use crate::ctlog::{CtLog, LogError, TreeHead};
 use crate::event::LogRef;
 use crate::stats::LogStats;
@@ -98,6 +98,9 @@ pub enum TailError {
     Store(#[from] StoreError),
     #[error("internal: {0}")]
     Internal(String),
+    /// The requested start (or rewind) cannot be honoured; retrying would not help.
+    #[error("{0}")]
+    BadStart(String),
 }
 
 impl TailError {
@@ -106,6 +109,7 @@ impl TailError {
             TailError::Log(e) => e.kind(),
             TailError::Store(_) => "store",
             TailError::Internal(_) => "internal",
+            TailError::BadStart(_) => "bad_start",
         }
     }
 }
@@ -170,6 +174,7 @@ impl<L: CtLog> Tailer<L> {
                     failures = 0;
                     self.config.poll_interval
                 }
+                Err(err @ TailError::BadStart(_)) => return Err(err),
                 Err(err) => {
                     failures += 1;
                     self.report_error(&err).await;
@@ -195,6 +200,8 @@ impl<L: CtLog> Tailer<L> {
             TailError::Log(LogError::RootMismatch { .. } | LogError::Misbehaving { .. }) => {
                 tracing::error!(log = %self.info.url, "{err}; nothing from this range is reported, will retry");
             }
+            // `run --once` sums failures up at the end (one line when nothing is reachable); details at -v.
+            _ if self.config.once => tracing::info!(log = %self.info.url, "{err}"),
             _ => tracing::warn!(log = %self.info.url, "{err}"),
         }
         let store = self.store.clone();
@@ -274,29 +281,16 @@ impl<L: CtLog> Tailer<L> {
         let store = self.store.clone();
         let id = self.info.log_id;
         if let Some(pos) = blocking(move || store.log_position(&id)).await? {
-            return Ok(pos);
-        }
-        let target = match self.config.start_at {
-            StartAt::End => head.tree_size,
-            StartAt::Beginning => 0,
-            StartAt::Index(i) => i.min(head.tree_size),
-        };
-        let tree = if target == 0 {
-            CollapsedTree::new()
-        } else {
-            match self.log.tree_at(target, head).await {
-                Ok(tree) => tree,
-                Err(e) if !matches!(e, LogError::RootMismatch { .. }) => {
-                    tracing::warn!(
-                        log = %self.info.url,
-                        "cannot start at entry {target} ({e}); downloading the log from entry 0 instead \
-                         (this can take long for a large log)"
-                    );
-                    CollapsedTree::new()
-                }
-                Err(e) => return Err(e.into()),
+            if !self.apply_pending_rewind(head).await? {
+                return Ok(pos);
             }
-        };
+            let store = self.store.clone();
+            return blocking(move || store.log_position(&id))
+                .await?
+                .ok_or_else(|| TailError::Internal("log position vanished after rewind".into()));
+        }
+        let target = self.start_index(head)?;
+        let tree = self.tree_for_start(target, head).await?;
         tracing::info!(log = %self.info.url, start = tree.size(), head = head.tree_size, "new log");
         let store = self.store.clone();
         let head = *head;
