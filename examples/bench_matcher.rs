@@ -215,6 +215,7 @@ fn run(watchlist: &Watchlist, names: &[String]) -> (BTreeMap<MatchKind, usize>, 
     for chunk in names.chunks(4) {
         let input = MatchInput {
             dns_names: chunk,
+            ip_addresses: &[],
             issuer_org: Some("Example CA"),
             issuer_cn: None,
             issuer_spki_sha256: None,

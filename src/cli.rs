@@ -59,6 +59,9 @@ pub enum Command {
     },
     /// Daily expiry report of the probed hosts, per client tag, worst first (for a cron email).
     Report(crate::probe::daily::ReportArgs),
+    /// Per watched domain: every valid certificate known from CT, the hosts serving it, wildcards, and
+    /// certificates never seen served.
+    Inventory(crate::inventory::InventoryArgs),
 }
 
 impl Command {
@@ -212,6 +215,8 @@ pub struct RunArgs {
     pub listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub probe: crate::probe::scheduler::ProbeRunArgs,
+    #[command(flatten)]
+    pub caa: crate::caa::checker::CaaRunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -374,6 +379,7 @@ pub async fn run_command(
                 tbs_identity: Some(|tbs| crate::ct::cert::tbs_identity(tbs).ok()),
                 ..Default::default()
             },
+            caa: args.caa.config()?,
             ..Default::default()
         },
         probe,

@@ -61,6 +61,12 @@ pub struct ProbeSection {
     pub per_domain_per_minute: Option<u32>,
     pub warning_days: Option<u32>,
     pub critical_days: Option<u32>,
+    pub warning_fraction: Option<f64>,
+    pub critical_fraction: Option<f64>,
+    /// `stale_deployment` grace after a newer certificate was logged, hours.
+    pub deploy_grace_hours: Option<f64>,
+    /// `renewal_missing` once this fraction of the served certificate's lifetime has passed.
+    pub renewal_due_fraction: Option<f64>,
     #[serde(default)]
     pub ca_files: Vec<PathBuf>,
 }

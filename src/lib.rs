@@ -18,6 +18,8 @@
 //!                                 │
 //!   notify: one worker per sink (stdout, webhook, Discord, Telegram, Slack, exec), grouped and retried
 //!   probe::scheduler: TLS-probes matched hosts on a schedule, queues `probe` events
+//!     └─ probe::renewal: served certificate vs CT -> `stale_deployment`, `renewal_missing` (expiry_findings)
+//!   caa::checker (`--caa`): CAA records of newly matched names vs the issuing CA -> `caa_mismatch`
 //!   health: queues `health` events; api: /health, /metrics, /api/v1; progress: catch-up display
 //! ```
 //!
@@ -32,11 +34,15 @@
 //! - Running it: [`config`] (TOML + flags, [`envfile`]), [`database`] (which database a command uses, read-only
 //!   opening), [`api`], [`health`], [`progress`], [`stats`], [`terminal`] and [`run_report`] (what a person sees
 //!   at the end of a run), [`rewind`] (re-reading known logs), [`outbox_admin`].
+//! - CT and probe together: [`probe::renewal`] (renewed but not deployed, renewal missing), [`inventory`]
+//!   (`ctwatch inventory`: valid certificates per domain and where each is served), [`caa`] (CAA checks of
+//!   newly matched certificates, `run --caa`).
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands).
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
 
 pub mod api;
+pub mod caa;
 pub mod cli;
 pub mod config;
 pub mod ct;
@@ -45,6 +51,7 @@ pub mod database;
 pub mod envfile;
 pub mod event;
 pub mod health;
+pub mod inventory;
 pub mod logsource;
 pub mod notify;
 pub mod outbox_admin;

@@ -90,6 +90,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         } => cli::notify_test_command(args).await,
         Command::Config { command } => cli::config_command(command),
         Command::Report(args) => ctwatch::probe::daily::report_command(args),
+        Command::Inventory(args) => ctwatch::inventory::inventory_command(args),
     }
 }
 

@@ -88,6 +88,9 @@ pub struct ServiceOptions {
     pub progress: crate::progress::ProgressMode,
     /// "Now" for health decisions; the wall clock when None (tests swap in `health::tokio_clock`).
     pub clock: Option<crate::health::Clock>,
+    /// CAA checks of newly matched certificates (`--caa`): a task in daemon mode; with `once`, one round after
+    /// catching up.
+    pub caa: Option<crate::caa::checker::CaaConfig>,
 }
 
 /// What a `run` did, for the exit code and the final message.
@@ -282,6 +285,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         ));
     }
     let wake = Wake::new(notifies);
+    let caa = opts.service.caa.clone();
     let svc = opts.service;
     let clock = svc
         .clock
@@ -308,6 +312,15 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     let probe_task = opts.probe.clone().filter(|_| !opts.tail.once).map(|cfg| {
         let cfg = cfg.with_store(&opts.store);
         tokio::spawn(scheduler::run_scheduler(
+            opts.store.clone(),
+            cfg,
+            wake.clone(),
+            shutdown.clone(),
+        ))
+    });
+
+    let caa_task = caa.clone().filter(|_| !opts.tail.once).map(|cfg| {
+        tokio::spawn(crate::caa::checker::run_checker(
             opts.store.clone(),
             cfg,
             wake.clone(),
@@ -388,6 +401,22 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     }
     if let (Some(cfg), true) = (&opts.probe, opts.tail.once) {
         summary.probe_error = probe_once(&opts.store, cfg, shutdown.clone()).await;
+    }
+    if let Some(task) = caa_task {
+        if !*shutdown.borrow() {
+            task.abort();
+        }
+        let _ = task.await;
+    }
+    if let (Some(cfg), true) = (&caa, opts.tail.once) {
+        match crate::caa::checker::check_round(&opts.store, cfg, crate::store::unix_now()).await {
+            Ok(r) => tracing::info!(
+                checked = r.checked,
+                mismatches = r.mismatches,
+                "CAA checks done"
+            ),
+            Err(e) => tracing::error!("CAA checks failed: {e:#}"),
+        }
     }
 
     let _ = stop_workers.send(true);

@@ -285,6 +285,9 @@ async fn api_keys_bulk_check_search_logs_and_rate_limit() {
     assert_eq!(reports[1]["status"], "unreachable");
     assert_eq!(reports[1]["level"], "CRITICAL");
     assert_eq!(reports[1]["days_left"], Value::Null);
+    // What a hosting panel shows (Valid / Invalid / Inactive / Unknown).
+    assert_eq!(reports[0]["panel_status"], "Valid");
+    assert_eq!(reports[1]["panel_status"], "Inactive");
 
     // /health and /metrics stay open.
     assert_eq!(get_json(&d.url("/health"), None).await.0, 200);

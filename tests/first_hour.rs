@@ -161,7 +161,13 @@ async fn read_only_commands_never_create_a_database() {
     let p = Place::new("mexi.my\n").await;
     let missing = p.dir.path().join("typo/ctwatch.db");
     let m = missing.display().to_string();
-    for cmd in ["search example.com", "logs", "outbox", "report"] {
+    for cmd in [
+        "search example.com",
+        "logs",
+        "outbox",
+        "report",
+        "inventory",
+    ] {
         let mut args: Vec<&str> = cmd.split(' ').collect();
         args.extend(["--db", &m]);
         let (_, e) = code(&p.ctwatch(&args).await, 3);
@@ -187,7 +193,7 @@ async fn read_only_commands_never_create_a_database() {
     let mut perms = std::fs::metadata(p.db()).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o444);
     std::fs::set_permissions(p.db(), perms).unwrap();
-    for cmd in ["search mexi.my", "logs", "outbox", "report"] {
+    for cmd in ["search mexi.my", "logs", "outbox", "report", "inventory"] {
         let args: Vec<&str> = cmd.split(' ').collect();
         let (o, _) = code(&p.ctwatch(&args).await, 0);
         if cmd.starts_with("search") {

@@ -639,4 +639,14 @@ async fn report_groups_hosts_by_tag_worst_first() {
     assert_eq!(h["days_left"], -3);
     assert_eq!(h["seen_in_ct"], false);
     assert_eq!(h["probed_at"], "2026-01-20T00:00:00Z");
+    assert_eq!(h["panel_status"], "Invalid");
+
+    // The HTML email body and the inventory, from the same database.
+    let (code, html, err) = ctwatch(&["report", "--db", db, "--html", "--since", "7d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("gone.client-b.test") && html.contains("Changes since"));
+    let (code, inv, err) = ctwatch(&["inventory", "--db", db, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(serde_json::from_str::<Value>(&inv).unwrap().is_array());
 }

@@ -12,6 +12,7 @@ fn kinds(wl: &Watchlist, name: &str, org: &str) -> Vec<(String, MatchKind)> {
     let names = [name.to_string()];
     let input = MatchInput {
         dns_names: &names,
+        ip_addresses: &[],
         issuer_org: Some(org),
         issuer_cn: None,
         issuer_spki_sha256: None,

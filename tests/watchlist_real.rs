@@ -22,6 +22,7 @@ impl Cert {
     fn input(&self) -> MatchInput<'_> {
         MatchInput {
             dns_names: &self.names,
+            ip_addresses: &[],
             issuer_org: self.issuer_org.as_deref(),
             issuer_cn: self.issuer_cn.as_deref(),
             issuer_spki_sha256: self.issuer_spki.as_ref(),

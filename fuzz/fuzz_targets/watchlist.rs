@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
             .collect();
         let _ = wl.match_cert(&MatchInput {
             dns_names: &names,
+            ip_addresses: &["192.0.2.1".to_string()],
             issuer_org: Some("Let's Encrypt"),
             issuer_cn: Some("R10"),
             issuer_spki_sha256: None,

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, ApiState};
 use crate::stats::Registry;
-use crate::store::{OutboxSummary, ProbeSample, Store};
+use crate::store::{HostGauge, OutboxSummary, ProbeSample, Store};
 
 /// One followed log's figures.
 #[derive(Clone, Debug, Default)]
@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub outbox: Vec<OutboxSummary>,
     /// None: this database has no probe results.
     pub probes: Option<Vec<ProbeSample>>,
+    /// Per probed host: days left, level, stale deployment (`ctwatch_probe_*{host,tag}`).
+    pub hosts: Vec<HostGauge>,
 }
 
 impl Snapshot {
@@ -89,6 +91,7 @@ impl Snapshot {
             events: store.events_by_kind()?,
             outbox: store.outbox_summary()?,
             probes: store.latest_probe_results()?,
+            hosts: store.host_gauges()?,
         })
     }
 }
@@ -267,7 +270,63 @@ pub fn render(snap: &Snapshot) -> String {
     if let Some(probes) = &snap.probes {
         render_probes(&mut o, probes);
     }
+    if !snap.hosts.is_empty() {
+        render_hosts(&mut o, &snap.hosts);
+    }
     o.0
+}
+
+/// One series per (host, tag) — an untagged host has `tag=""` — so Alertmanager rules can route by client.
+fn render_hosts(o: &mut Out, hosts: &[HostGauge]) {
+    let tags = |h: &HostGauge| -> Vec<String> {
+        if h.tags.is_empty() {
+            vec![String::new()]
+        } else {
+            h.tags.clone()
+        }
+    };
+    o.family(
+        "ctwatch_probe_days_left",
+        "gauge",
+        "Whole days until the served certificate expires (negative once expired), at the latest probe.",
+    );
+    for h in hosts {
+        if let Some(days) = h.days_left {
+            for tag in tags(h) {
+                o.sample(
+                    "ctwatch_probe_days_left",
+                    &[("host", &h.host), ("tag", &tag)],
+                    days as f64,
+                );
+            }
+        }
+    }
+    o.family(
+        "ctwatch_probe_level",
+        "gauge",
+        "Level of the latest probe: 0 OK, 1 WARNING, 2 CRITICAL (lifetime-aware thresholds).",
+    );
+    for h in hosts {
+        for tag in tags(h) {
+            o.sample(
+                "ctwatch_probe_level",
+                &[("host", &h.host), ("tag", &tag)],
+                f64::from(h.level.exit_code()),
+            );
+        }
+    }
+    o.family(
+        "ctwatch_probe_stale_deployment",
+        "gauge",
+        "1 when CT holds a newer certificate for the host's names, logged longer than the deploy grace ago, that the host does not serve.",
+    );
+    for h in hosts {
+        o.sample(
+            "ctwatch_probe_stale_deployment",
+            &[("host", &h.host)],
+            if h.stale_deployment { 1.0 } else { 0.0 },
+        );
+    }
 }
 
 fn render_probes(o: &mut Out, probes: &[ProbeSample]) {

@@ -35,6 +35,29 @@ fn snapshot() -> Snapshot {
             not_after: Some(1_735_689_600),
             probed_at: Some(1_750_000_000),
         }]),
+        hosts: vec![
+            HostGauge {
+                host: "a.example".into(),
+                tags: vec!["client-a".into(), "vip".into()],
+                days_left: Some(-3),
+                level: crate::probe::Level::Critical,
+                stale_deployment: false,
+            },
+            HostGauge {
+                host: "b.example:8443".into(),
+                tags: vec![],
+                days_left: Some(40),
+                level: crate::probe::Level::Ok,
+                stale_deployment: true,
+            },
+            HostGauge {
+                host: "mail.example".into(),
+                tags: vec![],
+                days_left: None,
+                level: crate::probe::Level::Critical,
+                stale_deployment: false,
+            },
+        ],
     }
 }
 
@@ -61,6 +84,14 @@ fn exact_lines_with_escaped_labels() {
         "ctwatch_outbox_delivered_total{sink=\"stdout\"} 62".to_string(),
         "ctwatch_cert_expiry_timestamp_seconds{domain=\"a.example\"} 1735689600".to_string(),
         "ctwatch_probe_status{domain=\"a.example\",status=\"expired\"} 1".to_string(),
+        "ctwatch_probe_days_left{host=\"a.example\",tag=\"client-a\"} -3".to_string(),
+        "ctwatch_probe_days_left{host=\"a.example\",tag=\"vip\"} -3".to_string(),
+        "ctwatch_probe_days_left{host=\"b.example:8443\",tag=\"\"} 40".to_string(),
+        "ctwatch_probe_level{host=\"a.example\",tag=\"vip\"} 2".to_string(),
+        "ctwatch_probe_level{host=\"b.example:8443\",tag=\"\"} 0".to_string(),
+        "ctwatch_probe_level{host=\"mail.example\",tag=\"\"} 2".to_string(),
+        "ctwatch_probe_stale_deployment{host=\"a.example\"} 0".to_string(),
+        "ctwatch_probe_stale_deployment{host=\"b.example:8443\"} 1".to_string(),
     ] {
         assert!(
             text.lines().any(|l| l == line),
@@ -80,9 +111,11 @@ fn exact_lines_with_escaped_labels() {
 fn no_probe_families_without_probe_results() {
     let snap = Snapshot {
         probes: None,
+        hosts: vec![],
         ..snapshot()
     };
     assert!(!render(&snap).contains("ctwatch_cert_expiry"));
+    assert!(!render(&snap).contains("ctwatch_probe_days_left"));
 }
 
 #[test]
@@ -99,4 +132,10 @@ fn parses_with_a_prometheus_parser() {
         .unwrap();
     assert_eq!(verified.labels.get("operator"), Some("Example Op"));
     assert!(matches!(verified.value, prometheus_parse::Value::Gauge(v) if v == 1024.0));
+    let stale: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "ctwatch_probe_stale_deployment")
+        .collect();
+    assert_eq!(stale.len(), 3);
 }

@@ -102,14 +102,20 @@ pub(crate) fn parse_bulk_check(body: &[u8], max_domains: usize) -> Result<Vec<Ta
         .collect()
 }
 
-/// `POST /api/v1/bulk-check`: probe every domain, one report each, in request order.
+/// `POST /api/v1/bulk-check`: probe every domain, one report each (with `panel_status`), in request order.
 async fn bulk_check(
     State(state): State<Arc<ApiState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Vec<HostReport>>, ApiError> {
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let body = body_bytes(body, state.config.max_body_bytes)?;
     let targets = parse_bulk_check(&body, state.config.max_domains_per_request)?;
-    Ok(Json(crate::probe::probe_hosts(targets, &state.probe).await))
+    let reports: Vec<HostReport> = crate::probe::probe_hosts(targets, &state.probe).await;
+    let hosts = reports
+        .iter()
+        .map(|r| serde_json::to_value(crate::probe::report::JsonHost::from(r)))
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)?;
+    Ok(Json(hosts))
 }
 
 /// Parse `?domain=NAME&limit=N` (pure).

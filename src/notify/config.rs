@@ -12,11 +12,14 @@ use super::StdoutFormat;
 use super::telegram::ChatId;
 
 /// Event kinds ctwatch queues; a filter naming another kind is probably a typo (warned about).
-pub const EVENT_KINDS: [&str; 6] = [
+pub const EVENT_KINDS: [&str; 9] = [
     "new_certificate",
     "unauthorized_issuer",
     "lookalike",
     "probe",
+    "stale_deployment",
+    "renewal_missing",
+    "caa_mismatch",
     "health",
     "test",
 ];

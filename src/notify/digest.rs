@@ -128,6 +128,14 @@ pub fn kind_title(kind: &str, count: usize) -> String {
             "Served certificate status change",
             "served certificate status changes",
         ),
+        "stale_deployment" => (
+            "Renewed certificate not deployed",
+            "renewed certificates not deployed",
+        ),
+        "renewal_missing" => (
+            "Certificate renewal missing",
+            "certificate renewals missing",
+        ),
         "health" => ("ctwatch health alert", "ctwatch health alerts"),
         "test" => ("ctwatch test notification", "ctwatch test notifications"),
         other => {

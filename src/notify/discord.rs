@@ -49,9 +49,9 @@ pub fn escape_markdown(s: &str) -> String {
 
 fn color(kind: &str) -> u32 {
     match kind {
-        "unauthorized_issuer" => 0xE7_4C_3C,
+        "unauthorized_issuer" | "caa_mismatch" => 0xE7_4C_3C,
         "lookalike" => 0xE6_7E_22,
-        "probe" | "health" => 0xF1_C4_0F,
+        "probe" | "health" | "stale_deployment" | "renewal_missing" => 0xF1_C4_0F,
         "test" => 0x2E_CC_71,
         _ => 0x34_98_DB,
     }

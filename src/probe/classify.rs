@@ -137,23 +137,48 @@ impl std::fmt::Display for Level {
     }
 }
 
-/// When a valid certificate starts to count as WARNING or CRITICAL.
+/// When a valid certificate starts to count as WARNING or CRITICAL: lifetime-aware by default.
 ///
-/// Each threshold is the *smaller* of a fixed number of days and a fraction of the certificate's
-/// total lifetime (notAfter - notBefore). Fixed day counts alone fire on healthy short-lived
-/// certificates (lifetimes fall to 200 days in 2026, 100 in 2027, 47 in 2029, and 6-day
-/// certificates exist already); ACME clients renew at about a third of the lifetime, so a 0.2
-/// fraction only fires once a renewal is overdue. Set a fraction to 1.0 to use days only.
+/// The rule, for a certificate whose lifetime (notAfter - notBefore) is `L` days:
+///
+/// ```text
+/// warning  when days left <= min(warning_days,  max(warning_fraction  × L, warning_floor_days))
+/// critical when days left <= min(critical_days, max(critical_fraction × L, critical_floor_days))
+/// ```
+///
+/// The fraction makes the threshold follow the lifetime (ACME clients renew with about a third of the
+/// lifetime left, so 0.2 only fires once a renewal is overdue); the day cap keeps long certificates from
+/// warning months ahead; the day floor leaves a human at least that long to react on very short
+/// certificates. With the defaults (21 d / 7 d caps, 0.2 / 0.1 fractions, 2 d / 1 d floors):
+///
+/// | lifetime | warning at | critical at |
+/// |---|---|---|
+/// | 6 d (Let's Encrypt short-lived) | 2 d left (floor) | 1 d left (floor) |
+/// | 45 d | 9 d | 4.5 d |
+/// | 90 d | 18 d | 7 d (cap) |
+/// | 200 d | 21 d (cap) | 7 d (cap) |
+/// | 398 d | 21 d (cap) | 7 d (cap) |
+///
+/// Values given explicitly are honoured as given ([`Thresholds::from_flags`]): `--warning-days 30` alone means
+/// `days left <= 30` whatever the lifetime (fraction 1.0, no floor; a certificate whose whole lifetime is
+/// shorter is WARNING throughout); a fraction alone is used alone; both: whichever leaves fewer days. The day
+/// floors only belong to the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
-    /// WARNING when at most this many days are left. Default 21, range 0..=3650.
+    /// Cap of the WARNING threshold, days. Default 21, range 0..=3650.
     pub warning_days: u32,
-    /// CRITICAL when at most this many days are left. Default 7, range 0..=warning_days.
+    /// Cap of the CRITICAL threshold, days. Default 7, range 0..=warning_days.
     pub critical_days: u32,
     /// WARNING when at most this fraction of the lifetime is left. Default 0.2, range (0, 1].
     pub warning_fraction: f64,
     /// CRITICAL when at most this fraction of the lifetime is left. Default 0.1, range (0, 1].
     pub critical_fraction: f64,
+    /// The WARNING threshold is never below this many days (unless the cap is). Default 2, range 0..=3650.
+    #[serde(default)]
+    pub warning_floor_days: u32,
+    /// The CRITICAL threshold is never below this many days (unless the cap is). Default 1, range 0..=3650.
+    #[serde(default)]
+    pub critical_floor_days: u32,
 }
 
 impl Default for Thresholds {
@@ -163,24 +188,82 @@ impl Default for Thresholds {
             critical_days: 7,
             warning_fraction: 0.2,
             critical_fraction: 0.1,
+            warning_floor_days: 2,
+            critical_floor_days: 1,
         }
     }
+}
+
+/// Threshold flags as the user gave them: `None` = not given (the default applies).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ThresholdFlags {
+    pub warning_days: Option<u32>,
+    pub critical_days: Option<u32>,
+    pub warning_fraction: Option<f64>,
+    pub critical_fraction: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ThresholdError {
     #[error("critical_days ({critical}) must not exceed warning_days ({warning})")]
     CriticalAfterWarning { critical: u32, warning: u32 },
-    #[error("warning_days {0} is out of range 0..=3650")]
-    WarningDaysOutOfRange(u32),
+    #[error("{name} {value} is out of range 0..=3650")]
+    DaysOutOfRange { name: &'static str, value: u32 },
     #[error("{name} {value} is out of range (0, 1]")]
     FractionOutOfRange { name: &'static str, value: f64 },
 }
 
 impl Thresholds {
+    /// Thresholds from flags (or config keys), per threshold:
+    /// - neither days nor fraction given: the defaults, lifetime-aware with the day floor;
+    /// - days alone: exactly that many days (fraction 1.0, no floor);
+    /// - fraction alone: that fraction of the lifetime alone (no day cap, no floor);
+    /// - both: whichever leaves fewer days, `min(days, fraction × lifetime)` (no floor).
+    ///
+    /// A critical day cap not given never exceeds the warning one (`--warning-days 5` alone keeps a valid
+    /// critical threshold of 5 days at most).
+    pub fn from_flags(flags: ThresholdFlags) -> Thresholds {
+        let d = Thresholds::default();
+        let one =
+            |days: Option<u32>, fraction: Option<f64>, def: (u32, f64, u32)| match (days, fraction)
+            {
+                (None, None) => def,
+                (Some(days), None) => (days, 1.0, 0),
+                (None, Some(f)) => (3650, f, 0),
+                (Some(days), Some(f)) => (days, f, 0),
+            };
+        let (warning_days, warning_fraction, warning_floor_days) = one(
+            flags.warning_days,
+            flags.warning_fraction,
+            (d.warning_days, d.warning_fraction, d.warning_floor_days),
+        );
+        let (mut critical_days, critical_fraction, critical_floor_days) = one(
+            flags.critical_days,
+            flags.critical_fraction,
+            (d.critical_days, d.critical_fraction, d.critical_floor_days),
+        );
+        if flags.critical_days.is_none() {
+            critical_days = critical_days.min(warning_days);
+        }
+        Thresholds {
+            warning_days,
+            critical_days,
+            warning_fraction,
+            critical_fraction,
+            warning_floor_days,
+            critical_floor_days,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ThresholdError> {
-        if self.warning_days > 3650 {
-            return Err(ThresholdError::WarningDaysOutOfRange(self.warning_days));
+        for (name, value) in [
+            ("warning_days", self.warning_days),
+            ("warning_floor_days", self.warning_floor_days),
+            ("critical_floor_days", self.critical_floor_days),
+        ] {
+            if value > 3650 {
+                return Err(ThresholdError::DaysOutOfRange { name, value });
+            }
         }
         if self.critical_days > self.warning_days {
             return Err(ThresholdError::CriticalAfterWarning {
@@ -202,12 +285,21 @@ impl Thresholds {
     /// Seconds left at or below which the certificate is (warning, critical).
     pub fn effective_secs(&self, lifetime_secs: i64) -> (i64, i64) {
         let lifetime = lifetime_secs.max(0) as f64;
-        let pick = |days: u32, fraction: f64| {
-            (i64::from(days) * SECS_PER_DAY).min((lifetime * fraction).round() as i64)
+        let pick = |days: u32, fraction: f64, floor: u32| {
+            let by_fraction = (lifetime * fraction).round() as i64;
+            (i64::from(days) * SECS_PER_DAY).min(by_fraction.max(i64::from(floor) * SECS_PER_DAY))
         };
         (
-            pick(self.warning_days, self.warning_fraction),
-            pick(self.critical_days, self.critical_fraction),
+            pick(
+                self.warning_days,
+                self.warning_fraction,
+                self.warning_floor_days,
+            ),
+            pick(
+                self.critical_days,
+                self.critical_fraction,
+                self.critical_floor_days,
+            ),
         )
     }
 }
@@ -327,6 +419,9 @@ mod tests {
             ("47-day cert, 5 left: 4.7 d", facts(42, 5), Warning, vec![Warning], 5),
             ("47-day cert, 4 left", facts(43, 4), Critical, vec![Critical], 4),
             ("6-day cert, 5 left", facts(1, 5), Ok, vec![], 5),
+            ("6-day cert, 3 left", facts(3, 3), Ok, vec![], 3),
+            ("6-day cert, 2 left: floor 2 d", facts(4, 2), Warning, vec![Warning], 2),
+            ("6-day cert, 1 left: floor 1 d", facts(5, 1), Critical, vec![Critical], 1),
             ("expires right now", facts(90, 0), Critical, vec![Critical], 0),
             ("expired 1 day ago", facts(91, -1), Expired, vec![Expired], -1),
             ("not yet valid", facts(-2, 88), NotYetValid, vec![NotYetValid], 88),
@@ -364,6 +459,74 @@ mod tests {
         };
         assert_eq!(classify(&facts(1, 5), NOW, &t).status, Status::Critical);
         assert_eq!(classify(&facts(30, 20), NOW, &t).status, Status::Warning);
+    }
+
+    /// The table of examples in the documentation of [`Thresholds`].
+    #[test]
+    fn documented_defaults_table() {
+        let t = Thresholds::default();
+        let days = |secs: i64| secs as f64 / DAY as f64;
+        // (lifetime days, warning at, critical at)
+        let rows = [
+            (6, 2.0, 1.0),
+            (45, 9.0, 4.5),
+            (90, 18.0, 7.0),
+            (200, 21.0, 7.0),
+            (398, 21.0, 7.0),
+        ];
+        for (lifetime, warning, critical) in rows {
+            let (w, c) = t.effective_secs(lifetime * DAY);
+            assert_eq!((days(w), days(c)), (warning, critical), "{lifetime}-day");
+        }
+    }
+
+    #[test]
+    fn explicit_days_are_plain_day_counts() {
+        let t = Thresholds::from_flags(ThresholdFlags {
+            warning_days: Some(30),
+            ..ThresholdFlags::default()
+        });
+        assert_eq!(t.validate(), Ok(()));
+        // A 90-day certificate with 25 days left: the default rule says OK (0.2 × 90 = 18 d), the user
+        // asked for 30 days.
+        assert_eq!(classify(&facts(65, 25), NOW, &t).status, Status::Warning);
+        assert_eq!(
+            classify(&facts(65, 25), NOW, &Thresholds::default()).status,
+            Status::Ok
+        );
+        // The critical threshold was not given: still lifetime-aware (a 6-day cert, 2 days left).
+        assert_eq!(classify(&facts(4, 2), NOW, &t).status, Status::Warning);
+        // Both days and fraction given: whichever leaves fewer days (30 d vs 18 d).
+        let t = Thresholds::from_flags(ThresholdFlags {
+            warning_days: Some(30),
+            warning_fraction: Some(0.2),
+            ..ThresholdFlags::default()
+        });
+        assert_eq!(classify(&facts(65, 25), NOW, &t).status, Status::Ok);
+        assert_eq!(classify(&facts(72, 18), NOW, &t).status, Status::Warning);
+        // A fraction alone is used alone: no 21-day cap (398-day certificate, 60 days left, 0.2 × 398 = 79.6).
+        let t = Thresholds::from_flags(ThresholdFlags {
+            warning_fraction: Some(0.2),
+            ..ThresholdFlags::default()
+        });
+        assert_eq!(classify(&facts(338, 60), NOW, &t).status, Status::Warning);
+        // A default critical cap never exceeds an explicit warning one.
+        let t = Thresholds::from_flags(ThresholdFlags {
+            warning_days: Some(5),
+            ..ThresholdFlags::default()
+        });
+        assert_eq!((t.warning_days, t.critical_days), (5, 5));
+        assert_eq!(t.validate(), Ok(()));
+        assert_eq!(
+            Thresholds::from_flags(ThresholdFlags::default()),
+            Thresholds::default()
+        );
+        let t = Thresholds::from_flags(ThresholdFlags {
+            critical_days: Some(3),
+            ..ThresholdFlags::default()
+        });
+        assert_eq!((t.critical_fraction, t.critical_floor_days), (1.0, 0));
+        assert_eq!(t.warning_fraction, 0.2);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use super::classify::{Level, Thresholds};
+use super::classify::{Level, ThresholdFlags, Thresholds};
 use super::report::{self, Format};
 use super::resolve::{StaticResolver, SystemResolver};
 use super::target::{DEFAULT_PORT, Target};
@@ -37,12 +37,12 @@ pub struct CheckArgs {
     /// Port for hosts given without one.
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
-    /// WARNING when at most this many days are left [default: 21]. Rule: with neither or both of
-    /// --warning-days and --warning-fraction given, whichever leaves fewer days wins; one given alone is used
-    /// alone.
+    /// WARNING when at most this many days are left. Default rule: min(21 d, max(0.2 × lifetime, 2 d)).
+    /// Given alone: exactly this many days. With --warning-fraction: whichever leaves fewer days.
     #[arg(long)]
     pub warning_days: Option<u32>,
-    /// CRITICAL when at most this many days are left [default: 7] (same rule with --critical-fraction).
+    /// CRITICAL when at most this many days are left. Default rule: min(7 d, max(0.1 × lifetime, 1 d)).
+    /// Same rule with --critical-fraction.
     #[arg(long)]
     pub critical_days: Option<u32>,
     /// WARNING when at most this fraction of the certificate's lifetime is left, (0-1] [default: 0.2].
@@ -86,16 +86,6 @@ pub struct CheckArgs {
     pub config: crate::database::ConfigArg,
 }
 
-/// Days and fraction of one threshold: one given alone is used alone (the other cannot override it); neither
-/// or both: the defaults / both, whichever leaves fewer days.
-fn threshold(days: Option<u32>, fraction: Option<f64>, defaults: (u32, f64)) -> (u32, f64) {
-    match (days, fraction) {
-        (Some(d), None) => (d, 1.0),
-        (None, Some(f)) => (3650, f),
-        (d, f) => (d.unwrap_or(defaults.0), f.unwrap_or(defaults.1)),
-    }
-}
-
 /// Runs the check, printing to stdout; the returned code is the process exit code.
 pub async fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
@@ -128,20 +118,12 @@ pub async fn run_to(args: CheckArgs, out: &mut dyn Write, tty: bool) -> anyhow::
 
 /// Builds probe options from the flags, rejecting bad values before any probe starts.
 pub fn options(args: &CheckArgs) -> anyhow::Result<ProbeOptions> {
-    let (warning_days, warning_fraction) =
-        threshold(args.warning_days, args.warning_fraction, (21, 0.2));
-    let (critical_days, critical_fraction) =
-        threshold(args.critical_days, args.critical_fraction, (7, 0.1));
-    let thresholds = Thresholds {
-        warning_days,
-        // A default critical threshold never exceeds an explicit warning one.
-        critical_days: match args.critical_days {
-            Some(_) => critical_days,
-            None => critical_days.min(warning_days),
-        },
-        warning_fraction,
-        critical_fraction,
-    };
+    let thresholds = Thresholds::from_flags(ThresholdFlags {
+        warning_days: args.warning_days,
+        critical_days: args.critical_days,
+        warning_fraction: args.warning_fraction,
+        critical_fraction: args.critical_fraction,
+    });
     thresholds.validate().map_err(|e| {
         anyhow::anyhow!(
             "{}",
@@ -353,10 +335,19 @@ mod tests {
     fn an_explicit_threshold_is_not_overridden_by_the_default_fraction() {
         // --warning-days 60 alone: 60 days, whatever the lifetime (the default 20 % would make it 18 days for a
         // 90-day certificate).
-        assert_eq!(threshold(Some(60), None, (21, 0.2)), (60, 1.0));
-        assert_eq!(threshold(None, Some(0.5), (21, 0.2)), (3650, 0.5));
-        assert_eq!(threshold(None, None, (21, 0.2)), (21, 0.2));
-        assert_eq!(threshold(Some(30), Some(0.3), (21, 0.2)), (30, 0.3));
+        // (The rule lives in Thresholds::from_flags, table-tested in classify.rs.)
+        let warn = |days: Option<u32>, fraction: Option<f64>| {
+            let t = Thresholds::from_flags(ThresholdFlags {
+                warning_days: days,
+                warning_fraction: fraction,
+                ..ThresholdFlags::default()
+            });
+            (t.warning_days, t.warning_fraction)
+        };
+        assert_eq!(warn(Some(60), None), (60, 1.0));
+        assert_eq!(warn(None, Some(0.5)), (3650, 0.5));
+        assert_eq!(warn(None, None), (21, 0.2));
+        assert_eq!(warn(Some(30), Some(0.3)), (30, 0.3));
         let args = |a: &[&str]| {
             use clap::Parser;
             #[derive(Parser)]

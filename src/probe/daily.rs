@@ -10,11 +10,15 @@ use std::io::Write;
 use anyhow::Context;
 use serde::Serialize;
 
+use std::collections::{BTreeMap, HashMap};
+
 use super::classify::{Level, Status};
+use super::daily_changes::{Change, FindingNote, changes, notes};
+use super::panel::PanelStatus;
 use super::report::short_name;
 use crate::cli::DbArg;
 use crate::event::rfc3339;
-use crate::store::{ProbeStatusRow, Store, TargetSource, unix_now};
+use crate::store::{FindingRow, ProbeResultRow, ProbeStatusRow, Store, TargetSource, unix_now};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
@@ -28,6 +32,12 @@ pub struct ReportArgs {
     /// Only hosts with this tag (repeatable: any of them).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Print a self-contained HTML email body instead of text.
+    #[arg(long, conflicts_with = "json")]
+    pub html: bool,
+    /// What changed since: an RFC 3339 time or a span back from now (`36h`, `7d`) [default: 24h].
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
 }
 
 /// Where a host stands in the report, worst first.
@@ -89,6 +99,23 @@ pub struct HostLine {
     pub probed_at: Option<String>,
     pub consecutive_failures: u32,
     pub tags: Vec<String>,
+    /// What a hosting panel shows: Valid / Invalid / Inactive / Unknown.
+    pub panel_status: PanelStatus,
+    /// Open findings: renewed but not deployed, renewal missing.
+    pub findings: Vec<FindingNote>,
+    /// What changed since the report's `since`.
+    pub changes: Vec<Change>,
+}
+
+/// What the report shows beyond the latest results.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Findings open now or raised/resolved since `since`, per (domain, port).
+    pub findings: BTreeMap<(String, u16), Vec<FindingRow>>,
+    /// Unix seconds; the change section compares with the results as they were then.
+    pub since: Option<i64>,
+    /// The latest result of each host at `since`.
+    pub before: HashMap<(String, u16), ProbeResultRow>,
 }
 
 /// Counts per category.
@@ -138,14 +165,28 @@ pub struct TagGroup {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DailyReport {
     pub generated_at: String,
+    /// Start of the change section, RFC 3339 UTC.
+    pub since: Option<String>,
     /// Each host once, whatever its number of tags.
     pub totals: Counts,
     pub groups: Vec<TagGroup>,
 }
 
-fn host_line(row: &ProbeStatusRow) -> HostLine {
+fn host_line(row: &ProbeStatusRow, extras: &Extras) -> HostLine {
     let latest = row.latest.as_ref();
+    let key = (row.target.domain.clone(), row.target.port);
+    let findings = extras.findings.get(&key).map_or(&[][..], Vec::as_slice);
+    let active: Vec<FindingRow> = findings
+        .iter()
+        .filter(|f| f.resolved_at.is_none())
+        .cloned()
+        .collect();
     HostLine {
+        panel_status: PanelStatus::of(latest.map(|l| l.status)),
+        findings: notes(&active),
+        changes: extras.since.map_or_else(Vec::new, |since| {
+            changes(extras.before.get(&key), latest, findings, since)
+        }),
         domain: row.target.domain.clone(),
         port: row.target.port,
         category: Category::of(row),
@@ -177,10 +218,20 @@ fn line_order(a: &HostLine, b: &HostLine) -> std::cmp::Ordering {
 /// Groups rows by tag (a host with two tags is in both groups), hosts worst first, groups with the worst
 /// hosts first and then by tag. `only_tags` keeps the named groups only.
 pub fn build(rows: &[ProbeStatusRow], only_tags: &[String], now: i64) -> DailyReport {
+    build_full(rows, &Extras::default(), only_tags, now)
+}
+
+/// [`build`] with findings and the change section.
+pub fn build_full(
+    rows: &[ProbeStatusRow],
+    extras: &Extras,
+    only_tags: &[String],
+    now: i64,
+) -> DailyReport {
     let mut totals = Counts::default();
-    let mut groups: std::collections::BTreeMap<Option<String>, Vec<HostLine>> = Default::default();
+    let mut groups: BTreeMap<Option<String>, Vec<HostLine>> = Default::default();
     for row in rows {
-        let line = host_line(row);
+        let line = host_line(row, extras);
         let tags: Vec<Option<String>> = if line.tags.is_empty() {
             vec![None]
         } else {
@@ -216,6 +267,7 @@ pub fn build(rows: &[ProbeStatusRow], only_tags: &[String], now: i64) -> DailyRe
     });
     DailyReport {
         generated_at: rfc3339(now),
+        since: extras.since.map(rfc3339),
         totals,
         groups,
     }
@@ -286,6 +338,7 @@ pub fn write_text(out: &mut dyn Write, report: &DailyReport) -> std::io::Result<
         for row in rows {
             write_row(out, row, &widths)?;
         }
+        write_notes(out, group, report.since.as_deref())?;
     }
     let not_in_ct = report
         .groups
@@ -309,6 +362,29 @@ pub fn write_text(out: &mut dyn Write, report: &DailyReport) -> std::io::Result<
     Ok(())
 }
 
+/// Under a group's table: the open findings, then what changed since the report's `since`.
+fn write_notes(out: &mut dyn Write, group: &TagGroup, since: Option<&str>) -> std::io::Result<()> {
+    for h in &group.hosts {
+        for f in &h.findings {
+            writeln!(out, "  ! {}: {}", h.domain, f.text)?;
+        }
+    }
+    let changed: Vec<&HostLine> = group
+        .hosts
+        .iter()
+        .filter(|h| !h.changes.is_empty())
+        .collect();
+    if let (Some(since), false) = (since, changed.is_empty()) {
+        writeln!(out, "  changes since {since}:")?;
+        for h in changed {
+            for c in &h.changes {
+                writeln!(out, "  - {}: {}", h.domain, c.text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_row(out: &mut dyn Write, row: &[String; 8], widths: &[usize; 8]) -> std::io::Result<()> {
     let mut line = String::new();
     for (cell, w) in row.iter().zip(widths) {
@@ -328,17 +404,66 @@ pub fn report_command(args: ReportArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    let report = build(&rows, &args.tags, unix_now());
+    let now = unix_now();
+    let since = match &args.since {
+        Some(s) => parse_since(s, now)?,
+        None => now - 24 * 3600,
+    };
+    let extras = gather_extras(&store, since)?;
+    let report = build_full(&rows, &extras, &args.tags, now);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
+    } else if args.html {
+        super::daily_html::write_html(&mut out, &report)?;
     } else {
         write_text(&mut out, &report)?;
     }
     out.flush().context("writing the report")?;
     Ok(0)
+}
+
+/// Findings and the earlier results the change section compares with.
+fn gather_extras(store: &Store, since: i64) -> anyhow::Result<Extras> {
+    let mut extras = Extras {
+        since: Some(since),
+        before: store
+            .latest_probe_results_at(since)
+            .context("reading earlier probe results")?,
+        ..Extras::default()
+    };
+    for f in store
+        .expiry_findings(Some(since))
+        .context("reading findings")?
+    {
+        extras
+            .findings
+            .entry((f.domain.clone(), f.port))
+            .or_default()
+            .push(f);
+    }
+    Ok(extras)
+}
+
+/// `--since`: RFC 3339, or a span back from `now` (`90m`, `36h`, `7d`).
+pub fn parse_since(s: &str, now: i64) -> anyhow::Result<i64> {
+    if let Some(t) = super::renewal::parse_time(s) {
+        return Ok(t);
+    }
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("--since {s:?}: expected an RFC 3339 time or a span like 36h or 7d")
+    })?;
+    let unit_secs = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("--since {s:?}: the unit must be m, h or d (or give an RFC 3339 time)"),
+    };
+    Ok(now - n.saturating_mul(unit_secs))
 }
 
 #[cfg(test)]

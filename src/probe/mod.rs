@@ -13,14 +13,20 @@
 //! [`tls`] (handshake that keeps any chain), [`chain`] (webpki + x509 facts, pure),
 //! [`classify`] (status rules, pure), [`transition`] (when a change is worth an event, pure),
 //! [`report`] (output), [`cli`] (`ctwatch check`); in the daemon, [`schedule`] (rate limit and alert policy,
-//! pure) and [`scheduler`] (the task that probes stored targets), [`daily`] (`ctwatch report`).
+//! pure) and [`scheduler`] (the task that probes stored targets), [`daily`] (`ctwatch report`, with
+//! [`daily_changes`] and [`daily_html`]); [`renewal`] (served certificate vs CT: stale deployments, missing
+//! renewals, pure) and [`panel`] (Valid / Invalid / Inactive / Unknown, pure).
 
 pub mod address;
 pub mod chain;
 pub mod classify;
 pub mod cli;
 pub mod daily;
+pub mod daily_changes;
+pub mod daily_html;
 mod host;
+pub mod panel;
+pub mod renewal;
 pub mod report;
 pub mod resolve;
 pub mod schedule;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::classify::{Level, Status};
+use super::panel::PanelStatus;
 
 /// One host (name + port): the worst of its addresses, with the served certificate of that
 /// address. Serialised as the `--json` output and stored by the daemon.
@@ -64,6 +65,24 @@ pub struct AddressReport {
     pub error: Option<String>,
 }
 
+/// A host as `--json` prints it: the report plus `panel_status` (Valid / Invalid / Inactive / Unknown,
+/// what hosting panels show).
+#[derive(Serialize)]
+pub struct JsonHost<'a> {
+    #[serde(flatten)]
+    pub report: &'a HostReport,
+    pub panel_status: PanelStatus,
+}
+
+impl<'a> From<&'a HostReport> for JsonHost<'a> {
+    fn from(report: &'a HostReport) -> Self {
+        JsonHost {
+            report,
+            panel_status: PanelStatus::of(Some(report.status)),
+        }
+    }
+}
+
 /// Output format of `ctwatch check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -80,7 +99,8 @@ pub fn render(out: &mut dyn Write, reports: &[HostReport], format: Format) -> io
     match format {
         Format::Table { color } => write_table(out, reports, color),
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, reports).map_err(io::Error::other)?;
+            let hosts: Vec<JsonHost<'_>> = reports.iter().map(JsonHost::from).collect();
+            serde_json::to_writer_pretty(&mut *out, &hosts).map_err(io::Error::other)?;
             writeln!(out)
         }
         Format::Csv => write_csv(out, reports),
@@ -323,6 +343,7 @@ expired.example  CRITICAL  expired  -3    2026-03-01  R11     -   certificate ex
         assert_eq!(v[0]["status"], "ok");
         assert_eq!(v[0]["level"], "OK");
         assert_eq!(v[0]["days_left"], 60);
+        assert_eq!(v[0]["panel_status"], "Valid");
         let back: Vec<HostReport> = serde_json::from_str(&got).unwrap();
         assert_eq!(back, vec![report("ok.example", Status::Ok, Some(60))]);
     }

@@ -18,10 +18,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
+use super::renewal::{RenewalPolicy, ServedCertificate, assess, finding_event};
 use super::schedule::{Cadence, DomainLimiter, decide, registrable_domain};
 use super::{ProbeOptions, Target, probe_hosts};
 use crate::notify::Wake;
-use crate::store::{ProbeRecord, ProbeTarget, Store, unix_now};
+use crate::store::{FindingRecord, ProbeRecord, ProbeTarget, Store, unix_now};
 
 /// How the daemon probes. The flags of `ctwatch run` fill it.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct ScheduleConfig {
     /// How often to look for due targets when none is due (new names arrive from the tailers at any time).
     /// Default 30 s.
     pub poll: Duration,
+    /// Served certificate vs CT: stale deployments and missing renewals ([`super::renewal`]).
+    pub renewal: RenewalPolicy,
 }
 
 impl Default for ScheduleConfig {
@@ -47,6 +50,7 @@ impl Default for ScheduleConfig {
             per_domain_per_minute: 10,
             batch_size: 500,
             poll: Duration::from_secs(30),
+            renewal: RenewalPolicy::default(),
         }
     }
 }
@@ -120,6 +124,11 @@ pub async fn probe_round(
     .await;
     for ((target, _), report) in chosen.into_iter().zip(reports) {
         let d = decide(&target, &report, now, &cfg.cadence);
+        let (findings, recheck_at) = judge_against_ct(store, cfg, &target, &report, now).await?;
+        // A verdict that changes by itself (a grace period ends, a renewal falls due) is checked on time.
+        let next_probe_at = recheck_at.map_or(d.next_probe_at, |at| {
+            d.next_probe_at.min(at.max(now + MIN_RECHECK_SECS))
+        });
         outcome.probed += 1;
         outcome.events += usize::from(d.event.is_some());
         tracing::debug!(domain = %target.domain, status = %report.status, event = d.event.is_some(), "probed");
@@ -130,13 +139,47 @@ pub async fn probe_round(
                 probed_at: now,
                 consecutive_failures: d.consecutive_failures,
                 snapshot: d.snapshot.as_ref(),
-                next_probe_at: d.next_probe_at,
+                next_probe_at,
                 event: d.event.as_ref(),
+                findings: findings.as_deref(),
             })
         })
         .await?;
     }
     Ok(outcome)
+}
+
+/// Soonest re-probe a pending verdict may ask for.
+const MIN_RECHECK_SECS: i64 = 60;
+
+/// Compares what the host served with the CT certificates covering it ([`super::renewal::assess`]).
+/// Returns the complete findings with their events (`None` when nothing was served: nothing to judge, the
+/// stored findings stay) and when the verdict changes without anything new happening.
+async fn judge_against_ct(
+    store: &Arc<Store>,
+    cfg: &ScheduleConfig,
+    target: &ProbeTarget,
+    report: &super::HostReport,
+    now: i64,
+) -> Result<(Option<Vec<FindingRecord>>, Option<i64>)> {
+    let served = ServedCertificate::from_report(report);
+    if served.is_empty() {
+        return Ok((None, None));
+    }
+    let ct = {
+        let (store, host) = (store.clone(), target.domain.clone());
+        blocking(move || store.ct_certificates_covering(&host)).await?
+    };
+    let verdict = assess(&target.domain, &served, &ct, now, &cfg.renewal);
+    let records = verdict
+        .findings
+        .into_iter()
+        .map(|finding| FindingRecord {
+            event: finding_event(&finding, &target.domain, target.port, &target.tags, now),
+            finding,
+        })
+        .collect();
+    Ok((Some(records), verdict.recheck_at))
 }
 
 /// Probe everything due now, round after round, until nothing due is left or only rate-limited targets
@@ -275,12 +318,28 @@ pub struct ProbeRunArgs {
     /// Probes started per registrable domain (example.co.uk) per minute [default: 10].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub probe_per_domain_per_minute: Option<u32>,
-    /// WARNING when at most this many days are left (or 20% of the certificate's lifetime, if less) [default: 21].
+    /// WARNING when at most this many days are left. Default rule: min(21 d, max(0.2 × lifetime, 2 d)); given
+    /// alone, exactly this many days; with --probe-warning-fraction, whichever leaves fewer days.
     #[arg(long)]
     pub probe_warning_days: Option<u32>,
-    /// CRITICAL when at most this many days are left (or 10% of the certificate's lifetime, if less) [default: 7].
+    /// CRITICAL when at most this many days are left. Default rule: min(7 d, max(0.1 × lifetime, 1 d)); same
+    /// rule with --probe-critical-fraction.
     #[arg(long)]
     pub probe_critical_days: Option<u32>,
+    /// WARNING when at most this fraction of the lifetime is left, (0-1] [default: 0.2].
+    #[arg(long)]
+    pub probe_warning_fraction: Option<f64>,
+    /// CRITICAL when at most this fraction of the lifetime is left, (0-1] [default: 0.1].
+    #[arg(long)]
+    pub probe_critical_fraction: Option<f64>,
+    /// Hours a certificate newer than the served one may sit in CT before the host is reported as
+    /// `stale_deployment` (renewed but not deployed) [default: 24; config: probe.deploy_grace_hours].
+    #[arg(long)]
+    pub deploy_grace_hours: Option<f64>,
+    /// Fraction of the served certificate's lifetime after which, with no newer certificate in CT,
+    /// `renewal_missing` is reported, (0-1) [default: 0.667; config: probe.renewal_due_fraction].
+    #[arg(long)]
+    pub renewal_due_fraction: Option<f64>,
     /// Also trust the CA certificates in this PEM file when probing (repeatable; private CAs).
     #[arg(long = "probe-ca-file", value_name = "PEM")]
     pub probe_ca_files: Vec<std::path::PathBuf>,
@@ -322,19 +381,38 @@ impl ProbeRunArgs {
         if per_domain == 0 {
             anyhow::bail!("probe.per_domain_per_minute must be at least 1");
         }
-        let thresholds = super::Thresholds {
-            warning_days: self.probe_warning_days.or(file.warning_days).unwrap_or(21),
-            critical_days: self.probe_critical_days.or(file.critical_days).unwrap_or(7),
-            ..super::Thresholds::default()
-        };
-        let from_flags = self.probe_warning_days.is_some() || self.probe_critical_days.is_some();
+        let thresholds = super::Thresholds::from_flags(super::classify::ThresholdFlags {
+            warning_days: self.probe_warning_days.or(file.warning_days),
+            critical_days: self.probe_critical_days.or(file.critical_days),
+            warning_fraction: self.probe_warning_fraction.or(file.warning_fraction),
+            critical_fraction: self.probe_critical_fraction.or(file.critical_fraction),
+        });
+        let from_flags = self.probe_warning_days.is_some()
+            || self.probe_critical_days.is_some()
+            || self.probe_warning_fraction.is_some()
+            || self.probe_critical_fraction.is_some();
         thresholds.validate().map_err(|e| {
             let names = if from_flags {
-                "--probe-warning-days / --probe-critical-days"
+                "--probe-warning-days / --probe-critical-days / --probe-*-fraction"
             } else {
-                "probe.warning_days / probe.critical_days"
+                "probe.warning_days / probe.critical_days / probe.*_fraction"
             };
             anyhow::anyhow!("{names}: {e}")
+        })?;
+        let renewal = RenewalPolicy {
+            deploy_grace_secs: (self
+                .deploy_grace_hours
+                .or(file.deploy_grace_hours)
+                .unwrap_or(24.0)
+                * 3600.0)
+                .round() as i64,
+            renewal_due_fraction: self
+                .renewal_due_fraction
+                .or(file.renewal_due_fraction)
+                .unwrap_or(2.0 / 3.0),
+        };
+        renewal.validate().map_err(|e| {
+            anyhow::anyhow!("--deploy-grace-hours / --renewal-due-fraction (or probe.*): {e}")
         })?;
         let mut roots = super::TrustRoots::webpki();
         for path in self.probe_ca_files.iter().chain(&file.ca_files) {
@@ -358,6 +436,7 @@ impl ProbeRunArgs {
                 ),
             },
             per_domain_per_minute: per_domain,
+            renewal,
             ..ScheduleConfig::default()
         }))
     }

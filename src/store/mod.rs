@@ -16,7 +16,10 @@
 //! give it the same observable behaviour, which the conformance tests check.
 
 mod batch;
+mod caa;
+mod expiry;
 mod facts;
+mod inventory;
 mod logs;
 mod metrics;
 mod outbox;
@@ -33,6 +36,9 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use batch::{Batch, BatchOutcome, MalformedEntry, StoredEntry};
+pub use caa::{CaaCandidate, CaaRecordRow};
+pub use expiry::{FindingRecord, FindingRow, HostGauge};
+pub use inventory::{ServedRow, ValidCertificate};
 pub use logs::{LogMeta, LogPosition, LogRow};
 pub use metrics::{ProbeSample, SinkFailure};
 pub use outbox::{Delivery, OutboxItem, OutboxSummary, SinkRoute};

@@ -72,6 +72,9 @@ pub struct ProbeRecord<'a> {
     pub next_probe_at: i64,
     /// The event this result causes, queued for every sink in the same transaction.
     pub event: Option<&'a Event>,
+    /// The complete findings of [`crate::probe::renewal`] for this result (stale deployment, renewal
+    /// missing); `None` leaves the stored ones as they are (nothing was served, so nothing can be judged).
+    pub findings: Option<&'a [super::FindingRecord]>,
 }
 
 pub(super) const TARGET_COLUMNS: &str = "domain, port, tags, source, added_at, next_probe_at, last_probed_at, \
@@ -140,7 +143,13 @@ pub(super) fn queue_matched_names(
 ) -> Result<usize, StoreError> {
     let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for m in matches.iter().filter(|m| m.kind != MatchKind::Lookalike) {
-        if let Some(name) = probe_name(&m.name) {
+        // An `ip:` item's address is probed as is (no SNI); other IP SANs are not probed.
+        let name = if m.kind == MatchKind::Ip {
+            Target::new(&m.name, DEFAULT_PORT).ok().map(|t| t.host)
+        } else {
+            probe_name(&m.name)
+        };
+        if let Some(name) = name {
             wanted
                 .entry(name)
                 .or_default()
@@ -333,6 +342,16 @@ impl Store {
         )?;
         if let Some(ev) = rec.event {
             insert_event(&tx, ev, &routes, rec.probed_at)?;
+        }
+        if let Some(findings) = rec.findings {
+            super::expiry::apply_findings(
+                &tx,
+                &r.domain,
+                r.port,
+                findings,
+                &routes,
+                rec.probed_at,
+            )?;
         }
         tx.commit()?;
         Ok(id)

@@ -33,13 +33,13 @@ pub struct ProbeStatusRow {
     pub latest: Option<ProbeResultRow>,
 }
 
-const RESULT_COLUMNS: &str = "id, domain, port, probed_at, status, level, days_left, not_after, cert_sha256, issuer, seen_in_ct";
+pub(super) const RESULT_COLUMNS: &str = "id, domain, port, probed_at, status, level, days_left, not_after, cert_sha256, issuer, seen_in_ct";
 
 pub(super) struct RawResult(ProbeResultRow, String, String);
 
 impl RawResult {
     /// Reads `RESULT_COLUMNS` starting at column `at`.
-    fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<RawResult> {
+    pub(super) fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<RawResult> {
         Ok(RawResult(
             ProbeResultRow {
                 id: r.get(at)?,
@@ -59,7 +59,7 @@ impl RawResult {
         ))
     }
 
-    fn decode(self) -> Result<ProbeResultRow, StoreError> {
+    pub(super) fn decode(self) -> Result<ProbeResultRow, StoreError> {
         let RawResult(mut row, status, level) = self;
         row.status = parse_enum("probe_results.status", status)?;
         row.level = parse_enum("probe_results.level", level)?;

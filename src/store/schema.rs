@@ -195,6 +195,35 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) STRICT;
     "#,
+    // v6 (expiry intelligence): what a probed host serves compared with CT — renewed but not deployed
+    // (`stale_deployment`), renewal missing (`renewal_missing`). One row per finding about one served
+    // certificate; `resolved_at` is set when a later probe no longer finds it (history for `report --since`).
+    r#"
+    CREATE TABLE expiry_findings (
+        id          INTEGER PRIMARY KEY,
+        domain      TEXT NOT NULL,
+        port        INTEGER NOT NULL,
+        kind        TEXT NOT NULL,                   -- 'stale_deployment' | 'renewal_missing'
+        cert_sha256 TEXT NOT NULL,                   -- the served certificate the finding is about
+        detail      TEXT NOT NULL,                   -- JSON probe::renewal::Finding
+        raised_at   INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        resolved_at INTEGER
+    ) STRICT;
+    CREATE INDEX expiry_findings_target ON expiry_findings(domain, port, resolved_at);
+    "#,
+    // v7 (CAA checks): one row per checked certificate; `unknown` verdicts (DNS failure) are retried at
+    // `next_check_at` while the certificate is young enough, `allowed` / `mismatch` are final.
+    r#"
+    CREATE TABLE caa_checks (
+        cert_id       INTEGER PRIMARY KEY REFERENCES certificates(id),
+        verdict       TEXT NOT NULL,                 -- 'allowed' | 'mismatch' | 'unknown'
+        detail        TEXT NOT NULL,                 -- JSON: issuer identifiers and per-name verdicts
+        checked_at    INTEGER NOT NULL,
+        attempts      INTEGER NOT NULL,
+        next_check_at INTEGER                        -- NULL: final
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

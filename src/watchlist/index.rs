@@ -64,6 +64,8 @@ pub struct Index {
     pub excluded_domain: MultiMap,
     pub excluded_exact: MultiMap,
     pub lookalike: LookalikeIndex,
+    /// `ip:` items: (network, item).
+    pub ip_items: Vec<(ipnet::IpNet, u32)>,
 }
 
 /// Why building failed even though every line was valid (the regex set as a whole is too big).
@@ -169,6 +171,7 @@ impl Builder {
                 }
                 self.keywords.push((id, keyword.clone(), brand));
             }
+            Pattern::Ip(net) => index.ip_items.push((*net, id)),
             Pattern::Exclude { .. } => unreachable!("exclusions are not items"),
         }
         let file = self.index.files.len() as u32 - 1;
@@ -193,6 +196,7 @@ fn make_item(file: u32, item: ParsedItem) -> Item {
         Pattern::Exact(_) => (MatchKind::Exact, u8::MAX),
         Pattern::Regex(_) => (MatchKind::Regex, 0),
         Pattern::Keyword(_) => (MatchKind::Keyword, 0),
+        Pattern::Ip(net) => (MatchKind::Ip, net.prefix_len()),
         Pattern::Exclude { .. } => unreachable!("exclusions are not items"),
     };
     Item {

@@ -96,7 +96,41 @@ pub fn match_cert(index: &Index, input: &MatchInput<'_>) -> Vec<Match> {
         }
         match_name(index, &name, &issuer, &mut scratch, &mut out);
     }
+    match_ips(index, input.ip_addresses, &mut out);
     out
+}
+
+/// `ip:` items: every IP-address SAN inside an item's network (a linear scan: IP items are few).
+fn match_ips(index: &Index, ips: &[String], out: &mut Vec<Match>) {
+    if index.ip_items.is_empty() {
+        return;
+    }
+    let mut seen = Vec::new();
+    for raw in ips {
+        let Ok(ip) = raw.trim().parse::<std::net::IpAddr>() else {
+            continue;
+        };
+        if seen.contains(&ip) {
+            continue;
+        }
+        seen.push(ip);
+        for (net, id) in &index.ip_items {
+            if !net.contains(&ip) {
+                continue;
+            }
+            let item = &index.items[*id as usize];
+            out.push(Match {
+                item: item.text.to_string(),
+                source: format!("{}:{}", index.files[item.file as usize], item.line),
+                name: ip.to_string(),
+                name_unicode: ip.to_string(),
+                kind: MatchKind::Ip,
+                tags: item.tags.clone(),
+                brand: None,
+                reason: None,
+            });
+        }
+    }
 }
 
 /// Buffers reused across the names of one certificate.

@@ -44,6 +44,8 @@ pub struct Watchlist {
 #[derive(Debug, Clone, Copy)]
 pub struct MatchInput<'a> {
     pub dns_names: &'a [String],
+    /// IP-address SANs (text form), for `ip:` items.
+    pub ip_addresses: &'a [String],
     pub issuer_org: Option<&'a str>,
     pub issuer_cn: Option<&'a str>,
     /// SHA-256 of the issuer's SubjectPublicKeyInfo (DER), for `issuers=spki:<hex>`: only of an issuer proven to
@@ -61,6 +63,7 @@ impl<'a> MatchInput<'a> {
     pub fn from_cert(info: &'a crate::ct::cert::CertInfo) -> MatchInput<'a> {
         MatchInput {
             dns_names: &info.dns_names,
+            ip_addresses: &info.ip_addresses,
             issuer_org: info.issuer_org.as_deref(),
             issuer_cn: info.issuer_cn.as_deref(),
             issuer_spki_sha256: info.issuer_spki_sha256.as_ref(),
@@ -113,6 +116,8 @@ pub enum MatchKind {
     Lookalike,
     /// A covered name issued by a CA that the item's `issuers=` does not allow.
     UnauthorizedIssuer,
+    /// `ip:203.0.113.0/24`: an IP-address SAN in the network.
+    Ip,
 }
 
 impl MatchKind {
@@ -125,6 +130,7 @@ impl MatchKind {
             MatchKind::Wildcard => "wildcard",
             MatchKind::Regex => "regex",
             MatchKind::Keyword => "keyword",
+            MatchKind::Ip => "ip",
             MatchKind::Lookalike => "lookalike",
             MatchKind::UnauthorizedIssuer => "unauthorized_issuer",
         }

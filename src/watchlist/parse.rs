@@ -27,6 +27,9 @@ pub enum Pattern {
     Keyword(String),
     /// `!example.com` (name and subdomains) or `!=host.example.com` (`exact`).
     Exclude { name: String, exact: bool },
+    /// `ip:203.0.113.0/24`, `ip:2001:db8::1`: IP-address SANs in this network (a single address is a /32 or
+    /// /128).
+    Ip(ipnet::IpNet),
 }
 
 /// One `issuers=` entry: a CA is authorized if its organization or CN contains `Name` (compared on lower-case
@@ -87,6 +90,8 @@ pub enum LineError {
     BadLookalike { value: String },
     #[error("unexpected '{text}' after the item")]
     UnexpectedText { text: String },
+    #[error("invalid IP address or network in '{item}'")]
+    BadIp { item: String },
 }
 
 impl LineError {
@@ -134,6 +139,10 @@ impl LineError {
             }
             Self::BadSpki { .. } => {
                 "write spki:<64 hex digits>, the SHA-256 of the issuer's SubjectPublicKeyInfo"
+            }
+            Self::BadIp { .. } => {
+                "write ip: and an address or a network in CIDR form: ip:203.0.113.7, ip:203.0.113.0/24, \
+                 ip:2001:db8::/32"
             }
             Self::BadLookalike { .. } => {
                 "use lookalike=off (look-alike detection is on by default)"
@@ -267,7 +276,9 @@ fn option_tokens(rest: &str) -> impl Iterator<Item = &str> {
 
 fn parse_pattern(text: &str) -> Result<(Pattern, Vec<LineWarning>), LineError> {
     let mut warnings = Vec::new();
-    let pattern = if let Some(body) = text.strip_prefix('/') {
+    let pattern = if let Some(net) = text.strip_prefix("ip:") {
+        Pattern::Ip(parse_ip_net(text, net)?)
+    } else if let Some(body) = text.strip_prefix('/') {
         let pattern = body.strip_suffix('/').unwrap_or(body);
         if pattern.is_empty() {
             return Err(LineError::EmptyRegex);
@@ -444,7 +455,24 @@ pub fn pattern_kind(pattern: &Pattern) -> &'static str {
         Pattern::Regex(_) => "regex",
         Pattern::Keyword(_) => "keyword",
         Pattern::Exclude { .. } => "exclusion",
+        Pattern::Ip(_) => "ip",
     }
+}
+
+/// `203.0.113.0/24`, `2001:db8::/32`, or one address (a host network); the host bits of a network are cleared.
+fn parse_ip_net(item: &str, text: &str) -> Result<ipnet::IpNet, LineError> {
+    let bad = || LineError::BadIp {
+        item: item.to_string(),
+    };
+    if text.contains('/') {
+        return text
+            .parse::<ipnet::IpNet>()
+            .map(|n| n.trunc())
+            .map_err(|_| bad());
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| bad())
 }
 
 fn parse_issuer(option: &str, entry: &str) -> Result<IssuerRule, LineError> {

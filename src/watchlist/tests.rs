@@ -13,6 +13,7 @@ fn cert(names: &[&str]) -> Vec<String> {
 fn input(names: &[String]) -> MatchInput<'_> {
     MatchInput {
         dns_names: names,
+        ip_addresses: &[],
         issuer_org: None,
         issuer_cn: None,
         issuer_spki_sha256: None,
@@ -229,6 +230,7 @@ fn issuance_policy_reports_other_issuers_separately() {
     let with = |org: Option<&'static str>, spki: Option<&'static [u8; 32]>| {
         let input = MatchInput {
             dns_names: &names,
+            ip_addresses: &[],
             issuer_org: org,
             issuer_cn: None,
             issuer_spki_sha256: spki,
@@ -262,6 +264,7 @@ fn the_most_specific_issuance_policy_decides() {
     let names = cert(&["shop.example.com", "www.example.com"]);
     let input = MatchInput {
         dns_names: &names,
+        ip_addresses: &[],
         issuer_org: Some("DigiCert Inc"),
         issuer_cn: None,
         issuer_spki_sha256: None,

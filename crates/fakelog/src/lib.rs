@@ -440,3 +440,57 @@ fn replace_all(hay: &mut [u8], needle: &[u8], new: &[u8]) {
         }
     }
 }
+
+impl FakeEntry {
+    /// An `x509_entry` for `cert_der` (a certificate of a test CA), logged at `timestamp_ms`, with `chain`
+    /// (issuer first) as extra_data. RFC 6962 §3.4:
+    ///
+    /// ```text
+    /// MerkleTreeLeaf { version v1(0); leaf_type timestamped_entry(0);
+    ///   TimestampedEntry { uint64 timestamp; LogEntryType x509_entry(0); ASN.1Cert <1..2^24-1>;
+    ///                      CtExtensions <0..2^16-1> } }
+    /// extra_data: ASN.1Cert certificate_chain<0..2^24-1>
+    /// ```
+    pub fn x509(cert_der: &[u8], chain: &[&[u8]], timestamp_ms: u64) -> FakeEntry {
+        let mut leaf = vec![0u8, 0u8];
+        leaf.extend_from_slice(&timestamp_ms.to_be_bytes());
+        leaf.extend_from_slice(&[0, 0]);
+        push_u24(&mut leaf, cert_der);
+        leaf.extend_from_slice(&[0, 0]);
+        let mut certs = Vec::new();
+        for c in chain {
+            push_u24(&mut certs, c);
+        }
+        let mut extra = Vec::new();
+        push_u24(&mut extra, &certs);
+        FakeEntry {
+            leaf_input: leaf,
+            extra_data: extra,
+        }
+    }
+}
+
+fn push_u24(out: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len() as u32;
+    out.extend_from_slice(&n.to_be_bytes()[1..]);
+    out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod x509_entry_tests {
+    use super::*;
+
+    #[test]
+    fn an_x509_entry_decodes_to_the_certificate_and_timestamp() {
+        let der = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/certs/real/letsencrypt_org_E8_leaf.der"
+        ))
+        .unwrap();
+        let e = FakeEntry::x509(&der, &[b"issuer"], 1_700_000_000_123);
+        let entry = ctwatch::ct::leaf::decode_rfc6962(&e.leaf_input, &e.extra_data).unwrap();
+        assert_eq!(entry.cert_der, der);
+        assert_eq!(entry.timestamp_ms, 1_700_000_000_123);
+        assert!(entry.precert_tbs.is_none());
+    }
+}
