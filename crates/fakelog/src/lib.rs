@@ -489,8 +489,8 @@ mod x509_entry_tests {
         .unwrap();
         let e = FakeEntry::x509(&der, &[b"issuer"], 1_700_000_000_123);
         let entry = ctwatch::ct::leaf::decode_rfc6962(&e.leaf_input, &e.extra_data).unwrap();
-        assert_eq!(entry.cert_der, der);
+        assert_eq!(entry.signed_entry, der);
         assert_eq!(entry.timestamp_ms, 1_700_000_000_123);
-        assert!(entry.precert_tbs.is_none());
+        assert!(entry.pre_certificate.is_none());
     }
 }
