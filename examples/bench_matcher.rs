@@ -219,6 +219,7 @@ fn run(watchlist: &Watchlist, names: &[String]) -> (BTreeMap<MatchKind, usize>, 
             issuer_org: Some("Example CA"),
             issuer_cn: None,
             issuer_spki_sha256: None,
+            issuer_proven: true,
         };
         for m in watchlist.match_cert(&input) {
             *per_kind.entry(m.kind).or_default() += 1;

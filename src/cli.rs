@@ -454,8 +454,16 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
     }
     let tty = std::io::stdout().is_terminal();
     println!(
-        "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10} {:>8}  {:<20}  URL / last error",
-        "KIND", "OPERATOR", "STATE", "VERIFIED", "HEAD", "BACKLOG", "LAG", "LAST CONTACT"
+        "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10} {:>8} {:>9}  {:<20}  URL / last error",
+        "KIND",
+        "OPERATOR",
+        "STATE",
+        "VERIFIED",
+        "HEAD",
+        "BACKLOG",
+        "LAG",
+        "MALFORMED",
+        "LAST CONTACT"
     );
     for l in &logs {
         let fmt_n = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
@@ -465,7 +473,7 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
             .unwrap_or_else(|| "never".into());
         let operator: String = l.operator.chars().take(16).collect();
         println!(
-            "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10} {:>8}  {:<20}  {}",
+            "{:<8} {:<16} {:<10} {:>12} {:>12} {:>10} {:>8} {:>9}  {:<20}  {}",
             l.kind,
             operator,
             l.state,
@@ -475,6 +483,7 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
             l.lag_secs
                 .map(|s| crate::health::rules::human_secs(s as i64))
                 .unwrap_or_else(|| "-".into()),
+            l.malformed_entries,
             contact,
             l.url
         );

@@ -42,6 +42,8 @@ struct MatchedJson<'a> {
     tags: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     brand: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
 /// The events caused by a newly stored certificate: one per event kind among its matches (an ordinary match,
@@ -78,6 +80,7 @@ pub fn certificate_events(log: &LogRef, entry: &StoredEntry) -> Vec<Event> {
                     source: &m.source,
                     tags: &m.tags,
                     brand: m.brand.as_deref(),
+                    reason: m.reason,
                 })
                 .collect();
             let group = tags
@@ -85,7 +88,7 @@ pub fn certificate_events(log: &LogRef, entry: &StoredEntry) -> Vec<Event> {
                 .cloned()
                 .unwrap_or_else(|| matches[0].item.clone());
             let info = &entry.info;
-            let payload = json!({
+            let mut payload = json!({
                 "version": PAYLOAD_VERSION,
                 "kind": kind,
                 "log": log.url,
@@ -93,7 +96,7 @@ pub fn certificate_events(log: &LogRef, entry: &StoredEntry) -> Vec<Event> {
                 "index": entry.index,
                 "timestamp": rfc3339_ms(entry.timestamp_ms as i64),
                 "entry_type": entry.entry_type.as_str(),
-                "cert_sha256": hex::encode(info.cert_sha256),
+                "cert_sha256": info.cert_sha256.map(hex::encode),
                 "tbs_sha256": hex::encode(info.tbs_sha256),
                 "pubkey_sha256": hex::encode(info.pubkey_sha256),
                 "dns_names": info.dns_names,
@@ -106,6 +109,11 @@ pub fn certificate_events(log: &LogRef, entry: &StoredEntry) -> Vec<Event> {
                 "not_after": rfc3339(info.not_after),
                 "tags": tags,
             });
+            // What the log served outside the tree and could not be read or proved (certspotter's CHAIN_ERROR):
+            // the entry is reported from its leaf, and `issuers=` policies treat its issuer as unproven.
+            if let Some(e) = info.chain.error() {
+                payload["chain_error"] = json!(e);
+            }
             Event {
                 kind: kind.to_string(),
                 group_key: format!("{kind}|{group}"),

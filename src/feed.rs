@@ -121,11 +121,32 @@ impl LogFeed {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as f64 / 1000.0)
             .unwrap_or(0.0);
+        // The precertificate DER is served next to the leaf, not in it: streamed only when it is the leaf's
+        // (proven by the chain check, or the same TBS identity as the leaf).
+        let cert_der = match entry.entry_type {
+            EntryType::X509 => &entry.signed_entry[..],
+            EntryType::Precert => {
+                let pre = entry.pre_certificate.as_deref()?;
+                let same_tbs = || {
+                    crate::ct::cert::tbs_of_certificate(pre)
+                        .and_then(crate::ct::cert::tbs_identity)
+                        .is_ok_and(|id| id == info.tbs_sha256)
+                };
+                if !(info.chain.is_proven() || same_tbs()) {
+                    tracing::debug!(
+                        index,
+                        "not streamed: the served precertificate is not the leaf's"
+                    );
+                    return None;
+                }
+                pre
+            }
+        };
         let rendered = certstream::render(&certstream::UpdateInput {
             source: &self.source,
             index,
             precert: entry.entry_type == EntryType::Precert,
-            cert_der: &entry.cert_der,
+            cert_der,
             chain: &entry.chain,
             tbs_sha256: &info.tbs_sha256,
             seen,

@@ -8,7 +8,8 @@
 //!   ctlog::rfc6962 (get-sth, get-entries, proofs)   ctlog::static_ct (checkpoint, tiles, issuers)
 //!        sth/sig: verify the signed head              checkpoint/sig: verify the signed note
 //!                                 │  parallel ranges, back in order
-//!   leaf: MerkleTreeLeaf / TileLeaf -> LogEntry ── cert: LogEntry -> CertInfo (names, tbs_sha256, ...)
+//!   leaf: MerkleTreeLeaf / TileLeaf -> LogEntry ── cert::leaf_info: the leaf alone -> CertInfo (names, tbs_sha256)
+//!                                 │    matched entries only: chain::check proves the served pre_certificate / issuer
 //!                                 │
 //!   watchlist: CertInfo -> matches          merkle: batch root == signed root, or consistency proof
 //!                                 │
@@ -26,7 +27,7 @@
 //!
 //! # Layout
 //! - Pure protocol and parsing code, no I/O: [`ct`] (the CT protocol layer: [`ct::leaf`], [`ct::cert`],
-//!   [`ct::der`], [`ct::merkle`], [`ct::sig`], [`ct::sth`], [`ct::checkpoint`], [`ct::loglist`]), and
+//!   [`ct::chain`], [`ct::der`], [`ct::merkle`], [`ct::sig`], [`ct::sth`], [`ct::checkpoint`], [`ct::loglist`]), and
 //!   [`watchlist`], [`event`].
 //! - I/O behind small traits: [`ctlog`] (the [`ctlog::CtLog`] trait and its HTTP clients), [`store`] (SQLite),
 //!   [`notify`] (the [`notify::Sink`] trait and the outbox workers), [`logsource`] (fetching the log list).

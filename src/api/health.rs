@@ -1,5 +1,6 @@
 //! `GET /health`: 200 when every followed log was contacted recently and no sink has been failing for long; 503
-//! with the reasons otherwise. For load balancers, uptime checks and `curl -f`.
+//! with the reasons otherwise. For load balancers, uptime checks and `curl -f`. `warnings` (status `warning`, still
+//! 200) lists logs that served malformed entries in the last day.
 
 use std::sync::Arc;
 
@@ -28,14 +29,21 @@ pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Respons
         &sinks,
         &state.config.health,
     );
+    // Warnings do not make the monitor unhealthy (200), but say what needs a look.
+    let warnings = crate::health::malformed::warnings(now, &logs);
     let body = json!({
-        "status": if problems.is_empty() { "ok" } else { "unhealthy" },
+        "status": match (problems.is_empty(), warnings.is_empty()) {
+            (false, _) => "unhealthy",
+            (true, false) => "warning",
+            (true, true) => "ok",
+        },
         "checked_at": rfc3339(now),
         "logs": logs.len(),
         "max_lag_secs": logs.iter().map(|l| l.lag_secs).max().unwrap_or(0),
         "lag_secs": logs.iter().map(|l| (l.url.clone(), l.lag_secs)).collect::<std::collections::BTreeMap<_, _>>(),
         "failing_sinks": sinks.len(),
         "problems": problems,
+        "warnings": warnings,
     });
     let status = if problems.is_empty() {
         StatusCode::OK

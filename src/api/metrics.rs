@@ -31,6 +31,8 @@ pub struct LogFigures {
     pub last_success: u64,
     pub processed: u64,
     pub downloaded: u64,
+    /// Entries stored as malformed, all time (from the database).
+    pub malformed: u64,
     pub errors: BTreeMap<String, u64>,
     /// Seconds since the oldest entry not yet verified was published (0: caught up).
     pub lag_secs: f64,
@@ -65,6 +67,7 @@ impl Snapshot {
         registry: &Registry,
         store: &Store,
     ) -> Result<Snapshot, crate::store::StoreError> {
+        let malformed = store.malformed_counts()?;
         let logs = registry
             .logs()
             .into_iter()
@@ -77,6 +80,7 @@ impl Snapshot {
                 transport_errors: l.stats.fetch.transport_errors.load(Relaxed),
                 retries: l.stats.fetch.retries.load(Relaxed),
                 bytes: l.stats.fetch.bytes.load(Relaxed),
+                malformed: malformed.get(&l.url).copied().unwrap_or(0),
                 verified: l.stats.verified_size.load(Relaxed),
                 head: l.stats.head_size.load(Relaxed),
                 backlog: l.stats.backlog(),
@@ -242,6 +246,12 @@ const LOG_FAMILIES: &[Family<LogFigures>] = &[
         "counter",
         "Response bytes received from the log.",
         |l| l.bytes as f64,
+    ),
+    (
+        "ctwatch_malformed_entries_total",
+        "counter",
+        "Entries of the log stored as malformed (their Merkle leaf did not decode), all time; see `ctwatch logs`.",
+        |l| l.malformed as f64,
     ),
 ];
 

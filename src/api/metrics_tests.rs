@@ -14,6 +14,7 @@ fn snapshot() -> Snapshot {
             last_success: 1_750_000_100,
             processed: 1024,
             downloaded: 1100,
+            malformed: 2,
             errors: [("transport".to_string(), 3)].into_iter().collect(),
             lag_secs: 12.5,
             window: 7,

@@ -4,7 +4,7 @@
 //! Pure. Fields are parsed with x509-parser; the identity needs an *edited* TBSCertificate, which x509-parser cannot
 //! produce, so [`tbs_identity`] walks the DER itself (see `der.rs`).
 //!
-//! Which TBSCertificate is described: for a precert entry, the one in the leaf (`precert_tbs`) — that is the final
+//! Which TBSCertificate is described: for a precert entry, the one in the leaf (`signed_entry`) — that is the final
 //! certificate's TBS minus the SCT list, with the issuer already rewritten when a precert-signing certificate was
 //! used — and for an x509 entry, the certificate's own. This matches certspotter, whose `tbs_sha256` is the SHA-256
 //! of the leaf's TBS for precerts and of the certificate's TBS without the SCT list extension for certificates.
@@ -18,6 +18,7 @@ use x509_parser::der_parser::asn1_rs::{Any, Class, FromDer};
 use x509_parser::extensions::GeneralName;
 use x509_parser::x509::X509Name;
 
+use crate::ct::chain;
 use crate::ct::der::{self, DerError};
 use crate::ct::leaf::{EntryType, LogEntry};
 
@@ -47,8 +48,6 @@ pub enum CertError {
     DuplicateExtensionsField,
     #[error("{what}: {reason}")]
     Parse { what: &'static str, reason: String },
-    #[error("precert entry has no TBSCertificate (precert_tbs is None)")]
-    MissingPrecertTbs,
     #[error("subjectAltName iPAddress of {len} bytes (expected 4 or 16)")]
     BadIpAddress { len: usize },
     #[error("subjectAltName dNSName is not valid text: {bytes:02x?}")]
@@ -79,15 +78,43 @@ pub struct CertInfo {
     /// Unix seconds.
     pub not_before: i64,
     pub not_after: i64,
-    /// SHA-256 of `LogEntry::cert_der` (for a precert: of the pre_certificate DER).
-    pub cert_sha256: [u8; 32],
+    /// SHA-256 of the certificate DER: for an x509 entry the leaf's certificate; for a precert the served
+    /// pre_certificate, only once [`chain::check`] proved it is the leaf's (`None` before or otherwise).
+    pub cert_sha256: Option<[u8; 32]>,
     /// The issuance identity shared by precert and final cert; see [`tbs_identity`].
     pub tbs_sha256: [u8; 32],
     /// SHA-256 of the subject SubjectPublicKeyInfo DER (certspotter's `pubkey_sha256`).
     pub pubkey_sha256: [u8; 32],
-    /// precert: `issuer_key_hash`; x509: SHA-256 of chain[0]'s SPKI when a chain was given.
+    /// SHA-256 of the SubjectPublicKeyInfo of the issuing CA, once [`chain::check`] proved it; `None` otherwise.
     pub issuer_spki_sha256: Option<[u8; 32]>,
+    /// What the served chain proved (see [`ChainStatus`]).
+    pub chain: ChainStatus,
     pub is_precert: bool,
+}
+
+/// Whether the unverified fields of an entry (pre_certificate, chain) were checked, and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainStatus {
+    /// Not checked: [`leaf_info`] only reads the leaf.
+    Unchecked,
+    /// The issuer is proven and, for a precert, the served pre_certificate is the leaf's.
+    Proven,
+    /// The served fields could not be read or proved nothing: why (certspotter's `CHAIN_ERROR`).
+    Error(String),
+}
+
+impl ChainStatus {
+    pub fn is_proven(&self) -> bool {
+        *self == ChainStatus::Proven
+    }
+
+    /// The reason, when the check failed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            ChainStatus::Error(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -210,26 +237,16 @@ fn parse_tbs<'a>(tbs_der: &'a [u8], what: &'static str) -> Result<TbsCertificate
     Ok(tbs)
 }
 
-pub fn cert_info(entry: &LogEntry) -> Result<CertInfo, CertError> {
+/// Facts from the leaf alone (what the tree proves): names, subject, issuer name, serial, validity, `tbs_sha256`,
+/// `pubkey_sha256`; `cert_sha256` for x509 entries. Nothing served outside the tree is read: the issuer is not
+/// proven and a precert's `cert_sha256` is unknown until [`CertInfo::apply_chain`]. Cheap enough for every entry
+/// of a firehose; run the chain check only for entries that matter (it verifies signatures).
+pub fn leaf_info(entry: &LogEntry) -> Result<CertInfo, CertError> {
     let tbs_der: &[u8] = match entry.entry_type {
-        EntryType::X509 => tbs_of_certificate(&entry.cert_der)?,
-        EntryType::Precert => entry
-            .precert_tbs
-            .as_deref()
-            .ok_or(CertError::MissingPrecertTbs)?,
+        EntryType::X509 => tbs_of_certificate(&entry.signed_entry)?,
+        EntryType::Precert => &entry.signed_entry,
     };
     let tbs = parse_tbs(tbs_der, "TBSCertificate")?;
-    let issuer_spki_sha256 = match entry.entry_type {
-        EntryType::Precert => entry.issuer_key_hash,
-        EntryType::X509 => match entry.chain.first() {
-            None => None,
-            Some(issuer_der) => {
-                let what = "issuer certificate (chain[0])";
-                let issuer = parse_tbs(tbs_of_certificate(issuer_der)?, what)?;
-                Some(sha256(issuer.subject_pki.raw))
-            }
-        },
-    };
     let (dns_names, ip_addresses) = names(&tbs)?;
     Ok(CertInfo {
         dns_names,
@@ -241,12 +258,40 @@ pub fn cert_info(entry: &LogEntry) -> Result<CertInfo, CertError> {
         serial: hex::encode(tbs.raw_serial()),
         not_before: tbs.validity.not_before.timestamp(),
         not_after: tbs.validity.not_after.timestamp(),
-        cert_sha256: sha256(&entry.cert_der),
+        cert_sha256: match entry.entry_type {
+            EntryType::X509 => Some(sha256(&entry.signed_entry)),
+            EntryType::Precert => None,
+        },
         tbs_sha256: tbs_identity(tbs_der)?,
         pubkey_sha256: sha256(tbs.subject_pki.raw),
-        issuer_spki_sha256,
+        issuer_spki_sha256: None,
+        chain: ChainStatus::Unchecked,
         is_precert: entry.entry_type == EntryType::Precert,
     })
+}
+
+/// Everything: [`leaf_info`], then the served chain checked with [`chain::check`].
+pub fn cert_info(entry: &LogEntry) -> Result<CertInfo, CertError> {
+    let mut info = leaf_info(entry)?;
+    info.apply_chain(chain::check(entry));
+    Ok(info)
+}
+
+impl CertInfo {
+    /// Record the outcome of [`chain::check`] for this entry.
+    pub fn apply_chain(&mut self, proof: Result<chain::Proof, chain::ChainError>) {
+        match proof {
+            Ok(p) => {
+                self.issuer_spki_sha256 = Some(p.issuer_spki_sha256);
+                self.cert_sha256 = Some(p.cert_sha256);
+                self.chain = ChainStatus::Proven;
+            }
+            Err(e) => {
+                self.issuer_spki_sha256 = None;
+                self.chain = ChainStatus::Error(e.to_string());
+            }
+        }
+    }
 }
 
 /// Add `value` to `list` unless already present (lists are short: a linear scan keeps the order simply).

@@ -130,24 +130,43 @@ impl EntryType {
 }
 
 /// One decoded log entry, independent of the log's API flavour.
+///
+/// Trust: only `timestamp_ms`, `entry_type`, `signed_entry` and `issuer_key_hash` come from the Merkle leaf, which
+/// the signed tree head proves. `pre_certificate` and `chain` are served next to the leaf (RFC 6962 `extra_data`,
+/// the TileLeaf's trailing fields and `issuer/` files) and prove nothing until `ct::chain` has checked them; when
+/// they cannot even be read, the entry still decodes and `chain_error` says why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     pub timestamp_ms: u64,
     pub entry_type: EntryType,
-    /// x509: the certificate DER. precert: the pre_certificate DER from extra_data (RFC 6962) or TileLeaf.
-    pub cert_der: Vec<u8>,
-    /// precert only: the TBSCertificate from the leaf (poison already removed by the log; issuer may be rewritten)
-    pub precert_tbs: Option<Vec<u8>>,
-    /// precert only: SHA-256 of the issuer's SubjectPublicKeyInfo (from the leaf)
+    /// Verified (in the leaf). x509: the certificate DER. precert: the TBSCertificate (poison removed by the log;
+    /// issuer and authority key id rewritten when a precertificate signing certificate was used).
+    pub signed_entry: Vec<u8>,
+    /// precert only, verified (in the leaf): SHA-256 of the issuing CA's SubjectPublicKeyInfo.
     pub issuer_key_hash: Option<[u8; 32]>,
-    /// chain DERs, issuer first (RFC 6962 extra_data). Empty for tile leaves (they carry fingerprints instead).
+    /// precert only, NOT verified: the pre_certificate DER as served; `None` when it could not be read.
+    pub pre_certificate: Option<Vec<u8>>,
+    /// NOT verified: chain certificate DERs, issuer first, as served.
     pub chain: Vec<Vec<u8>>,
+    /// Why the unverified fields (`pre_certificate`, `chain`) could not be read, if they could not.
+    pub chain_error: Option<String>,
+}
+
+impl LogEntry {
+    /// The certificate DER a fingerprint describes: the x509 certificate (verified) or the served pre_certificate
+    /// (NOT verified: see `ct::chain` before trusting its hash).
+    pub fn cert_der(&self) -> Option<&[u8]> {
+        match self.entry_type {
+            EntryType::X509 => Some(&self.signed_entry),
+            EntryType::Precert => self.pre_certificate.as_deref(),
+        }
+    }
 }
 
 /// One entry of a static-ct data tile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TileLeaf {
-    /// The entry; `chain` is empty (see `chain_fingerprints`).
+    /// The entry; `chain` is empty (see `chain_fingerprints`, resolved by the client).
     pub entry: LogEntry,
     /// `0x00 0x00 | TimestampedEntry`: the RFC 6962 MerkleTreeLeaf, i.e. what the Merkle tree hashes.
     pub merkle_leaf_input: Vec<u8>,
@@ -289,6 +308,10 @@ fn read_chain(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<Vec<u8>>, Le
 }
 
 /// Decode an RFC 6962 get-entries item (leaf_input and extra_data already base64-decoded).
+///
+/// Only `leaf_input` can make this fail: it is what the tree proves. A malformed `extra_data` (served outside the
+/// tree) leaves `pre_certificate` and `chain` empty and is described in `chain_error`, so that a hostile log cannot
+/// hide an entry by garbling what it serves next to it.
 pub fn decode_rfc6962(leaf_input: &[u8], extra_data: &[u8]) -> Result<LogEntry, LeafError> {
     let mut leaf = Reader::new(leaf_input);
     let version = leaf.uint(1, "leaf_input")? as u8;
@@ -301,26 +324,37 @@ pub fn decode_rfc6962(leaf_input: &[u8], extra_data: &[u8]) -> Result<LogEntry, 
     }
     let te = read_timestamped_entry(&mut leaf, "leaf_input")?;
     leaf.finish("leaf_input")?;
-
-    let mut extra = Reader::new(extra_data);
-    let (cert_der, precert_tbs) = match te.entry_type {
-        EntryType::X509 => (te.signed_der.to_vec(), None),
-        EntryType::Precert => {
-            let pre_certificate = extra.cert("extra_data: pre_certificate")?;
-            (pre_certificate.to_vec(), Some(te.signed_der.to_vec()))
-        }
+    let (pre_certificate, chain, chain_error) = match decode_extra_data(te.entry_type, extra_data) {
+        Ok((pre, chain)) => (pre, chain, None),
+        Err(e) => (None, Vec::new(), Some(e.to_string())),
     };
-    let chain = read_chain(&mut extra, "extra_data: certificate_chain")?;
-    extra.finish("extra_data")?;
-
     Ok(LogEntry {
         timestamp_ms: te.timestamp_ms,
         entry_type: te.entry_type,
-        cert_der,
-        precert_tbs,
+        signed_entry: te.signed_der.to_vec(),
         issuer_key_hash: te.issuer_key_hash,
+        pre_certificate,
         chain,
+        chain_error,
     })
+}
+
+/// Decode an RFC 6962 `extra_data` (unverified): for a precert `PrecertChainEntry { ASN.1Cert pre_certificate;
+/// ASN.1Cert precertificate_chain<0..2^24-1>; }`, for an x509 entry `ASN.1Cert certificate_chain<0..2^24-1>`.
+/// Returns the pre_certificate (precert only) and the chain.
+#[allow(clippy::type_complexity)]
+pub fn decode_extra_data(
+    entry_type: EntryType,
+    extra_data: &[u8],
+) -> Result<(Option<Vec<u8>>, Vec<Vec<u8>>), LeafError> {
+    let mut extra = Reader::new(extra_data);
+    let pre_certificate = match entry_type {
+        EntryType::X509 => None,
+        EntryType::Precert => Some(extra.cert("extra_data: pre_certificate")?.to_vec()),
+    };
+    let chain = read_chain(&mut extra, "extra_data: certificate_chain")?;
+    extra.finish("extra_data")?;
+    Ok((pre_certificate, chain))
 }
 
 /// Find the `leaf_index` extension in a static-ct `CtExtensions` body (`u8 type | u16 length | data`, repeated).
@@ -351,6 +385,10 @@ fn parse_leaf_index(extensions: &[u8], base: usize) -> Result<Option<u64>, LeafE
 }
 
 /// Read one `TileLeaf` starting at the reader's position.
+///
+/// The pre_certificate and the fingerprint list are outside the Merkle leaf: when their framing holds but their
+/// content is unusable (an empty pre_certificate, a list length that is not a multiple of 32) the entry still
+/// decodes, with `chain_error` set. Only framing that makes the next entry unfindable is an error.
 fn read_tile_leaf(r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
     let start = r.pos;
     let te = read_timestamped_entry(r, "tile entry")?;
@@ -359,34 +397,50 @@ fn read_tile_leaf(r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
     merkle_leaf_input.extend_from_slice(&r.buf[start..r.pos]);
     let leaf_index = parse_leaf_index(te.extensions, te.extensions_offset)?;
 
-    let (cert_der, precert_tbs) = match te.entry_type {
-        EntryType::X509 => (te.signed_der.to_vec(), None),
+    let mut chain_error = None;
+    let pre_certificate = match te.entry_type {
+        EntryType::X509 => None,
         EntryType::Precert => {
-            let pre_certificate = r.cert("tile entry: pre_certificate")?;
-            (pre_certificate.to_vec(), Some(te.signed_der.to_vec()))
+            let offset = r.offset();
+            let pre_certificate = r.vector(3, "tile entry: pre_certificate")?;
+            if pre_certificate.is_empty() {
+                chain_error = Some(
+                    LeafError::EmptyCertificate {
+                        what: "tile entry: pre_certificate",
+                        offset,
+                    }
+                    .to_string(),
+                );
+                None
+            } else {
+                Some(pre_certificate.to_vec())
+            }
         }
     };
     let list_offset = r.offset();
     let list = r.vector(2, "tile entry: certificate_chain")?;
-    if !list.len().is_multiple_of(32) {
-        return Err(LeafError::BadFingerprintList {
+    let chain_fingerprints = if list.len().is_multiple_of(32) {
+        list.chunks_exact(32)
+            .map(|c| c.try_into().expect("chunk of 32"))
+            .collect()
+    } else {
+        let e = LeafError::BadFingerprintList {
             offset: list_offset,
             len: list.len(),
-        });
-    }
-    let chain_fingerprints = list
-        .chunks_exact(32)
-        .map(|c| c.try_into().expect("chunk of 32"))
-        .collect();
+        };
+        chain_error.get_or_insert(e.to_string());
+        Vec::new()
+    };
 
     Ok(TileLeaf {
         entry: LogEntry {
             timestamp_ms: te.timestamp_ms,
             entry_type: te.entry_type,
-            cert_der,
-            precert_tbs,
+            signed_entry: te.signed_der.to_vec(),
             issuer_key_hash: te.issuer_key_hash,
+            pre_certificate,
             chain: Vec::new(),
+            chain_error,
         },
         merkle_leaf_input,
         leaf_index,
@@ -488,13 +542,20 @@ mod tests {
         }
         let extra = [EXTRA, &[0]].concat();
         assert!(matches!(
-            decode_rfc6962(LEAF, &extra),
+            decode_extra_data(EntryType::Precert, &extra),
             Err(LeafError::TrailingData {
                 what: "extra_data",
                 offset: 4015,
                 len: 1
             })
         ));
+        // The leaf still decodes: extra_data is not part of what the tree proves.
+        let entry = decode_rfc6962(LEAF, &extra).unwrap();
+        assert_eq!(
+            entry.chain_error.as_deref(),
+            Some("extra_data: 1 unexpected trailing bytes at offset 4015")
+        );
+        assert!(entry.pre_certificate.is_none() && entry.chain.is_empty());
     }
 
     #[test]
@@ -561,7 +622,7 @@ mod tests {
         let list_len = u24_at(EXTRA, list_at);
         let mut extra = EXTRA.to_vec();
         extra[list_at + 3..list_at + 6].copy_from_slice(&EXTRA[list_at..list_at + 3]);
-        match decode_rfc6962(LEAF, &extra) {
+        match decode_extra_data(EntryType::Precert, &extra) {
             Err(LeafError::Truncated {
                 what,
                 offset,
@@ -579,7 +640,7 @@ mod tests {
         let mut extra = EXTRA.to_vec();
         extra[list_at + 3..list_at + 6].copy_from_slice(&[0, 0, 0]);
         assert!(matches!(
-            decode_rfc6962(LEAF, &extra),
+            decode_extra_data(EntryType::Precert, &extra),
             Err(LeafError::EmptyCertificate { offset, .. }) if offset == list_at + 3
         ));
     }

@@ -9,8 +9,10 @@
 //! - [`leaf`]: `MerkleTreeLeaf` (RFC 6962) and `TileLeaf` (static-ct) decoding into a [`leaf::LogEntry`].
 //! - [`cert`] / [`der`]: a certificate or precertificate into [`cert::CertInfo`] (names, issuer, validity,
 //!   fingerprints, the `tbs_sha256` identity that folds a precert and its certificate into one).
+//! - [`chain`]: what a log serves outside the tree (pre_certificate, issuer chain), checked before it counts.
 
 pub mod cert;
+pub mod chain;
 pub mod checkpoint;
 pub mod der;
 pub mod leaf;

@@ -57,21 +57,25 @@ impl Issuers {
         }
     }
 
-    /// The chain certificates named by `fingerprints`, issuer first.
+    /// The chain certificates named by `fingerprints`, issuer first, and the first fingerprint the log does not
+    /// serve (if any).
     ///
     /// A certificate the log does not serve (404, or bytes with another hash) cuts the chain there: the entry is
     /// still verified by the tree and matched on its own names, and a shorter chain never puts the wrong
     /// certificate at position 0. Transient failures (after the fetcher's retries) are errors: the tile is tried
     /// again later.
-    pub async fn chain(&self, fingerprints: &[[u8; 32]]) -> Result<Vec<Vec<u8>>, LogError> {
+    pub async fn chain(
+        &self,
+        fingerprints: &[[u8; 32]],
+    ) -> Result<(Vec<Vec<u8>>, Option<[u8; 32]>), LogError> {
         let mut chain = Vec::with_capacity(fingerprints.len());
         for fp in fingerprints {
             match self.get(fp).await? {
                 Lookup::Found(der) => chain.push(der.as_ref().clone()),
-                Lookup::Unavailable(_) => break,
+                Lookup::Unavailable(_) => return Ok((chain, Some(*fp))),
             }
         }
-        Ok(chain)
+        Ok((chain, None))
     }
 
     fn remembered(&self, fp: &[u8; 32]) -> Option<Lookup> {

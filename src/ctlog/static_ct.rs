@@ -352,7 +352,17 @@ impl CtLog for StaticCtLog {
                 .take((take_to - next) as usize)
             {
                 let mut entry = l.entry;
-                entry.chain = self.issuers.chain(&l.chain_fingerprints).await?;
+                let (chain, missing) = self.issuers.chain(&l.chain_fingerprints).await?;
+                entry.chain = chain;
+                if let Some(fp) = missing
+                    && entry.chain_error.is_none()
+                {
+                    let position = entry.chain.len();
+                    entry.chain_error = Some(format!(
+                        "chain[{position}]: the log does not serve issuer/{}",
+                        hex::encode(fp)
+                    ));
+                }
                 out.push(RawEntry {
                     leaf_input: l.merkle_leaf_input,
                     extra_data: Vec::new(),

@@ -9,6 +9,7 @@
 //!  runs table: a row per process; a `running` row of a dead process at start = restart after a crash
 //! ```
 
+pub mod malformed;
 pub mod rules;
 
 use std::sync::Arc;
@@ -131,6 +132,8 @@ pub fn samples(registry: &Registry) -> Vec<LogSample> {
                     .map(|k| errors.get(k).copied().unwrap_or(0))
                     .sum(),
                 failing_verification: l.stats.failing_verification(),
+                malformed: l.stats.malformed.load(Relaxed),
+                last_malformed: l.stats.last_malformed_unix.load(Relaxed) as i64,
                 url: l.url,
             }
         })

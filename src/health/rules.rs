@@ -32,6 +32,9 @@ pub struct LogSample {
     pub lag_secs: u64,
     /// HTTP figures of the log since the process started, to name why it falls behind.
     pub traffic: Traffic,
+    /// Entries stored as malformed since the process started, and Unix seconds of the last ones (0: never).
+    pub malformed: u64,
+    pub last_malformed: i64,
 }
 
 /// A log's HTTP exchanges since the process started.
@@ -211,6 +214,7 @@ pub struct AlertBook {
     open: BTreeMap<(&'static str, String), Incident>,
     backlogs: HashMap<String, VecDeque<u64>>,
     misbehaviour: HashMap<String, u64>,
+    malformed: HashMap<String, u64>,
     last_heartbeat: Option<i64>,
     processed_at_heartbeat: u64,
 }
@@ -273,6 +277,11 @@ impl AlertBook {
                 slot.insert(inc);
             }
         }
+        alerts.extend(super::malformed::new_malformed_alerts(
+            now,
+            logs,
+            &mut self.malformed,
+        ));
         alerts.extend(self.heartbeat(now, started_at, logs, cfg.heartbeat_hours));
         alerts
     }
@@ -396,7 +405,7 @@ fn resolved(mut p: Problem, now: i64) -> Problem {
 pub fn severity(check: &str, state: AlertState) -> &'static str {
     match (check, state) {
         (_, AlertState::Resolved) | ("heartbeat", _) => "info",
-        ("backlog_growing" | "restart_after_crash", _) => "warning",
+        ("backlog_growing" | "restart_after_crash" | "malformed_entries", _) => "warning",
         _ => "critical",
     }
 }

@@ -219,6 +219,16 @@ fn entry(p: &Value) -> Entry {
 }
 
 impl CertEntry {
+    /// The fingerprint to show: the certificate's, or the issuance identity when the log did not prove the
+    /// served pre_certificate (`cert_sha256` is then null).
+    pub fn fingerprint(&self) -> (&'static str, &str) {
+        if self.cert_sha256.is_empty() {
+            ("tbs SHA-256", &self.tbs_sha256)
+        } else {
+            ("cert SHA-256", &self.cert_sha256)
+        }
+    }
+
     /// `*.example.com via example.com` per match, joined.
     pub fn matched_text(&self) -> String {
         let parts: Vec<String> = self

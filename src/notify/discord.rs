@@ -121,7 +121,8 @@ fn single_cert(c: &CertEntry, budget: usize) -> Parts {
             )
         })
         .collect();
-    let footer = truncate_chars(&format!("cert SHA-256 {}", c.cert_sha256), FOOTER_MAX);
+    let (label, hash) = c.fingerprint();
+    let footer = truncate_chars(&format!("{label} {hash}"), FOOTER_MAX);
     let used: usize = fields
         .iter()
         .map(|(n, v)| char_len(n) + char_len(v))

@@ -29,27 +29,23 @@ pub fn certificate_events_for(
     let entry = LogEntry {
         timestamp_ms,
         entry_type: EntryType::X509,
-        cert_der: der.to_vec(),
-        precert_tbs: None,
+        signed_entry: der.to_vec(),
         issuer_key_hash: None,
+        pre_certificate: None,
         chain: Vec::new(),
+        chain_error: None,
     };
-    let info = crate::ct::cert::cert_info(&entry).context("parsing the certificate")?;
+    // No chain comes with a sample: the leaf alone (an event without a `chain_error` line).
+    let info = crate::ct::cert::leaf_info(&entry).context("parsing the certificate")?;
     let wl = Watchlist::parse_str("sample.txt", watchlist)
         .map_err(|e| anyhow::anyhow!("watchlist: {e}"))?;
-    let matches = wl.match_cert(&MatchInput {
-        dns_names: &info.dns_names,
-        ip_addresses: &info.ip_addresses,
-        issuer_org: info.issuer_org.as_deref(),
-        issuer_cn: info.issuer_cn.as_deref(),
-        issuer_spki_sha256: info.issuer_spki_sha256.as_ref(),
-    });
+    let matches = wl.match_cert(&MatchInput::from_cert(&info));
     let stored = StoredEntry {
         index,
         timestamp_ms,
         entry_type: EntryType::X509,
         info,
-        der: der.to_vec(),
+        der: Some(der.to_vec()),
         matches,
     };
     Ok(certificate_events(&sample_log(), &stored))

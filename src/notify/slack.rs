@@ -66,7 +66,8 @@ fn certificate_blocks(c: &CertEntry) -> Vec<Value> {
         .chain(c.names.iter().map(|n| truncate_chars(&code(n), 300)))
         .collect();
     out.push(section(fit_lines(&names, SECTION_MAX, 0, char_len, &more)));
-    out.push(context(format!("cert SHA-256 {}", code(&c.cert_sha256))));
+    let (label, hash) = c.fingerprint();
+    out.push(context(format!("{label} {}", code(hash))));
     out
 }
 

@@ -33,7 +33,9 @@ pub struct StoredEntry {
     pub timestamp_ms: u64,
     pub entry_type: EntryType,
     pub info: CertInfo,
-    pub der: Vec<u8>,
+    /// The certificate DER: an x509 entry's certificate, or a precert's pre_certificate once proven (`None`
+    /// otherwise: unverified bytes are not stored as the certificate).
+    pub der: Option<Vec<u8>>,
     pub matches: Vec<Match>,
 }
 
@@ -120,6 +122,9 @@ fn store_entry(
 ) -> Result<(), StoreError> {
     let info = &entry.info;
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    // A precert whose served pre_certificate was not proven has no known fingerprint: stored as an empty blob
+    // (the columns predate this case and are NOT NULL), and not indexed in `fingerprints`.
+    let cert_sha256: &[u8] = info.cert_sha256.as_ref().map_or(&[], |h| &h[..]);
     let inserted = tx.execute(
         "INSERT INTO certificates (tbs_sha256, cert_sha256, entry_type, subject, issuer, serial, not_before,
              not_after, dns_names, ip_addresses, pubkey_sha256, der, first_seen)
@@ -127,7 +132,7 @@ fn store_entry(
          ON CONFLICT(tbs_sha256) DO NOTHING",
         params![
             &info.tbs_sha256[..],
-            &info.cert_sha256[..],
+            cert_sha256,
             entry.entry_type.as_str(),
             info.subject,
             info.issuer,
@@ -150,10 +155,12 @@ fn store_entry(
             |r| r.get(0),
         )?
     };
-    tx.execute(
-        "INSERT OR IGNORE INTO fingerprints (cert_sha256, cert_id, entry_type) VALUES (?1, ?2, ?3)",
-        params![&info.cert_sha256[..], cert_id, entry.entry_type.as_str()],
-    )?;
+    if !cert_sha256.is_empty() {
+        tx.execute(
+            "INSERT OR IGNORE INTO fingerprints (cert_sha256, cert_id, entry_type) VALUES (?1, ?2, ?3)",
+            params![cert_sha256, cert_id, entry.entry_type.as_str()],
+        )?;
+    }
     outcome.new_sightings += tx.execute(
         "INSERT OR IGNORE INTO sightings (log_id, entry_index, cert_id, entry_type, timestamp_ms, cert_sha256)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -163,7 +170,7 @@ fn store_entry(
             cert_id,
             entry.entry_type.as_str(),
             entry.timestamp_ms as i64,
-            &info.cert_sha256[..]
+            cert_sha256
         ],
     )?;
     if !inserted {

@@ -45,6 +45,8 @@ pub struct LogRow {
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
     pub entries_processed: u64,
+    /// Entries stored as malformed (their leaf did not decode; see `ctwatch logs` and the `malformed` table).
+    pub malformed_entries: u64,
 }
 
 impl Store {
@@ -167,8 +169,9 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT log_id, url, kind, description, operator, state, verified_size, head_size, last_success_at,
-                    last_error, last_error_at, entries_processed, verified_sth_timestamp FROM logs
-             ORDER BY operator, description",
+                    last_error, last_error_at, entries_processed, verified_sth_timestamp,
+                    (SELECT COUNT(*) FROM malformed m WHERE m.log_id = logs.log_id)
+             FROM logs ORDER BY operator, description",
         )?;
         let rows = stmt.query_map([], |r| {
             let verified_size = r.get::<_, i64>(6)? as u64;
@@ -194,6 +197,7 @@ impl Store {
                 last_error: r.get(9)?,
                 last_error_at: r.get(10)?,
                 entries_processed: r.get::<_, i64>(11)? as u64,
+                malformed_entries: r.get::<_, i64>(13)? as u64,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -400,6 +400,7 @@ mod tests {
             kind,
             tags: tags.iter().map(|t| t.to_string()).collect(),
             brand: None,
+            reason: None,
         }
     }
 

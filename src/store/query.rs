@@ -157,4 +157,15 @@ impl Store {
         rows.sort_by(|a, b| (&a.log, a.index).cmp(&(&b.log, b.index)));
         Ok(rows)
     }
+
+    /// How many malformed entries are stored per log, by log URL (logs without any are absent).
+    pub fn malformed_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT COALESCE(l.url, hex(m.log_id)), COUNT(*)
+             FROM malformed m LEFT JOIN logs l ON l.log_id = m.log_id GROUP BY m.log_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }

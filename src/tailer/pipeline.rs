@@ -8,6 +8,8 @@ use futures::stream::FuturesOrdered;
 
 use super::{TailError, TailOutcome, Tailer, blocking};
 use crate::ct::cert::{self, CertInfo};
+use crate::ct::chain;
+use crate::ct::leaf::EntryType;
 use crate::ct::merkle::{self, CollapsedTree, Hash};
 use crate::ctlog::{CtLog, LogError, RawEntry, TreeHead};
 use crate::feed::{FeedItem, LogFeed};
@@ -187,18 +189,44 @@ fn fetch_and_process<L: CtLog>(
         let _permit = budget.acquire(end - start).await;
         let before = counters.congestion();
         let started = tokio::time::Instant::now();
-        let raw = log.fetch_range(start, end, &head).await?;
+        let mut p =
+            fetch_once(&*log, &url, start, end, &head, &watchlist, store_all, &feed).await?;
+        if !p.malformed.is_empty() {
+            // A malformed entry may be a fault between us and the log (a proxy, a cache): ask once more before
+            // accepting it as malformed.
+            tracing::info!(log = %url, start, end, malformed = p.malformed.len(), "malformed entries; fetching the range again");
+            p = fetch_once(&*log, &url, start, end, &head, &watchlist, store_all, &feed).await?;
+            for m in &p.malformed {
+                tracing::warn!(log = %url, index = m.index, reason = %m.reason, "malformed log entry (stored; tailing continues)");
+            }
+        }
         let took = started.elapsed();
         let congested = counters.congestion() != before;
-        let p = tokio::task::spawn_blocking(move || {
-            // Live-feed messages are only built while someone listens.
-            let feed = feed.as_ref().filter(|f| f.feed.is_listened());
-            process(&url, start, raw, &watchlist, store_all, feed)
-        })
-        .await
-        .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))?;
         Ok((p, congested, took))
     }
+}
+
+/// Download `[start, end)` once and hash, decode and match it off the async threads.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_once<L: CtLog>(
+    log: &L,
+    url: &str,
+    start: u64,
+    end: u64,
+    head: &TreeHead,
+    watchlist: &Arc<Watchlist>,
+    store_all: bool,
+    feed: &Option<LogFeed>,
+) -> Result<Processed, TailError> {
+    let raw = log.fetch_range(start, end, head).await?;
+    let (url, watchlist, feed) = (url.to_string(), watchlist.clone(), feed.clone());
+    tokio::task::spawn_blocking(move || {
+        // Live-feed messages are only built while someone listens.
+        let feed = feed.as_ref().filter(|f| f.feed.is_listened());
+        process(&url, start, raw, &watchlist, store_all, feed)
+    })
+    .await
+    .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
 }
 
 /// Verify a processed batch against the signed head and commit it with the log's new position.
@@ -216,6 +244,7 @@ async fn commit<L: CtLog>(
     verify_against_head(t, &next, head).await?;
     let feed_items = batch.feed;
     let entry_count = batch.leaf_hashes.len() as u64;
+    let malformed = batch.malformed.len() as u64;
     let b = Batch {
         log: t.info.clone(),
         start,
@@ -232,6 +261,7 @@ async fn commit<L: CtLog>(
     if let Some(f) = &t.feed {
         f.feed.publish(feed_items); // verified and committed: now it may be streamed
     }
+    t.stats.add_malformed(malformed);
     t.stats.set_verified(tree.size());
     t.stats.add_processed(entry_count);
     if outcome.new_events > 0 {
@@ -302,7 +332,6 @@ fn process(
             Ok(e) => e,
             Err(reason) => {
                 out.malformed.push(malformed(
-                    log,
                     index,
                     format!("leaf: {reason}"),
                     r.leaf_input,
@@ -311,11 +340,10 @@ fn process(
                 continue;
             }
         };
-        let info: CertInfo = match cert::cert_info(&entry) {
+        let mut info: CertInfo = match cert::leaf_info(&entry) {
             Ok(info) => info,
             Err(e) => {
                 out.malformed.push(malformed(
-                    log,
                     index,
                     format!("certificate: {e}"),
                     r.leaf_input,
@@ -324,25 +352,35 @@ fn process(
                 continue;
             }
         };
-        let matches = watchlist.match_cert(&MatchInput {
-            dns_names: &info.dns_names,
-            ip_addresses: &info.ip_addresses,
-            issuer_org: info.issuer_org.as_deref(),
-            issuer_cn: info.issuer_cn.as_deref(),
-            issuer_spki_sha256: info.issuer_spki_sha256.as_ref(),
-        });
+        // The leaf decides whether the entry matters; only then is what the log served next to it checked
+        // (signature verification is the expensive part), and the issuer policies decided again with what it proved.
+        let mut matches = watchlist.match_cert(&MatchInput::from_cert(&info));
+        let keep = !matches.is_empty() || store_all;
+        if keep {
+            info.apply_chain(chain::check(&entry));
+            if let Some(reason) = info.chain.error() {
+                tracing::debug!(%log, index, %reason, "chain error (the entry is reported from its leaf)");
+            }
+            if !matches.is_empty() {
+                matches = watchlist.match_cert(&MatchInput::from_cert(&info));
+            }
+        }
         if let Some(item) = feed.and_then(|f| f.item(index, &entry, &info, &matches)) {
             out.feed.push(item);
         }
-        if matches.is_empty() && !store_all {
+        if !keep {
             continue;
         }
+        let der = match entry.entry_type {
+            EntryType::X509 => Some(entry.signed_entry),
+            EntryType::Precert => entry.pre_certificate.filter(|_| info.chain.is_proven()),
+        };
         out.entries.push(StoredEntry {
             index,
             timestamp_ms: entry.timestamp_ms,
             entry_type: entry.entry_type,
             info,
-            der: entry.cert_der,
+            der,
             matches,
         });
     }
@@ -350,13 +388,11 @@ fn process(
 }
 
 fn malformed(
-    log: &str,
     index: u64,
     reason: String,
     leaf_input: Vec<u8>,
     extra_data: Vec<u8>,
 ) -> MalformedEntry {
-    tracing::warn!(%log, index, %reason, "malformed log entry (stored; tailing continues)");
     MalformedEntry {
         index,
         reason,

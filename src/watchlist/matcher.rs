@@ -5,7 +5,8 @@
 //! 2. domain, exact and wildcard items: hash lookups on the name, its label suffixes and its parent
 //!    (a wildcard certificate name `*.p` also reaches the items one label under `p`);
 //! 3. issuance policies: the most specific covering items with `issuers=` turn into `unauthorized_issuer` when the
-//!    certificate's issuer is not one of theirs;
+//!    certificate's issuer is not one of theirs, or is not proven by the chain the log served (reason
+//!    `issuer not proven`);
 //! 4. the regex set, then keywords (plain and homoglyph) on the ASCII and, for `xn--` names, Unicode forms;
 //! 5. look-alikes (unless the name is under a domain the list names), then tagged exclusions; an item that matched
 //!    the name in another way is not also reported as a look-alike.
@@ -25,6 +26,8 @@ use super::{Match, MatchInput, MatchKind};
 struct Hit {
     item: u32,
     kind: MatchKind,
+    /// Why, when the kind alone does not say it all (`issuer not proven`).
+    reason: Option<&'static str>,
     /// Look-alikes: the brand id in the look-alike index.
     brand: Option<u32>,
 }
@@ -35,16 +38,46 @@ struct Issuer<'a> {
     names: OnceCell<[String; 2]>,
 }
 
+/// What an item's `issuers=` policy says about the certificate's issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Authorized,
+    /// Not an issuer the policy allows.
+    Unauthorized,
+    /// The policy would allow the issuer the certificate names, but the log did not prove it (its chain does not
+    /// verify): a hostile log must not be able to silence an alert by serving the allowed CA's certificate.
+    Unproven,
+}
+
 impl Issuer<'_> {
-    fn is_authorized_by(&self, rules: &[IssuerRule]) -> bool {
+    fn verdict(&self, rules: &[IssuerRule]) -> Verdict {
         let names = self.names.get_or_init(|| {
             let norm = |s: Option<&str>| s.map(normalize_issuer_text).unwrap_or_default();
             [norm(self.input.issuer_org), norm(self.input.issuer_cn)]
         });
-        rules.iter().any(|rule| match rule {
+        let by_name = rules.iter().any(|rule| match rule {
             IssuerRule::Name(wanted) => names.iter().any(|n| n.contains(wanted.as_str())),
-            IssuerRule::Spki(key) => self.input.issuer_spki_sha256 == Some(key),
-        })
+            IssuerRule::Spki(_) => false,
+        });
+        let by_key = |key: &[u8; 32]| self.input.issuer_spki_sha256 == Some(key);
+        if self.input.issuer_proven {
+            let allowed = by_name
+                || rules
+                    .iter()
+                    .any(|rule| matches!(rule, IssuerRule::Spki(key) if by_key(key)));
+            return if allowed {
+                Verdict::Authorized
+            } else {
+                Verdict::Unauthorized
+            };
+        }
+        // Unproven: a name the policy allows, or a key the log may have claimed, is not enough.
+        let has_key_rule = rules.iter().any(|rule| matches!(rule, IssuerRule::Spki(_)));
+        if by_name || has_key_rule {
+            Verdict::Unproven
+        } else {
+            Verdict::Unauthorized
+        }
     }
 }
 
@@ -94,6 +127,7 @@ fn match_ips(index: &Index, ips: &[String], out: &mut Vec<Match>) {
                 kind: MatchKind::Ip,
                 tags: item.tags.clone(),
                 brand: None,
+                reason: None,
             });
         }
     }
@@ -157,6 +191,7 @@ fn match_name(
             kind: hit.kind,
             tags: item.tags.clone(),
             brand: hit.brand.map(|b| index.lookalike.brand(b).display.clone()),
+            reason: hit.reason,
         });
     }
     scratch.hits = hits;
@@ -187,6 +222,7 @@ fn structural_hits(index: &Index, name: &str, base: Option<&str>, hits: &mut Vec
             item,
             kind: index.items[item as usize].kind,
             brand: None,
+            reason: None,
         })
     };
     index.exact.get(name).for_each(&mut push);
@@ -227,8 +263,16 @@ fn apply_issuer_policy(index: &Index, issuer: &Issuer<'_>, hits: &mut [Hit]) {
     };
     for hit in hits.iter_mut().filter(|h| with_policy(h)) {
         let item = &index.items[hit.item as usize];
-        if item.specificity == top && !issuer.is_authorized_by(&item.issuers) {
-            hit.kind = MatchKind::UnauthorizedIssuer;
+        if item.specificity != top {
+            continue;
+        }
+        match issuer.verdict(&item.issuers) {
+            Verdict::Authorized => {}
+            Verdict::Unauthorized => hit.kind = MatchKind::UnauthorizedIssuer,
+            Verdict::Unproven => {
+                hit.kind = MatchKind::UnauthorizedIssuer;
+                hit.reason = Some(super::REASON_ISSUER_NOT_PROVEN);
+            }
         }
     }
 }
@@ -241,6 +285,7 @@ fn regex_hits(index: &Index, name: &str, hits: &mut Vec<Hit>) {
                 item: index.regex_items[i],
                 kind: MatchKind::Regex,
                 brand: None,
+                reason: None,
             });
         }
     }
@@ -281,7 +326,12 @@ fn keyword_hits(
         } else {
             MatchKind::Keyword
         };
-        hits.push(Hit { item, kind, brand });
+        hits.push(Hit {
+            item,
+            kind,
+            brand,
+            reason: None,
+        });
     }
 }
 
@@ -303,6 +353,7 @@ fn lookalike_hits(index: &Index, base: &str, scratch: &mut Scratch, hits: &mut V
                 item,
                 kind: MatchKind::Lookalike,
                 brand: Some(brand),
+                reason: None,
             });
         }
     }

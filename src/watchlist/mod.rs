@@ -50,9 +50,33 @@ pub struct MatchInput<'a> {
     pub ip_addresses: &'a [String],
     pub issuer_org: Option<&'a str>,
     pub issuer_cn: Option<&'a str>,
-    /// SHA-256 of the issuer's SubjectPublicKeyInfo (DER), for `issuers=spki:<hex>`.
+    /// SHA-256 of the issuer's SubjectPublicKeyInfo (DER), for `issuers=spki:<hex>`: only of an issuer proven to
+    /// have signed the certificate (`ct::chain`), never of a certificate a log merely served next to it.
     pub issuer_spki_sha256: Option<&'a [u8; 32]>,
+    /// Whether the issuer was proven (its subject is the certificate's issuer name and its key verifies the
+    /// certificate's signature). An `issuers=` policy is never satisfied by an unproven issuer: the match is
+    /// reported as `unauthorized_issuer` with the reason [`REASON_ISSUER_NOT_PROVEN`].
+    pub issuer_proven: bool,
 }
+
+impl<'a> MatchInput<'a> {
+    /// What a decoded certificate offers to the matcher: its names, its own issuer name, and the issuer key only
+    /// when the chain check proved it.
+    pub fn from_cert(info: &'a crate::ct::cert::CertInfo) -> MatchInput<'a> {
+        MatchInput {
+            dns_names: &info.dns_names,
+            ip_addresses: &info.ip_addresses,
+            issuer_org: info.issuer_org.as_deref(),
+            issuer_cn: info.issuer_cn.as_deref(),
+            issuer_spki_sha256: info.issuer_spki_sha256.as_ref(),
+            issuer_proven: info.chain.is_proven(),
+        }
+    }
+}
+
+/// The [`Match::reason`] of an `unauthorized_issuer` match whose policy would allow the issuer the certificate
+/// names, had the log proven it.
+pub const REASON_ISSUER_NOT_PROVEN: &str = "issuer not proven";
 
 /// One item that matched one certificate name.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -71,6 +95,9 @@ pub struct Match {
     /// For look-alikes: the brand imitated (a keyword, or a registrable domain such as `example.com`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub brand: Option<String>,
+    /// Why, when the kind alone does not say it all: [`REASON_ISSUER_NOT_PROVEN`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// Why an item matched.

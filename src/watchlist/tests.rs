@@ -17,6 +17,7 @@ fn input(names: &[String]) -> MatchInput<'_> {
         issuer_org: None,
         issuer_cn: None,
         issuer_spki_sha256: None,
+        issuer_proven: true,
     }
 }
 
@@ -233,6 +234,7 @@ fn issuance_policy_reports_other_issuers_separately() {
             issuer_org: org,
             issuer_cn: None,
             issuer_spki_sha256: spki,
+            issuer_proven: true,
         };
         wl.match_cert(&input)
             .into_iter()
@@ -266,6 +268,7 @@ fn the_most_specific_issuance_policy_decides() {
         issuer_org: Some("DigiCert Inc"),
         issuer_cn: None,
         issuer_spki_sha256: None,
+        issuer_proven: true,
     };
     let got: Vec<_> = wl
         .match_cert(&input)

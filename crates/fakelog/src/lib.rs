@@ -7,6 +7,7 @@
 //! This crate is test and benchmark support (a dev-dependency of `ctwatch`): the `ctwatch` binary never contains it.
 
 pub mod growing;
+pub mod hostile;
 pub mod tiled;
 
 use std::collections::HashMap;
@@ -44,6 +45,17 @@ pub struct Faults {
     pub no_proof_by_hash: bool,
     /// get-sth answers 500 (a log that is down).
     pub sth_down: bool,
+    /// Serve this entry's `extra_data` as garbage (the leaf, and so every signed head, stays correct).
+    pub garbage_extra_data: Option<u64>,
+    /// Serve this entry with this DER in place of its chain[0] (a forged issuer).
+    pub replace_issuer: Option<(u64, Vec<u8>)>,
+    /// Serve this precert entry with this DER as its pre_certificate.
+    pub replace_pre_certificate: Option<(u64, Vec<u8>)>,
+    /// Serve this entry's `leaf_input` cut to 40 bytes (undecodable, and not the leaf the tree holds).
+    pub garble_leaf: Option<u64>,
+    /// `garbage_extra_data` and `garble_leaf` hit only the first N responses that include their entry, then the
+    /// real bytes are served (a transient proxy fault); 0 = every response.
+    pub garbage_times: u64,
 }
 
 /// One entry as served.
@@ -68,6 +80,8 @@ pub struct FakeLog {
     pub requests: Mutex<HashMap<String, u64>>,
     /// Largest page served.
     pub max_page: usize,
+    /// How many times garbage `extra_data` was served (for `Faults::garbage_times`).
+    garbage_served: AtomicU64,
 }
 
 impl FakeLog {
@@ -86,6 +100,7 @@ impl FakeLog {
             faults: Mutex::new(Faults::default()),
             requests: Mutex::new(HashMap::new()),
             max_page: 256,
+            garbage_served: AtomicU64::new(0),
         };
         log.append(entries);
         Arc::new(log)
@@ -161,6 +176,28 @@ impl FakeLog {
             }]
         })
         .to_string()
+    }
+
+    /// The `extra_data` served for entry `i` under the hostile switches of `f`.
+    fn served_extra_data(&self, i: u64, e: &FakeEntry, f: &Faults) -> Vec<u8> {
+        if f.garbage_extra_data == Some(i) && self.garbage_now(f) {
+            return hostile::garbage_extra_data();
+        }
+        match (&f.replace_issuer, &f.replace_pre_certificate) {
+            (Some((at, der)), _) if *at == i => {
+                hostile::extra_data_with_issuer(&e.leaf_input, &e.extra_data, der)
+            }
+            (_, Some((at, der))) if *at == i => {
+                hostile::extra_data_with_pre_certificate(&e.leaf_input, &e.extra_data, der)
+            }
+            _ => e.extra_data.clone(),
+        }
+    }
+
+    /// Whether a transient garbage fault still applies (counts one use).
+    fn garbage_now(&self, f: &Faults) -> bool {
+        let served = self.garbage_served.fetch_add(1, Relaxed);
+        f.garbage_times == 0 || served < f.garbage_times
     }
 
     fn count(&self, endpoint: &str) -> u64 {
@@ -266,9 +303,12 @@ async fn get_entries(State(log): State<Arc<FakeLog>>, Query(q): Query<Range>) ->
                 let last = leaf.len() - 3;
                 leaf[last] ^= 0x01;
             }
+            if f.garble_leaf == Some(i) && log.garbage_now(&f) {
+                leaf.truncate(40);
+            }
             GetEntriesItem {
                 leaf_input: B64.encode(&leaf),
-                extra_data: B64.encode(&e.extra_data),
+                extra_data: B64.encode(log.served_extra_data(i, e, &f)),
             }
         })
         .collect();
@@ -374,11 +414,13 @@ pub fn synthesize(templates: &[FakeEntry], n: usize) -> Vec<FakeEntry> {
 /// The serial number bytes (INTEGER contents) of the certificate or TBS in a leaf, if it decodes.
 fn serial_of(e: &FakeEntry) -> Option<Vec<u8>> {
     let entry = ctwatch::ct::leaf::decode_rfc6962(&e.leaf_input, &e.extra_data).ok()?;
-    let tbs = match &entry.precert_tbs {
-        Some(tbs) => tbs.clone(),
-        None => ctwatch::ct::cert::tbs_of_certificate(&entry.cert_der)
-            .ok()?
-            .to_vec(),
+    let tbs = match entry.entry_type {
+        ctwatch::ct::leaf::EntryType::Precert => entry.signed_entry.clone(),
+        ctwatch::ct::leaf::EntryType::X509 => {
+            ctwatch::ct::cert::tbs_of_certificate(&entry.signed_entry)
+                .ok()?
+                .to_vec()
+        }
     };
     use x509_parser::prelude::FromDer;
     let (_, parsed) = x509_parser::certificate::TbsCertificate::from_der(&tbs).ok()?;
@@ -448,8 +490,8 @@ mod x509_entry_tests {
         .unwrap();
         let e = FakeEntry::x509(&der, &[b"issuer"], 1_700_000_000_123);
         let entry = ctwatch::ct::leaf::decode_rfc6962(&e.leaf_input, &e.extra_data).unwrap();
-        assert_eq!(entry.cert_der, der);
+        assert_eq!(entry.signed_entry, der);
         assert_eq!(entry.timestamp_ms, 1_700_000_000_123);
-        assert!(entry.precert_tbs.is_none());
+        assert!(entry.pre_certificate.is_none());
     }
 }

@@ -64,6 +64,11 @@ pub struct TiledFaults {
     pub drop_partial_tiles: bool,
     /// `checkpoint` answers 500.
     pub checkpoint_down: bool,
+    /// Serve this precert entry with these bytes (even none) as its pre_certificate, framed consistently.
+    pub replace_pre_certificate: Option<(u64, Vec<u8>)>,
+    /// Serve this entry with the SHA-256 of this DER as its first chain fingerprint, and the DER under `issuer/`
+    /// (a forged issuer).
+    pub replace_issuer: Option<(u64, Vec<u8>)>,
 }
 
 /// The log's state; share it in an `Arc` between the server and the test.
@@ -353,11 +358,12 @@ impl FakeTiledLog {
         }
         let f = self.faults.lock().unwrap().clone();
         let first = index * TILE_WIDTH;
-        let tampered = f
-            .tamper_index
-            .filter(|i| (first..first + width).contains(i));
+        let in_tile = |i: Option<u64>| i.filter(|i| (first..first + width).contains(i));
+        let tampered = in_tile(f.tamper_index);
+        let hostile = in_tile(f.replace_pre_certificate.as_ref().map(|r| r.0))
+            .or(in_tile(f.replace_issuer.as_ref().map(|r| r.0)));
         let recorded = self.files.read().unwrap().get(path).cloned();
-        let body = match (recorded, tampered) {
+        let body = match (recorded, tampered.or(hostile)) {
             (Some(b), None) => b,
             _ => {
                 let entries = self.entries.read().unwrap();
@@ -367,7 +373,7 @@ impl FakeTiledLog {
                     .enumerate()
                 {
                     let at = body.len();
-                    body.extend_from_slice(e);
+                    body.extend_from_slice(&self.served_tile_leaf(first + i as u64, e, &f));
                     if tampered == Some(first + i as u64) {
                         // Inside the certificate / TBS: framing stays valid, the leaf hash changes.
                         body[at + 50] ^= 0x01;
@@ -382,6 +388,25 @@ impl FakeTiledLog {
             TileCompression::ContentEncoding => {
                 ([("content-encoding", "gzip")], gzip(&body)).into_response()
             }
+        }
+    }
+
+    /// The TileLeaf bytes served for entry `i` under the hostile switches of `f`.
+    fn served_tile_leaf(&self, i: u64, bytes: &[u8], f: &TiledFaults) -> Vec<u8> {
+        match (&f.replace_pre_certificate, &f.replace_issuer) {
+            (Some((at, pre)), _) if *at == i => {
+                crate::hostile::tile_leaf_with_pre_certificate(bytes, pre)
+            }
+            (_, Some((at, der))) if *at == i => {
+                let fp: [u8; 32] = Sha256::digest(der).into();
+                self.issuers
+                    .write()
+                    .unwrap()
+                    .entry(fp)
+                    .or_insert_with(|| der.clone());
+                crate::hostile::tile_leaf_with_issuer(bytes, fp)
+            }
+            _ => bytes.to_vec(),
         }
     }
 

@@ -43,12 +43,12 @@ pub(crate) fn timestamped_entry(entry: &LogEntry, index: u64) -> Vec<u8> {
     match entry.entry_type {
         EntryType::X509 => {
             out.extend_from_slice(&[0, 0]);
-            push_u24(&mut out, &entry.cert_der);
+            push_u24(&mut out, &entry.signed_entry);
         }
         EntryType::Precert => {
             out.extend_from_slice(&[0, 1]);
             out.extend_from_slice(&entry.issuer_key_hash.unwrap_or_default());
-            push_u24(&mut out, entry.precert_tbs.as_deref().unwrap_or_default());
+            push_u24(&mut out, &entry.signed_entry);
         }
     }
     // extensions<0..2^16-1> = { type 0 (leaf_index), u16 length 5, 40-bit index }
@@ -65,7 +65,10 @@ pub(crate) fn tile_leaf_bytes(
 ) -> Vec<u8> {
     let mut out = timestamped.to_vec();
     if entry.entry_type == EntryType::Precert {
-        push_u24(&mut out, &entry.cert_der);
+        push_u24(
+            &mut out,
+            entry.pre_certificate.as_deref().unwrap_or_default(),
+        );
     }
     out.extend_from_slice(&((fingerprints.len() * 32) as u16).to_be_bytes());
     for fp in fingerprints {
