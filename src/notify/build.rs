@@ -9,13 +9,12 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest as _, Sha256};
 
 use super::config::{EVENT_KINDS, SinkConfig, SinkType};
-use super::http::Pacer;
-use super::telegram::ChatId;
-use super::webhook::SigningKey;
-use super::{
-    Batching, DiscordSink, ExecSink, Sink, SlackSink, StdoutFormat, StdoutSink, TelegramSink,
-    WebhookSink,
-};
+use super::discord::Discord;
+use super::http::{HttpSink, HttpTarget, Pacer};
+use super::slack::Slack;
+use super::telegram::{ChatId, Telegram};
+use super::webhook::{SigningKey, Webhook};
+use super::{Batching, ExecSink, Sink, StdoutFormat, StdoutSink};
 use crate::store::SinkRoute;
 
 /// The most events one chat message or webhook request can stand for.
@@ -72,10 +71,19 @@ struct Common {
 }
 
 impl Common {
-    fn pacer(&self, default_ms: u64) -> Pacer {
-        Pacer::new(Duration::from_millis(
-            self.min_interval_ms.unwrap_or(default_ms),
-        ))
+    /// The shared part of an HTTP sink; `default_ms` is the service's default spacing between requests.
+    fn http_target(self, default_ms: u64, client: reqwest::Client) -> HttpTarget {
+        HttpTarget {
+            pacer: Pacer::new(Duration::from_millis(
+                self.min_interval_ms.unwrap_or(default_ms),
+            )),
+            name: self.name,
+            batching: self.batching,
+            max_events_per_message: self.per_message,
+            timeout: self.timeout,
+            give_up_after: self.give_up_after,
+            client,
+        }
     }
 }
 
@@ -130,26 +138,18 @@ fn build_one(cfg: &SinkConfig, client: &reqwest::Client) -> Result<Arc<dyn Sink>
     let client = client.clone();
     Ok(match kind {
         SinkType::Webhook => webhook(cfg, c, client)?,
-        SinkType::Discord => Arc::new(DiscordSink {
-            url: url_value(cfg)?,
-            username: cfg.username.clone().unwrap_or_else(|| "ctwatch".into()),
-            pacer: c.pacer(500),
-            name: c.name,
-            batching: c.batching,
-            max_events_per_message: c.per_message,
-            timeout: c.timeout,
-            give_up_after: c.give_up_after,
-            client,
+        SinkType::Discord => Arc::new(HttpSink {
+            service: Discord {
+                url: url_value(cfg)?,
+                username: cfg.username.clone().unwrap_or_else(|| "ctwatch".into()),
+            },
+            target: c.http_target(500, client),
         }),
-        SinkType::Slack => Arc::new(SlackSink {
-            url: url_value(cfg)?,
-            pacer: c.pacer(1000),
-            name: c.name,
-            batching: c.batching,
-            max_events_per_message: c.per_message,
-            timeout: c.timeout,
-            give_up_after: c.give_up_after,
-            client,
+        SinkType::Slack => Arc::new(HttpSink {
+            service: Slack {
+                url: url_value(cfg)?,
+            },
+            target: c.http_target(1000, client),
         }),
         SinkType::Telegram => telegram(cfg, c, client)?,
         SinkType::Exec => {
@@ -185,16 +185,13 @@ fn webhook(cfg: &SinkConfig, c: Common, client: reqwest::Client) -> Result<Arc<d
             Ok((k.clone(), v.clone()))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(WebhookSink {
-        url: url_value(cfg)?,
-        key,
-        headers,
-        pacer: c.pacer(0),
-        name: c.name,
-        batching: c.batching,
-        timeout: c.timeout,
-        give_up_after: c.give_up_after,
-        client,
+    Ok(Arc::new(HttpSink {
+        service: Webhook {
+            url: url_value(cfg)?,
+            key,
+            headers,
+        },
+        target: c.http_target(0, client),
     }))
 }
 
@@ -215,19 +212,15 @@ fn telegram(cfg: &SinkConfig, c: Common, client: reqwest::Client) -> Result<Arc<
     };
     let api_base = cfg.api_base.clone().unwrap_or_else(|| TELEGRAM_API.into());
     check_http_url(&api_base, "api_base")?;
-    Ok(Arc::new(TelegramSink {
-        api_base,
-        token,
-        chat: Mutex::new(chat),
-        thread_id: cfg.thread_id,
-        pacer: c.pacer(1000),
-        name: c.name,
-        batching: c.batching,
-        max_events_per_message: c.per_message,
-        timeout: c.timeout,
-        give_up_after: c.give_up_after,
-        client,
-        progress: Mutex::new(None),
+    Ok(Arc::new(HttpSink {
+        service: Telegram {
+            api_base,
+            token,
+            chat: Mutex::new(chat),
+            thread_id: cfg.thread_id,
+            progress: Mutex::new(None),
+        },
+        target: c.http_target(1000, client),
     }))
 }
 

@@ -2,17 +2,15 @@
 //! 25 fields of 256/1024, footer 2048, 6000 characters in all), and `allowed_mentions: {"parse": []}` so that
 //! a certificate name can never ping anyone.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::SinkError;
 use super::digest::{
     CertEntry, Digest, Entry, char_len, digest_deliveries, fit_lines, truncate_chars,
 };
-use super::http::{Pacer, body_excerpt, classify, post_json};
-use super::{Batching, Sink, SinkError};
+use super::http::{HttpService, HttpSink, HttpTarget, SendFuture, body_excerpt, classify};
 use crate::store::Delivery;
 
 pub const TITLE_MAX: usize = 256;
@@ -189,45 +187,23 @@ pub fn embed_text_len(embed: &Value) -> usize {
     s(&embed["title"]) + s(&embed["description"]) + fields + s(&embed["footer"]["text"])
 }
 
-/// A Discord webhook target.
-pub struct DiscordSink {
-    pub(crate) name: String,
-    pub(crate) url: String,
-    pub(crate) username: String,
-    pub(crate) batching: Batching,
-    pub(crate) max_events_per_message: usize,
-    pub(crate) timeout: Duration,
-    pub(crate) give_up_after: Option<Duration>,
-    pub(crate) client: reqwest::Client,
-    pub(crate) pacer: Pacer,
+/// A Discord webhook: the webhook URL and the name messages are posted under.
+pub struct Discord {
+    pub url: String,
+    pub username: String,
 }
 
-impl Sink for DiscordSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
+/// A Discord webhook sink.
+pub type DiscordSink = HttpSink<Discord>;
 
-    fn batching(&self) -> Batching {
-        self.batching
-    }
-
-    fn give_up_after(&self) -> Option<Duration> {
-        self.give_up_after
-    }
-
-    fn send<'a>(
-        &'a self,
-        events: &'a [Delivery],
-    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
+impl HttpService for Discord {
+    fn deliver<'a>(&'a self, target: &'a HttpTarget, events: &'a [Delivery]) -> SendFuture<'a> {
         Box::pin(async move {
             let body = message(
-                &digest_deliveries(events, self.max_events_per_message),
+                &digest_deliveries(events, target.max_events_per_message),
                 &self.username,
             );
-            let body =
-                serde_json::to_vec(&body).map_err(|e| SinkError::permanent(e.to_string()))?;
-            self.pacer.wait().await;
-            let reply = post_json(&self.client, &self.url, body, &[], self.timeout).await?;
+            let reply = target.post(&self.url, &body, &[]).await?;
             // Out of requests in this bucket: wait for the reset before the next one.
             let header = |h: &str| {
                 reply
@@ -242,7 +218,8 @@ impl Sink for DiscordSink {
                 && reset.is_finite()
                 && reset > 0.0
             {
-                self.pacer
+                target
+                    .pacer
                     .hold(Duration::from_secs_f64(reset.min(3600.0)))
                     .await;
             }

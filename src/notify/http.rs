@@ -1,15 +1,83 @@
-//! HTTP plumbing shared by the webhook-style sinks: one POST with a timeout, the answer classified into
+//! HTTP plumbing shared by the four HTTP sinks (webhook, Discord, Slack, Telegram): one [`HttpSink`] holding
+//! what they all share ([`HttpTarget`]: name, batching, timeout, give-up age, client, pacer) around a
+//! per-service message builder ([`HttpService`]); one POST with a timeout, the answer classified into
 //! success / retry later / give up, `Retry-After` parsing, and a pacer that keeps us under a target's rate limit.
 //!
 //! Error messages never contain the URL: Discord and Slack webhook URLs and Telegram bot URLs are secrets.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::SinkError;
+use super::{Batching, Sink, SinkError};
+use crate::store::Delivery;
+
+/// What every HTTP sink shares: its outbox name, how its events are grouped, and how it talks HTTP.
+#[derive(Debug)]
+pub struct HttpTarget {
+    /// Unique sink name (the outbox key).
+    pub name: String,
+    pub batching: Batching,
+    /// The most events one message shows in full (chat sinks summarise the rest).
+    pub max_events_per_message: usize,
+    /// Overall timeout of one request.
+    pub timeout: Duration,
+    pub give_up_after: Option<Duration>,
+    pub client: reqwest::Client,
+    pub pacer: Pacer,
+}
+
+impl HttpTarget {
+    /// Wait for our turn (the pacer), then POST `body` as JSON to `url` with extra `headers`.
+    pub async fn post(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        headers: &[(String, String)],
+    ) -> Result<Reply, SinkError> {
+        let body = serde_json::to_vec(body).map_err(|e| SinkError::permanent(e.to_string()))?;
+        self.pacer.wait().await;
+        post_json(&self.client, url, body, headers, self.timeout).await
+    }
+}
+
+/// A boxed future borrowing from the sink, as [`Sink::send`] returns.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
+
+/// The part of an HTTP sink that differs per service: how a batch of events becomes request(s), and how the
+/// service's answers are read. Everything else comes from the [`HttpTarget`].
+pub trait HttpService: Send + Sync + 'static {
+    /// Deliver `events` as one message (or a few, for services with size limits) through `target`.
+    fn deliver<'a>(&'a self, target: &'a HttpTarget, events: &'a [Delivery]) -> SendFuture<'a>;
+}
+
+/// An HTTP notification sink: the shared [`HttpTarget`] and a service `S`.
+pub struct HttpSink<S> {
+    pub target: HttpTarget,
+    pub service: S,
+}
+
+impl<S: HttpService> Sink for HttpSink<S> {
+    fn name(&self) -> &str {
+        &self.target.name
+    }
+
+    fn batching(&self) -> Batching {
+        self.target.batching
+    }
+
+    fn give_up_after(&self) -> Option<Duration> {
+        self.target.give_up_after
+    }
+
+    fn send<'a>(&'a self, events: &'a [Delivery]) -> SendFuture<'a> {
+        self.service.deliver(&self.target, events)
+    }
+}
 
 /// The HTTP client for notification targets: rustls with the webpki roots, a connect timeout, no proxy
 /// surprises. Each request sets its own overall timeout (`timeout_secs`).

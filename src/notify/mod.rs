@@ -40,7 +40,7 @@ pub use config::{SinkArgs, SinkConfig, SinkType, build_sinks, load_sinks_file};
 pub use discord::DiscordSink;
 pub use exec::ExecSink;
 pub use group::Batching;
-pub use http::http_client;
+pub use http::{HttpService, HttpSink, HttpTarget, http_client};
 pub use slack::SlackSink;
 pub use stdout::{StdoutFormat, StdoutSink};
 pub use telegram::TelegramSink;

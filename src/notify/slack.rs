@@ -4,17 +4,12 @@
 //! Slack mrkdwn needs `&`, `<`, `>` escaped; it has no escape for `*`, `_` or `~`, so names and other
 //! certificate text go in code spans, where they are shown literally.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use super::digest::{
     CertEntry, Digest, Entry, char_len, digest_deliveries, fit_lines, truncate_chars,
 };
-use super::http::{Pacer, classify, post_json};
-use super::{Batching, Sink, SinkError};
+use super::http::{HttpService, HttpSink, HttpTarget, SendFuture, classify};
 use crate::store::Delivery;
 
 pub const HEADER_MAX: usize = 150;
@@ -123,41 +118,19 @@ pub fn message(d: &Digest) -> Value {
     json!({ "text": escape(&d.title), "blocks": blocks })
 }
 
-/// A Slack incoming webhook target.
-pub struct SlackSink {
-    pub(crate) name: String,
-    pub(crate) url: String,
-    pub(crate) batching: Batching,
-    pub(crate) max_events_per_message: usize,
-    pub(crate) timeout: Duration,
-    pub(crate) give_up_after: Option<Duration>,
-    pub(crate) client: reqwest::Client,
-    pub(crate) pacer: Pacer,
+/// A Slack incoming webhook.
+pub struct Slack {
+    pub url: String,
 }
 
-impl Sink for SlackSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
+/// A Slack incoming webhook sink.
+pub type SlackSink = HttpSink<Slack>;
 
-    fn batching(&self) -> Batching {
-        self.batching
-    }
-
-    fn give_up_after(&self) -> Option<Duration> {
-        self.give_up_after
-    }
-
-    fn send<'a>(
-        &'a self,
-        events: &'a [Delivery],
-    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
+impl HttpService for Slack {
+    fn deliver<'a>(&'a self, target: &'a HttpTarget, events: &'a [Delivery]) -> SendFuture<'a> {
         Box::pin(async move {
-            let body = message(&digest_deliveries(events, self.max_events_per_message));
-            let body =
-                serde_json::to_vec(&body).map_err(|e| SinkError::permanent(e.to_string()))?;
-            self.pacer.wait().await;
-            let reply = post_json(&self.client, &self.url, body, &[], self.timeout).await?;
+            let body = message(&digest_deliveries(events, target.max_events_per_message));
+            let reply = target.post(&self.url, &body, &[]).await?;
             classify("Slack", &reply)
         })
     }

@@ -5,17 +5,15 @@
 //! to a supergroup answers with `migrate_to_chat_id`: the message is re-sent there, and the new id is kept (and
 //! logged, so the configuration can be updated).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::SinkError;
 use super::digest::{Digest, Entry, digest_deliveries, fit_lines, utf16_len};
-use super::http::{Pacer, Reply, body_excerpt, post_json};
-use super::{Batching, Sink, SinkError};
+use super::http::{HttpService, HttpSink, HttpTarget, Reply, SendFuture, body_excerpt};
 use crate::store::Delivery;
 
 /// Telegram's limit for one message's text, in UTF-16 code units after entity parsing. We measure the HTML
@@ -193,22 +191,18 @@ fn cut_long_line(line: &str, max: usize) -> Vec<String> {
 }
 
 /// A Telegram chat reached through a bot.
-pub struct TelegramSink {
-    pub(crate) name: String,
-    pub(crate) api_base: String,
-    pub(crate) token: String,
-    pub(crate) chat: Mutex<ChatId>,
-    pub(crate) thread_id: Option<i64>,
-    pub(crate) batching: Batching,
-    pub(crate) max_events_per_message: usize,
-    pub(crate) timeout: Duration,
-    pub(crate) give_up_after: Option<Duration>,
-    pub(crate) client: reqwest::Client,
-    pub(crate) pacer: Pacer,
+pub struct Telegram {
+    pub api_base: String,
+    pub token: String,
+    pub chat: Mutex<ChatId>,
+    pub thread_id: Option<i64>,
     /// Parts of a split message already accepted before a later part failed: `(hash of the parts, count)`.
     /// The retry resumes after them instead of repeating them (within this process).
-    pub(crate) progress: Mutex<Option<(u64, usize)>>,
+    pub progress: Mutex<Option<(u64, usize)>>,
 }
+
+/// A Telegram sink.
+pub type TelegramSink = HttpSink<Telegram>;
 
 /// How one `sendMessage` ended.
 enum Answer {
@@ -254,12 +248,12 @@ fn read_answer(reply: &Reply) -> Answer {
     })
 }
 
-impl TelegramSink {
+impl Telegram {
     fn chat(&self) -> ChatId {
         self.chat.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn send_part(&self, text: &str) -> Result<(), SinkError> {
+    async fn send_part(&self, target: &HttpTarget, text: &str) -> Result<(), SinkError> {
         let url = format!(
             "{}/bot{}/sendMessage",
             self.api_base.trim_end_matches('/'),
@@ -275,16 +269,13 @@ impl TelegramSink {
             if let Some(t) = self.thread_id {
                 body["message_thread_id"] = json!(t);
             }
-            let body =
-                serde_json::to_vec(&body).map_err(|e| SinkError::permanent(e.to_string()))?;
-            self.pacer.wait().await;
-            let reply = post_json(&self.client, &url, body, &[], self.timeout).await?;
+            let reply = target.post(&url, &body, &[]).await?;
             match read_answer(&reply) {
                 Answer::Sent => return Ok(()),
                 Answer::Failed(e) => return Err(e),
                 Answer::Migrated(id) => {
                     tracing::warn!(
-                        sink = %self.name,
+                        sink = %target.name,
                         "the Telegram chat {} moved to {id} (now a supergroup): sending there; update chat_id in the configuration",
                         self.chat()
                     );
@@ -298,26 +289,11 @@ impl TelegramSink {
     }
 }
 
-impl Sink for TelegramSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn batching(&self) -> Batching {
-        self.batching
-    }
-
-    fn give_up_after(&self) -> Option<Duration> {
-        self.give_up_after
-    }
-
-    fn send<'a>(
-        &'a self,
-        events: &'a [Delivery],
-    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
+impl HttpService for Telegram {
+    fn deliver<'a>(&'a self, target: &'a HttpTarget, events: &'a [Delivery]) -> SendFuture<'a> {
         Box::pin(async move {
             let parts = split(
-                &lines(&digest_deliveries(events, self.max_events_per_message)),
+                &lines(&digest_deliveries(events, target.max_events_per_message)),
                 MESSAGE_MAX,
             );
             let hash = {
@@ -331,7 +307,7 @@ impl Sink for TelegramSink {
                 _ => 0,
             };
             for (i, part) in parts.iter().enumerate().skip(done) {
-                if let Err(e) = self.send_part(part).await {
+                if let Err(e) = self.send_part(target, part).await {
                     *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some((hash, i));
                     return Err(e);
                 }

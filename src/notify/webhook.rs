@@ -9,17 +9,13 @@
 //! idempotency key), `webhook-timestamp` (unix seconds of this attempt) and, with a secret,
 //! `webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::http::{Pacer, classify, post_json};
-use super::{Batching, Sink, SinkError};
+use super::SinkError;
+use super::http::{HttpService, HttpSink, HttpTarget, SendFuture, classify, post_json};
 use crate::store::Delivery;
 
 /// Version of the webhook body; bumped on incompatible changes.
@@ -129,44 +125,27 @@ pub fn headers(
     out
 }
 
-/// A generic webhook target.
-pub struct WebhookSink {
-    pub(crate) name: String,
-    pub(crate) url: String,
-    pub(crate) key: Option<SigningKey>,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) batching: Batching,
-    pub(crate) timeout: Duration,
-    pub(crate) give_up_after: Option<Duration>,
-    pub(crate) client: reqwest::Client,
-    pub(crate) pacer: Pacer,
+/// A generic webhook: the URL, the Standard Webhooks signing key and custom headers.
+pub struct Webhook {
+    pub url: String,
+    pub key: Option<SigningKey>,
+    pub headers: Vec<(String, String)>,
 }
 
-impl Sink for WebhookSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
+/// A generic webhook sink.
+pub type WebhookSink = HttpSink<Webhook>;
 
-    fn batching(&self) -> Batching {
-        self.batching
-    }
-
-    fn give_up_after(&self) -> Option<Duration> {
-        self.give_up_after
-    }
-
-    fn send<'a>(
-        &'a self,
-        events: &'a [Delivery],
-    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
+impl HttpService for Webhook {
+    fn deliver<'a>(&'a self, target: &'a HttpTarget, events: &'a [Delivery]) -> SendFuture<'a> {
         Box::pin(async move {
             let id = message_id(events);
             let body = serde_json::to_vec(&body(events, &id))
                 .map_err(|e| SinkError::permanent(e.to_string()))?;
             let ts = crate::store::unix_now();
             let hdrs = headers(&id, ts, &body, self.key.as_ref(), &self.headers);
-            self.pacer.wait().await;
-            let reply = post_json(&self.client, &self.url, body, &hdrs, self.timeout).await?;
+            // Signed bytes are sent as they are (not re-serialised).
+            target.pacer.wait().await;
+            let reply = post_json(&target.client, &self.url, body, &hdrs, target.timeout).await?;
             classify("the webhook", &reply)
         })
     }
