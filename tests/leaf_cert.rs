@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use base64::Engine;
-use ctwatch::ct::cert::{CertError, cert_info, tbs_identity, tbs_of_certificate};
+use ctwatch::ct::cert::{
+    CertError, LeafNames, cert_info, leaf_info, leaf_names, tbs_identity, tbs_of_certificate,
+};
 use ctwatch::ct::der;
 use ctwatch::ct::leaf::{EntryType, LeafError, LogEntry, decode_data_tile, decode_rfc6962};
 use serde_json::Value;
@@ -795,4 +797,80 @@ fn garbage_certificates_are_errors_that_say_what() {
             ..
         })
     ));
+}
+
+/// Every real entry and certificate the fixtures hold, as log entries.
+fn every_real_entry() -> Vec<(String, LogEntry)> {
+    let mut out: Vec<(String, LogEntry)> = navigli_json()
+        .iter()
+        .enumerate()
+        .map(|(i, (leaf, extra))| (format!("navigli {i}"), decode_rfc6962(leaf, extra).unwrap()))
+        .collect();
+    for row in truth()["x509"].as_array().unwrap() {
+        let source = row["source"].as_str().unwrap();
+        out.push((source.to_string(), x509_entry_for(source)));
+    }
+    out.push((
+        "cloudflare-dns".into(),
+        x509_entry_for("certs/real/cloudflare-dns_ee.der"),
+    ));
+    out
+}
+
+#[test]
+fn the_cheap_name_walk_reads_exactly_the_names_of_the_full_parse() {
+    // `leaf_names` decides, for every entry of the firehose, whether the full `leaf_info` is needed: it must
+    // never see fewer (or other) names than the full parse does.
+    let entries = every_real_entry();
+    assert!(entries.len() > 1030, "{}", entries.len());
+    let mut with_ips = 0;
+    for (label, entry) in &entries {
+        let full = leaf_info(entry).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let cheap = leaf_names(entry).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(
+            cheap,
+            LeafNames {
+                dns_names: full.dns_names.clone(),
+                ip_addresses: full.ip_addresses.clone(),
+            },
+            "{label}"
+        );
+        with_ips += usize::from(!cheap.ip_addresses.is_empty());
+    }
+    assert!(with_ips > 0, "IP SANs are covered");
+}
+
+#[test]
+fn the_cheap_name_walk_refuses_what_the_full_parse_refuses_in_names() {
+    let entry = |cert: &[u8]| LogEntry {
+        timestamp_ms: 0,
+        entry_type: EntryType::X509,
+        signed_entry: cert.to_vec(),
+        issuer_key_hash: None,
+        pre_certificate: None,
+        chain: Vec::new(),
+        chain_error: None,
+    };
+    assert!(leaf_names(&entry(b"garbage")).is_err());
+    assert!(leaf_names(&entry(&[0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x01])).is_err());
+    // An IP SAN of 5 bytes is refused by both.
+    let real = x509_entry_for("certs/real/cloudflare-dns_ee.der");
+    let tbs = tbs_of_certificate(&real.signed_entry).unwrap().to_vec();
+    let ip = [0x87, 0x04, 1, 1, 1, 1];
+    let at = tbs
+        .windows(ip.len())
+        .position(|w| w == ip)
+        .expect("1.1.1.1 SAN");
+    // Same length, so every enclosing length stays right: turn the 4-byte address into a 3-byte one + a NULL.
+    let mut bad = tbs.clone();
+    bad[at..at + 6].copy_from_slice(&[0x87, 0x03, 1, 1, 1, 0x00]);
+    let precert = LogEntry {
+        entry_type: EntryType::Precert,
+        ..entry(&bad)
+    };
+    assert!(matches!(
+        leaf_info(&precert),
+        Err(CertError::BadIpAddress { .. }) | Err(CertError::Parse { .. })
+    ));
+    assert!(leaf_names(&precert).is_err());
 }

@@ -270,6 +270,176 @@ pub fn leaf_info(entry: &LogEntry) -> Result<CertInfo, CertError> {
     })
 }
 
+/// The names of a leaf: what matching needs from every entry of a firehose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafNames {
+    /// As [`CertInfo::dns_names`].
+    pub dns_names: Vec<String>,
+    /// As [`CertInfo::ip_addresses`].
+    pub ip_addresses: Vec<String>,
+}
+
+/// The DNS names and IP addresses of the leaf, exactly as [`leaf_info`] reads them, with a walk over the DER (no
+/// full X.509 parse, no DN formatting, no hashing): cheap enough for every entry. Only an entry whose names match
+/// (or that is stored or streamed) needs [`leaf_info`].
+pub fn leaf_names(entry: &LogEntry) -> Result<LeafNames, CertError> {
+    let tbs_der: &[u8] = match entry.entry_type {
+        EntryType::X509 => tbs_of_certificate(&entry.signed_entry)?,
+        EntryType::Precert => &entry.signed_entry,
+    };
+    names_of_tbs(tbs_der)
+}
+
+/// DER content of OID 2.5.29.17, subjectAltName.
+const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
+/// DER content of OID 2.5.4.3, commonName.
+const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
+
+/// Read the elements of a constructed element's content one by one.
+fn each_child<'a>(
+    content: &'a [u8],
+    what: &'static str,
+    mut f: impl FnMut(der::Tlv<'a>) -> Result<(), CertError>,
+) -> Result<(), CertError> {
+    let mut rest = content;
+    while !rest.is_empty() {
+        let (tlv, after) = der::read_tlv(rest).map_err(der_err(what))?;
+        f(tlv)?;
+        rest = after;
+    }
+    Ok(())
+}
+
+fn expect_tag(tlv: &der::Tlv<'_>, tag: u8, what: &'static str) -> Result<(), CertError> {
+    if tlv.tag == tag {
+        Ok(())
+    } else {
+        Err(CertError::UnexpectedTag {
+            what,
+            expected: tag,
+            found: tlv.tag,
+        })
+    }
+}
+
+/// [`names`] over the raw TBSCertificate: SAN dNSNames and iPAddresses, then subject CNs that are host names or
+/// IP literals.
+fn names_of_tbs(tbs_der: &[u8]) -> Result<LeafNames, CertError> {
+    let tbs = single(tbs_der, der::TAG_SEQUENCE, "TBSCertificate")?;
+    // version [0] (optional), serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo,
+    // issuerUniqueID [1], subjectUniqueID [2], extensions [3].
+    let mut position = 0;
+    let mut subject = None;
+    let mut extensions = None;
+    each_child(tbs.content, "TBSCertificate fields", |field| {
+        if position == 0 && field.tag == der::context_constructed(0) {
+            return Ok(());
+        }
+        position += 1;
+        match position {
+            5 => subject = Some(field),
+            7.. if field.tag == der::context_constructed(3)
+                && extensions.replace(field).is_some() =>
+            {
+                return Err(CertError::DuplicateExtensionsField);
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let Some(subject) = subject else {
+        return Err(CertError::Parse {
+            what: "TBSCertificate",
+            reason: "no subject".into(),
+        });
+    };
+    expect_tag(&subject, der::TAG_SEQUENCE, "subject")?;
+    let mut out = LeafNames::default();
+    if let Some(field) = extensions {
+        let list = single(field.content, der::TAG_SEQUENCE, "Extensions")?;
+        let mut san = None;
+        each_child(list.content, "Extensions", |ext| {
+            expect_tag(&ext, der::TAG_SEQUENCE, "Extension")?;
+            let (oid, rest) = der::read_tlv(ext.content).map_err(der_err("Extension"))?;
+            expect_tag(&oid, der::TAG_OID, "Extension extnID")?;
+            if oid.content != OID_SAN {
+                return Ok(());
+            }
+            // critical BOOLEAN DEFAULT FALSE, then extnValue OCTET STRING.
+            let (mut value, mut rest) = der::read_tlv(rest).map_err(der_err("subjectAltName"))?;
+            if value.tag == der::TAG_BOOLEAN {
+                (value, rest) = der::read_tlv(rest).map_err(der_err("subjectAltName"))?;
+            }
+            expect_tag(&value, der::TAG_OCTET_STRING, "subjectAltName extnValue")?;
+            if !rest.is_empty() {
+                return Err(CertError::TrailingData {
+                    what: "subjectAltName",
+                    len: rest.len(),
+                });
+            }
+            if san.replace(value.content).is_some() {
+                return Err(CertError::Parse {
+                    what: "subjectAltName",
+                    reason: "duplicate extension".into(),
+                });
+            }
+            Ok(())
+        })?;
+        if let Some(value) = san {
+            let general_names = single(value, der::TAG_SEQUENCE, "subjectAltName")?;
+            each_child(general_names.content, "subjectAltName", |gn| {
+                // Context-specific [0]..[8], primitive or constructed.
+                if gn.tag & 0xc0 != 0x80 || gn.tag & 0x1f > 8 {
+                    return Err(CertError::Parse {
+                        what: "subjectAltName",
+                        reason: format!("unexpected GeneralName tag 0x{:02x}", gn.tag),
+                    });
+                }
+                match gn.tag {
+                    0x82 => {
+                        let Ok(text) = std::str::from_utf8(gn.content) else {
+                            return Err(CertError::BadDnsName {
+                                bytes: gn.content.to_vec(),
+                            });
+                        };
+                        let name = normalize_dns_name(text);
+                        if !name.is_empty() {
+                            push_unique(&mut out.dns_names, name);
+                        }
+                    }
+                    0x87 => push_unique(&mut out.ip_addresses, ip_to_string(gn.content)?),
+                    _ => {}
+                }
+                Ok(())
+            })?;
+        }
+    }
+    // Subject: SEQUENCE OF SET OF AttributeTypeAndValue { type OID, value ANY }.
+    each_child(subject.content, "subject", |rdn| {
+        each_child(rdn.content, "subject RDN", |atv| {
+            let (oid, rest) = der::read_tlv(atv.content).map_err(der_err("subject attribute"))?;
+            if oid.tag != der::TAG_OID || oid.content != OID_CN {
+                return Ok(());
+            }
+            let (value, _) = der::read_tlv(rest).map_err(der_err("subject CN"))?;
+            let Some(cn) = decode_directory_string(value.tag, value.content) else {
+                return Ok(());
+            };
+            let cn = cn.trim();
+            if let Ok(ip) = cn.parse::<IpAddr>() {
+                push_unique(&mut out.ip_addresses, ip.to_string());
+                return Ok(());
+            }
+            let cn = normalize_dns_name(cn);
+            if is_host_name(&cn) {
+                push_unique(&mut out.dns_names, cn);
+            }
+            Ok(())
+        })
+    })?;
+    Ok(out)
+}
+
 /// Everything: [`leaf_info`], then the served chain checked with [`chain::check`].
 pub fn cert_info(entry: &LogEntry) -> Result<CertInfo, CertError> {
     let mut info = leaf_info(entry)?;
@@ -403,11 +573,15 @@ fn attribute_label(oid: &str) -> Option<&'static str> {
 
 /// Decode a directory string into text; `None` for non-string types or undecodable bytes.
 fn decode_string(value: &Any<'_>) -> Option<String> {
-    if value.header.class() != Class::Universal {
+    if value.header.class() != Class::Universal || value.header.tag().0 > 30 {
         return None;
     }
-    let data = value.data;
-    match value.header.tag().0 {
+    decode_directory_string(value.header.tag().0 as u8, value.data)
+}
+
+/// [`decode_string`] from the identifier octet (universal, primitive) and content.
+fn decode_directory_string(tag: u8, data: &[u8]) -> Option<String> {
+    match tag {
         // UTF8String, NumericString, PrintableString, IA5String, VisibleString
         12 | 18 | 19 | 22 | 26 => String::from_utf8(data.to_vec()).ok(),
         // TeletexString: in practice Latin-1

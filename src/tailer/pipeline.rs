@@ -340,6 +340,25 @@ fn process(
                 continue;
             }
         };
+        // The names alone decide whether the entry matters (a walk over the leaf's DER, cheap for every entry of a
+        // firehose); the full description is built only for entries that match, are stored or are streamed.
+        let names = match cert::leaf_names(&entry) {
+            Ok(names) => names,
+            Err(e) => {
+                out.malformed.push(malformed(
+                    index,
+                    format!("certificate: {e}"),
+                    r.leaf_input,
+                    r.extra_data,
+                ));
+                continue;
+            }
+        };
+        let mut matches = watchlist.match_cert(&MatchInput::from_names(&names));
+        let keep = !matches.is_empty() || store_all;
+        if !keep && feed.is_none() {
+            continue;
+        }
         let mut info: CertInfo = match cert::leaf_info(&entry) {
             Ok(info) => info,
             Err(e) => {
@@ -352,10 +371,8 @@ fn process(
                 continue;
             }
         };
-        // The leaf decides whether the entry matters; only then is what the log served next to it checked
-        // (signature verification is the expensive part), and the issuer policies decided again with what it proved.
-        let mut matches = watchlist.match_cert(&MatchInput::from_cert(&info));
-        let keep = !matches.is_empty() || store_all;
+        // Only then is what the log served next to the leaf checked (signature verification is the expensive
+        // part), and the issuer policies decided with the issuer name and what the chain proved.
         if keep {
             info.apply_chain(chain::check(&entry));
             if let Some(reason) = info.chain.error() {

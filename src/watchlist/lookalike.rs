@@ -91,7 +91,8 @@ impl LookalikeIndex {
 
     /// True for names under a registrable domain the watchlist names: never look-alikes.
     pub fn is_genuine(&self, name: &str) -> bool {
-        registrable(name).is_some_and(|r| self.own.contains(r))
+        // No own domain listed: nothing is genuine, and the public-suffix lookup is skipped.
+        !self.own.is_empty() && registrable(name).is_some_and(|r| self.own.contains(r))
     }
 
     /// Brand ids whose label `name` imitates (ASCII, lower case, without a leading `*.`); may repeat an id.

@@ -159,7 +159,10 @@ fn match_name(
     } else {
         Cow::Borrowed(name)
     };
-    let genuine = index.lookalike.is_genuine(base.unwrap_or(name));
+    // Only keywords and look-alikes ask whether the name is one of the list's own domains (a public-suffix
+    // lookup per name): skip it for lists without either.
+    let genuine = (!index.keywords.is_empty() || !index.lookalike.is_empty())
+        && index.lookalike.is_genuine(base.unwrap_or(name));
     let mut hits = std::mem::take(&mut scratch.hits);
     hits.clear();
     structural_hits(index, name, base, &mut hits);

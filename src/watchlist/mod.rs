@@ -72,6 +72,20 @@ impl<'a> MatchInput<'a> {
             issuer_proven: info.chain.is_proven(),
         }
     }
+
+    /// The names alone, issuer unknown: enough to decide WHETHER a certificate matches (an `issuers=` policy
+    /// changes a match's kind, never whether there is one); match again with [`MatchInput::from_cert`] for the
+    /// verdict.
+    pub fn from_names(names: &'a crate::ct::cert::LeafNames) -> MatchInput<'a> {
+        MatchInput {
+            dns_names: &names.dns_names,
+            ip_addresses: &names.ip_addresses,
+            issuer_org: None,
+            issuer_cn: None,
+            issuer_spki_sha256: None,
+            issuer_proven: false,
+        }
+    }
 }
 
 /// The [`Match::reason`] of an `unauthorized_issuer` match whose policy would allow the issuer the certificate
