@@ -47,6 +47,9 @@ pub struct Config {
     /// `[probe]`: the expiry probe of matched hosts (the `--probe-*` flags override it).
     #[serde(default)]
     pub probe: ProbeSection,
+    /// `[stream]`: the NATS JetStream stream of verified certificates (on when `nats` is set, or `run --nats`).
+    #[serde(default)]
+    pub stream: crate::stream::StreamSection,
 }
 
 /// `[probe]`: the same knobs as the `--no-probe` / `--probe-*` flags of `run`.
@@ -203,6 +206,8 @@ pub struct Settings {
     pub delivery: DeliveryPolicy,
     pub drain_timeout: Duration,
     pub filter: LogFilter,
+    /// The NATS stream; None when not configured.
+    pub stream: Option<crate::stream::StreamConfig>,
 }
 
 /// The flag's value, else the file's, else the default; checked against `lo..=hi`. An error names what the
@@ -360,6 +365,7 @@ impl Settings {
                     .unwrap_or(60),
             ),
             filter: LogFilter { include, exclude },
+            stream: crate::stream::StreamConfig::resolve(&cfg.stream, args.nats.as_deref())?,
         })
     }
 }

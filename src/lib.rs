@@ -71,6 +71,7 @@ pub mod run_report;
 pub mod runlock;
 pub mod stats;
 pub mod store;
+pub mod stream;
 pub mod tailer;
 pub mod terminal;
 pub mod watchlist;
