@@ -412,6 +412,33 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_stream_section_of_the_example_resolves_to_the_defaults() {
+        let start = EXAMPLE.find("# [stream]").unwrap();
+        let end = EXAMPLE[start..].find("\n\n").map(|e| start + e).unwrap();
+        let block: String = EXAMPLE[start..end]
+            .lines()
+            .map(|l| l.trim_start_matches("# "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let cfg = parse(&block).unwrap_or_else(|e| panic!("{e:#}\n{block}"));
+        let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        let shown = s.stream.unwrap();
+        let defaults = crate::stream::StreamConfig::resolve(
+            &crate::stream::StreamSection::default(),
+            Some("nats://127.0.0.1:4222"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(format!("{shown:?}"), format!("{defaults:?}"));
+        assert!(
+            Settings::resolve(&RunArgs::default(), &Config::default())
+                .unwrap()
+                .stream
+                .is_none()
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors_naming_the_key() {
         let err = format!(
             "{:#}",

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# What the NATS stream costs: `ctwatch run --once --store-all` against a local fake RFC 6962 log of ENTRIES
+# synthesized entries (from the real navigli entries), without and with `--nats` (what = "all": every entry is
+# published). Reports entries/s of the tailers, the time until every entry was verified and committed, the time
+# until every entry was also acknowledged by JetStream (the lag the stream adds), the largest stream lag seen
+# (committed − published, sampled every 0.2 s), and the messages/s published.
+#
+#   scripts/bench-stream.sh                    defaults: ENTRIES=100000, NATS=nats://127.0.0.1:4222
+#   ENTRIES=200000 scripts/bench-stream.sh
+# Needs NATS with JetStream (scripts/test-services.sh starts one); uses a stream of its own, deleted at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENTRIES=${ENTRIES:-100000}
+NATS=${NATS:-${CTWATCH_TEST_NATS_URL:-nats://127.0.0.1:4222}}
+cargo build --release --quiet --bin ctwatch --example fake_log --example nats_stream_count
+work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+name="CTWATCH_BENCH_$$"; prefix="ctwatch-bench.$$.certs"
+printf 'mexi.my\nnip.io\n' > "$work/watch.txt"
+cat > "$work/stream.toml" <<TOML
+[stream]
+nats = "$NATS"
+what = "all"
+name = "$name"
+subject_prefix = "$prefix"
+max_age_secs = 3600
+max_bytes = 0
+TOML
+target/release/examples/fake_log --entries "$ENTRIES" --out "$work/log" 2>/dev/null &
+for _ in $(seq 1200); do [ -s "$work/log/url" ] && break; sleep 0.1; done
+now() { date +%s.%N; }
+
+# Poll the database: print "verified published" of the (only) log.
+positions() {
+  target/release/ctwatch logs --json --db "$1" 2>/dev/null | python3 -c '
+import json, sys
+rows = json.load(sys.stdin) or [{}]
+print(rows[0].get("verified_size") or 0, rows[0].get("published_size") or 0)' 2>/dev/null || echo "0 0"
+}
+
+# run MODE: one --once run into a fresh database; MODE is "plain" or "stream".
+run() {
+  local mode=$1 db="$work/db-$1" extra=()
+  [ "$mode" = stream ] && extra=(--config "$work/stream.toml")
+  local t0 t_verified="" t_published="" max_lag=0
+  t0=$(now)
+  target/release/ctwatch run --once --store-all --start-at beginning --json --no-probe \
+    --log-list "$work/log/log_list.json" --watchlist "$work/watch.txt" --db "$db" "${extra[@]}" \
+    > "$work/out-$mode" 2> "$work/err-$mode" &
+  local pid=$!
+  while kill -0 $pid 2>/dev/null; do
+    read -r v p < <(positions "$db")
+    [ -z "$t_verified" ] && [ "$v" -ge "$ENTRIES" ] && t_verified=$(now)
+    [ "$mode" = stream ] && [ -z "$t_published" ] && [ "$p" -ge "$ENTRIES" ] && t_published=$(now)
+    [ "$mode" = stream ] && [ $((v - p)) -gt "$max_lag" ] && max_lag=$((v - p))
+    sleep 0.2
+  done
+  wait $pid || { echo "ctwatch failed ($mode):"; tail -5 "$work/err-$mode"; exit 1; }
+  local t_end; t_end=$(now)
+  read -r v p < <(positions "$db")
+  [ -z "$t_verified" ] && t_verified=$t_end
+  [ "$mode" = stream ] && [ -z "$t_published" ] && [ "$p" -ge "$ENTRIES" ] && t_published=$t_end
+  echo "$mode $t0 $t_verified ${t_published:-$t_end} $t_end $max_lag $v $p"
+}
+
+plain=$(run plain)
+stream=$(run stream)
+messages=$(target/release/examples/nats_stream_count "$NATS" "$name" --delete)
+echo
+echo "fake RFC 6962 log of $ENTRIES entries on 127.0.0.1; run --once --store-all; stream what = \"all\""
+printf '%-8s %12s %14s %16s %18s %14s %14s\n' run entries/s verified_s acknowledged_s added_lag_s max_lag_entries messages/s
+for r in "$plain" "$stream"; do
+  read -r mode t0 tv tp te lag v p <<< "$r"
+  awk -v m="$mode" -v n="$ENTRIES" -v t0="$t0" -v tv="$tv" -v tp="$tp" -v lag="$lag" -v msgs="$messages" 'BEGIN {
+    if (m == "plain") printf "%-8s %12.0f %14.2f %16s %18s %14s %14s\n", m, n / (tv - t0), tv - t0, "-", "-", "-", "-";
+    else printf "%-8s %12.0f %14.2f %16.2f %18.2f %14d %14.0f\n", m, n / (tv - t0), tv - t0, tp - t0, tp - tv, lag, msgs / (tp - t0) }'
+done
+echo "messages in the stream: $messages (one per entry; JetStream dropped any repeat)"
+grep -h "stopped publishing\|failed" "$work/err-stream" | head -3 || true
