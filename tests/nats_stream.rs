@@ -442,6 +442,73 @@ async fn sigkill_mid_run_then_restart_leaves_no_gap_and_reports_nothing_twice() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_stream_with_other_settings_is_used_as_it_is_and_said_so() {
+    let js = jetstream().await;
+    let (name, prefix) = unique("existing");
+    js.create_stream(jetstream::stream::Config {
+        name: name.clone(),
+        subjects: vec![format!("{prefix}.>")],
+        max_age: Duration::from_secs(7200),
+        duplicate_window: Duration::from_secs(60),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let one = one_log(navigli_entries()).await;
+    let cfg = stream_config(&one.env, &name, &prefix, "all");
+    let out = ctwatch(&one.env, &one.list, "mexi.my\n", Some(&cfg))
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("as it is, with other settings than configured: max age 7200s")
+            && err.contains("duplicate window 60s"),
+        "{err}"
+    );
+    let mut stream = js.get_stream(&name).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(
+        info.config.max_age,
+        Duration::from_secs(7200),
+        "left as it was"
+    );
+    assert_eq!(info.state.messages, 1024);
+    delete(&js, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_does_not_capture_the_subjects_is_refused() {
+    let js = jetstream().await;
+    let (name, prefix) = unique("elsewhere");
+    js.create_stream(jetstream::stream::Config {
+        name: name.clone(),
+        subjects: vec![format!("{prefix}.other")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let one = one_log(navigli_entries()[..16].to_vec()).await;
+    let cfg = stream_config(&one.env, &name, &prefix, "all");
+    let out = ctwatch(&one.env, &one.list, "mexi.my\n", Some(&cfg))
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("does not capture {prefix}.x509_entry")),
+        "{err}"
+    );
+    delete(&js, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_nats_stops_the_run_with_the_reason() {
     let one = one_log(navigli_entries()[..16].to_vec()).await;
     let out = ctwatch(&one.env, &one.list, "mexi.my\n", None)

@@ -191,15 +191,16 @@ impl Publisher {
         if found.retention != wanted.retention {
             differs.push(format!("retention {:?}", found.retention));
         }
-        Ok(if differs.is_empty() {
-            format!("using JetStream stream {}", c.name)
-        } else {
-            format!(
-                "using the existing JetStream stream {} as it is, with other settings than configured: {}",
-                c.name,
-                differs.join(", ")
-            )
-        })
+        if differs.is_empty() {
+            return Ok(format!("using JetStream stream {}", c.name));
+        }
+        let note = format!(
+            "using the existing JetStream stream {} as it is, with other settings than configured: {}",
+            c.name,
+            differs.join(", ")
+        );
+        tracing::warn!("{note}");
+        Ok(note)
     }
 
     /// Publish what the tailers queue until `stop`, then finish what is in hand within `drain`.
