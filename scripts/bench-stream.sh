@@ -3,7 +3,8 @@
 # synthesized entries (from the real navigli entries), without and with `--nats` (what = "all": every entry is
 # published). Reports entries/s of the tailers, the time until every entry was verified and committed, the time
 # until every entry was also acknowledged by JetStream (the lag the stream adds), the largest stream lag seen
-# (committed − published, sampled every 0.2 s), and the messages/s published.
+# (committed − published, sampled every 0.2 s), and the messages/s published. First, the publisher's own ceiling:
+# examples/bench_publisher pushes ENTRIES messages of 4 KiB (about a `/stream/full` message) through it.
 #
 #   scripts/bench-stream.sh                    defaults: ENTRIES=100000, NATS=nats://127.0.0.1:4222
 #   ENTRIES=200000 scripts/bench-stream.sh
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-100000}
 NATS=${NATS:-${CTWATCH_TEST_NATS_URL:-nats://127.0.0.1:4222}}
-cargo build --release --quiet --bin ctwatch --example fake_log --example nats_stream_count
+cargo build --release --quiet --bin ctwatch --example fake_log --example nats_stream_count --example bench_publisher
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 name="CTWATCH_BENCH_$$"; prefix="ctwatch-bench.$$.certs"
 printf 'mexi.my\nnip.io\n' > "$work/watch.txt"
@@ -62,6 +63,7 @@ run() {
   echo "$mode $t0 $t_verified ${t_published:-$t_end} $t_end $max_lag $v $p"
 }
 
+target/release/examples/bench_publisher "$NATS" "$ENTRIES" 4096
 plain=$(run plain)
 stream=$(run stream)
 messages=$(target/release/examples/nats_stream_count "$NATS" "$name" --delete)
