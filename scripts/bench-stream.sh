@@ -44,7 +44,8 @@ run() {
   [ "$mode" = stream ] && extra=(--config "$work/stream.toml")
   local t0 t_verified="" t_published="" max_lag=0
   t0=$(now)
-  target/release/ctwatch run --once --store-all --start-at beginning --json --no-probe \
+  /usr/bin/time -f '%U %S' -o "$work/time-$mode" \
+    target/release/ctwatch run --once --store-all --start-at beginning --json --no-probe \
     --log-list "$work/log/log_list.json" --watchlist "$work/watch.txt" --db "$db" "${extra[@]}" \
     > "$work/out-$mode" 2> "$work/err-$mode" &
   local pid=$!
@@ -60,7 +61,8 @@ run() {
   read -r v p < <(positions "$db")
   [ -z "$t_verified" ] && t_verified=$t_end
   [ "$mode" = stream ] && [ -z "$t_published" ] && [ "$p" -ge "$ENTRIES" ] && t_published=$t_end
-  echo "$mode $t0 $t_verified ${t_published:-$t_end} $t_end $max_lag $v $p"
+  local cpu; cpu=$(awk '{print $1 + $2}' "$work/time-$mode")
+  echo "$mode $t0 $t_verified ${t_published:-$t_end} $t_end $max_lag $v $p $cpu"
 }
 
 target/release/examples/bench_publisher "$NATS" "$ENTRIES" 4096
@@ -69,12 +71,16 @@ stream=$(run stream)
 messages=$(target/release/examples/nats_stream_count "$NATS" "$name" --delete)
 echo
 echo "fake RFC 6962 log of $ENTRIES entries on 127.0.0.1; run --once --store-all; stream what = \"all\""
-printf '%-8s %12s %14s %16s %18s %14s %14s\n' run entries/s verified_s acknowledged_s added_lag_s max_lag_entries messages/s
+printf '%-8s %12s %14s %16s %18s %14s %14s %10s\n' run entries/s verified_s acknowledged_s added_lag_s max_lag_entries \
+  messages/s cpu_s
 for r in "$plain" "$stream"; do
-  read -r mode t0 tv tp te lag v p <<< "$r"
-  awk -v m="$mode" -v n="$ENTRIES" -v t0="$t0" -v tv="$tv" -v tp="$tp" -v lag="$lag" -v msgs="$messages" 'BEGIN {
-    if (m == "plain") printf "%-8s %12.0f %14.2f %16s %18s %14s %14s\n", m, n / (tv - t0), tv - t0, "-", "-", "-", "-";
-    else printf "%-8s %12.0f %14.2f %16.2f %18.2f %14d %14.0f\n", m, n / (tv - t0), tv - t0, tp - t0, tp - tv, lag, msgs / (tp - t0) }'
+  read -r mode t0 tv tp te lag v p cpu <<< "$r"
+  awk -v m="$mode" -v n="$ENTRIES" -v t0="$t0" -v tv="$tv" -v tp="$tp" -v lag="$lag" -v msgs="$messages" -v cpu="$cpu" '
+  BEGIN {
+    if (m == "plain") printf "%-8s %12.0f %14.2f %16s %18s %14s %14s %10.1f\n", m, n / (tv - t0), tv - t0, "-", "-", "-", "-", cpu;
+    else printf "%-8s %12.0f %14.2f %16.2f %18.2f %14d %14.0f %10.1f\n", m, n / (tv - t0), tv - t0, tp - t0, tp - tv, lag, msgs / (tp - t0), cpu }'
 done
 echo "messages in the stream: $messages (one per entry; JetStream dropped any repeat)"
+echo "cpu_s: user + system CPU seconds of the ctwatch process (load-independent: what the stream costs in CPU)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (entries/s on a busy machine are noisy)"
 grep -h "stopped publishing\|failed" "$work/err-stream" | head -3 || true
