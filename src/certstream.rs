@@ -7,7 +7,7 @@
 //!                          serial_number, signature_algorithm, subject{...}, issuer{...}, is_ca},
 //!            "chain": [leaf_cert without as_der ...],            (omitted when empty: tiled logs)
 //!            "cert_index", "cert_link", "seen", "source": {"name", "url", "type"},
-//!            "tbs_sha256", "verified": true, "matches": [...]}}    <- ctwatch's additions
+//!            "tbs_sha256", "cert_sha256", "log_id", "verified": true, "matches": [...]}}  <- ctwatch's additions
 //!  lite:    the same without `as_der` and `chain`
 //!  domains: {"message_type": "dns_entries", "data": [all_domains...]}
 //! ```
@@ -54,6 +54,8 @@ pub struct UpdateInput<'a> {
     /// Chain DERs, issuer first (may be empty).
     pub chain: &'a [Vec<u8>],
     pub tbs_sha256: &'a [u8; 32],
+    /// The log's ID (SHA-256 of its public key), written in base64 as in log lists.
+    pub log_id: &'a [u8; 32],
     /// Unix seconds (fractional) when ctwatch saw the entry.
     pub seen: f64,
     pub matches: &'a [MatchRef],
@@ -75,6 +77,8 @@ pub struct BadCertificate(String);
 /// Build the full, lite and domains messages of one entry.
 pub fn render(input: &UpdateInput<'_>) -> Result<Rendered, BadCertificate> {
     let mut leaf = leaf_cert(input.cert_der)?;
+    let cert_sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, input.cert_der));
+    let log_id = base64::engine::general_purpose::STANDARD.encode(input.log_id);
     let domains = leaf["all_domains"].clone();
     let chain: Vec<Value> = input
         .chain
@@ -107,6 +111,8 @@ pub fn render(input: &UpdateInput<'_>) -> Result<Rendered, BadCertificate> {
         };
         d.insert("update_type".into(), json!(update));
         d.insert("tbs_sha256".into(), json!(hex::encode(input.tbs_sha256)));
+        d.insert("cert_sha256".into(), json!(cert_sha256));
+        d.insert("log_id".into(), json!(log_id));
         d.insert("verified".into(), json!(true));
         d.insert("matches".into(), json!(input.matches));
         json!({"data": d, "message_type": "certificate_update"}).to_string()

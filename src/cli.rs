@@ -196,6 +196,10 @@ pub struct RunArgs {
     /// Store every certificate seen (a full local index for `search`), not only matching ones.
     #[arg(long)]
     pub store_all: bool,
+    /// Publish verified certificates to this NATS JetStream server (`nats://127.0.0.1:4222`); overrides
+    /// `[stream] nats` (README: NATS stream).
+    #[arg(long, env = "CTWATCH_NATS", value_name = "URL")]
+    pub nats: Option<String>,
     /// Only follow logs whose URL or operator contains this text (repeatable).
     #[arg(long = "include-log", value_name = "TEXT")]
     pub include_logs: Vec<String>,
@@ -402,6 +406,7 @@ pub async fn run_command(
                 ..Default::default()
             },
             caa: args.caa.config()?,
+            stream: s.stream,
             ..Default::default()
         },
         probe,
@@ -487,6 +492,13 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
             contact,
             l.url
         );
+        if let (Some(published), Some(lag)) = (l.published_size, l.stream_lag) {
+            println!(
+                "{:>8} NATS stream: published {published}, stream lag {lag} entr{}",
+                "",
+                if lag == 1 { "y" } else { "ies" }
+            );
+        }
         if let Some(err) = &l.last_error {
             let err: String = if tty {
                 err.chars().take(160).collect()

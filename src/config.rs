@@ -47,6 +47,9 @@ pub struct Config {
     /// `[probe]`: the expiry probe of matched hosts (the `--probe-*` flags override it).
     #[serde(default)]
     pub probe: ProbeSection,
+    /// `[stream]`: the NATS JetStream stream of verified certificates (on when `nats` is set, or `run --nats`).
+    #[serde(default)]
+    pub stream: crate::stream::StreamSection,
 }
 
 /// `[probe]`: the same knobs as the `--no-probe` / `--probe-*` flags of `run`.
@@ -203,6 +206,8 @@ pub struct Settings {
     pub delivery: DeliveryPolicy,
     pub drain_timeout: Duration,
     pub filter: LogFilter,
+    /// The NATS stream; None when not configured.
+    pub stream: Option<crate::stream::StreamConfig>,
 }
 
 /// The flag's value, else the file's, else the default; checked against `lo..=hi`. An error names what the
@@ -360,6 +365,7 @@ impl Settings {
                     .unwrap_or(60),
             ),
             filter: LogFilter { include, exclude },
+            stream: crate::stream::StreamConfig::resolve(&cfg.stream, args.nats.as_deref())?,
         })
     }
 }
@@ -403,6 +409,33 @@ mod tests {
         assert_eq!(api.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(api.keys.len(), 1);
         assert_eq!(api.health.log_silence_secs, 900);
+    }
+
+    #[test]
+    fn the_commented_stream_section_of_the_example_resolves_to_the_defaults() {
+        let start = EXAMPLE.find("# [stream]").unwrap();
+        let end = EXAMPLE[start..].find("\n\n").map(|e| start + e).unwrap();
+        let block: String = EXAMPLE[start..end]
+            .lines()
+            .map(|l| l.trim_start_matches("# "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let cfg = parse(&block).unwrap_or_else(|e| panic!("{e:#}\n{block}"));
+        let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        let shown = s.stream.unwrap();
+        let defaults = crate::stream::StreamConfig::resolve(
+            &crate::stream::StreamSection::default(),
+            Some("nats://127.0.0.1:4222"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(format!("{shown:?}"), format!("{defaults:?}"));
+        assert!(
+            Settings::resolve(&RunArgs::default(), &Config::default())
+                .unwrap()
+                .stream
+                .is_none()
+        );
     }
 
     #[test]

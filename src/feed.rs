@@ -95,6 +95,8 @@ impl Feed {
 pub struct LogFeed {
     pub feed: Feed,
     pub source: Source,
+    /// The log's ID (carried in every message as `log_id`).
+    pub log_id: [u8; 32],
 }
 
 impl LogFeed {
@@ -107,58 +109,73 @@ impl LogFeed {
         info: &CertInfo,
         matches: &[Match],
     ) -> Option<Arc<FeedItem>> {
-        let matches: Vec<MatchRef> = matches
-            .iter()
-            .map(|m| MatchRef {
-                item: m.item.clone(),
-                name: m.name.clone(),
-                kind: m.kind.as_str().to_string(),
-                event_kind: m.kind.event_kind().to_string(),
-                tags: m.tags.clone(),
-            })
-            .collect();
-        let seen = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as f64 / 1000.0)
-            .unwrap_or(0.0);
-        // The precertificate DER is served next to the leaf, not in it: streamed only when it is the leaf's
-        // (proven by the chain check, or the same TBS identity as the leaf).
-        let cert_der = match entry.entry_type {
-            EntryType::X509 => &entry.signed_entry[..],
-            EntryType::Precert => {
-                let pre = entry.pre_certificate.as_deref()?;
-                let same_tbs = || {
-                    crate::ct::cert::tbs_of_certificate(pre)
-                        .and_then(crate::ct::cert::tbs_identity)
-                        .is_ok_and(|id| id == info.tbs_sha256)
-                };
-                if !(info.chain.is_proven() || same_tbs()) {
-                    tracing::debug!(
-                        index,
-                        "not streamed: the served precertificate is not the leaf's"
-                    );
-                    return None;
-                }
-                pre
-            }
-        };
-        let rendered = certstream::render(&certstream::UpdateInput {
-            source: &self.source,
-            index,
-            precert: entry.entry_type == EntryType::Precert,
-            cert_der,
-            chain: &entry.chain,
-            tbs_sha256: &info.tbs_sha256,
-            seen,
-            matches: &matches,
-        })
-        .inspect_err(|e| tracing::debug!(index, "not streamed: {e}"))
-        .ok()?;
-        Some(Arc::new(FeedItem {
-            full: rendered.full.into(),
-            lite: rendered.lite.into(),
-            domains: rendered.domains.into(),
-            matches,
-        }))
+        render_item(&self.source, &self.log_id, index, entry, info, matches)
     }
+}
+
+/// The certstream messages of one verified entry: the one rendering shared by the live feed and the NATS stream
+/// (`crate::stream`), so that the two never diverge. `None` when the entry cannot be described (a precertificate
+/// served next to the leaf that is not the leaf's, a certificate certstream's description cannot parse).
+pub fn render_item(
+    source: &Source,
+    log_id: &[u8; 32],
+    index: u64,
+    entry: &LogEntry,
+    info: &CertInfo,
+    matches: &[Match],
+) -> Option<Arc<FeedItem>> {
+    let matches: Vec<MatchRef> = matches
+        .iter()
+        .map(|m| MatchRef {
+            item: m.item.clone(),
+            name: m.name.clone(),
+            kind: m.kind.as_str().to_string(),
+            event_kind: m.kind.event_kind().to_string(),
+            tags: m.tags.clone(),
+        })
+        .collect();
+    let seen = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64 / 1000.0)
+        .unwrap_or(0.0);
+    // The precertificate DER is served next to the leaf, not in it: streamed only when it is the leaf's
+    // (proven by the chain check, or the same TBS identity as the leaf).
+    let cert_der = match entry.entry_type {
+        EntryType::X509 => &entry.signed_entry[..],
+        EntryType::Precert => {
+            let pre = entry.pre_certificate.as_deref()?;
+            let same_tbs = || {
+                crate::ct::cert::tbs_of_certificate(pre)
+                    .and_then(crate::ct::cert::tbs_identity)
+                    .is_ok_and(|id| id == info.tbs_sha256)
+            };
+            if !(info.chain.is_proven() || same_tbs()) {
+                tracing::debug!(
+                    index,
+                    "not streamed: the served precertificate is not the leaf's"
+                );
+                return None;
+            }
+            pre
+        }
+    };
+    let rendered = certstream::render(&certstream::UpdateInput {
+        source,
+        index,
+        precert: entry.entry_type == EntryType::Precert,
+        cert_der,
+        chain: &entry.chain,
+        tbs_sha256: &info.tbs_sha256,
+        log_id,
+        seen,
+        matches: &matches,
+    })
+    .inspect_err(|e| tracing::debug!(index, "not streamed: {e}"))
+    .ok()?;
+    Some(Arc::new(FeedItem {
+        full: rendered.full.into(),
+        lite: rendered.lite.into(),
+        domains: rendered.domains.into(),
+        matches,
+    }))
 }

@@ -22,6 +22,8 @@
 //!   caa::checker (`--caa`): CAA records of newly matched names vs the issuing CA -> `caa_mismatch`
 //!   health: queues `health` events; api: /health, /metrics, /api/v1; progress: catch-up display
 //!   feed: after each commit, the batch's entries as certstream messages (certstream) -> api::stream clients
+//!   stream: after each commit, the same messages to NATS JetStream (bounded queue, acks, published position
+//!           per log in store::stream_positions; a restart re-reads what was committed but not acknowledged)
 //!   console: the web console on the API's port (store/console.rs queries)
 //! ```
 //!
@@ -35,8 +37,9 @@
 //!   `ctwatch report`).
 //! - Running it: [`config`] (TOML + flags, [`envfile`]), [`database`] (which database a command uses, read-only
 //!   opening), [`api`] (with the live feed, `api::stream`), [`console`] (web pages), [`feed`] (the verified
-//!   broadcast) and [`certstream`] (its message format), [`health`], [`progress`], [`stats`], [`terminal`] and
-//!   [`run_report`] (what a person sees at the end of a run), [`rewind`] (re-reading known logs), [`outbox_admin`].
+//!   broadcast) and [`certstream`] (its message format), [`stream`] (the NATS JetStream publisher), [`health`],
+//!   [`progress`], [`stats`], [`terminal`] and [`run_report`] (what a person sees at the end of a run), [`rewind`]
+//!   (re-reading known logs), [`outbox_admin`].
 //! - CT and probe together: [`probe::renewal`] (renewed but not deployed, renewal missing), [`inventory`]
 //!   (`ctwatch inventory`: valid certificates per domain and where each is served), [`caa`] (CAA checks of
 //!   newly matched certificates, `run --caa`).
@@ -71,6 +74,7 @@ pub mod run_report;
 pub mod runlock;
 pub mod stats;
 pub mod store;
+pub mod stream;
 pub mod tailer;
 pub mod terminal;
 pub mod watchlist;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::ct::loglist::{LogInfo, LogKind, LogList, LogState};
@@ -30,6 +30,7 @@ use crate::notify::{self, DeliveryPolicy, Sink, Wake};
 use crate::probe::scheduler::{self, ScheduleConfig};
 use crate::stats::{LogEntryStats, LogStats, Registry};
 use crate::store::{LogMeta, SinkRoute, Store};
+use crate::stream::LogStream;
 use crate::tailer::{TailConfig, TailError, TailOutcome, Tailer};
 use crate::watchlist::{Watchlist, WatchlistHandle};
 
@@ -91,6 +92,8 @@ pub struct ServiceOptions {
     /// CAA checks of newly matched certificates (`--caa`): a task in daemon mode; with `once`, one round after
     /// catching up.
     pub caa: Option<crate::caa::checker::CaaConfig>,
+    /// The NATS JetStream stream of verified certificates (`[stream]`, `--nats`).
+    pub stream: Option<crate::stream::StreamConfig>,
 }
 
 /// What a `run` did, for the exit code and the final message.
@@ -133,6 +136,11 @@ struct LogSet {
     tasks: JoinSet<TaskResult>,
     stats: BTreeMap<String, Arc<LogStats>>,
     registry: Arc<Registry>,
+    /// With a NATS stream: what it publishes, and the queue to the publisher.
+    stream: Option<(
+        crate::stream::What,
+        mpsc::Sender<crate::stream::StreamBatch>,
+    )>,
 }
 
 impl LogSet {
@@ -236,6 +244,11 @@ impl LogSet {
         final_head: Option<(u64, crate::ct::merkle::Hash)>,
         stats: Arc<LogStats>,
     ) -> Tailer<L> {
+        let source = crate::certstream::Source {
+            name: info.description.clone(),
+            url: info.url().to_string(),
+            kind: info.kind_name().to_string(),
+        };
         Tailer {
             log,
             info: LogRef {
@@ -252,11 +265,16 @@ impl LogSet {
             stats,
             feed: Some(crate::feed::LogFeed {
                 feed: self.registry.feed.clone(),
-                source: crate::certstream::Source {
-                    name: info.description.clone(),
-                    url: info.url().to_string(),
-                    kind: info.kind_name().to_string(),
-                },
+                source: source.clone(),
+                log_id: info.log_id,
+            }),
+            stream: self.stream.as_ref().map(|(what, queue)| LogStream {
+                what: *what,
+                source,
+                log_id: info.log_id,
+                queue: queue.clone(),
+                stats: self.registry.stream.clone(),
+                resumed: Default::default(),
             }),
         }
     }
@@ -276,6 +294,11 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
             "the log list has no usable log to follow (after the include/exclude filters)"
         );
     }
+    // The stream is checked first: a run that cannot publish what it commits says so before tailing anything.
+    let mut publisher = match &opts.service.stream {
+        Some(cfg) => Some(start_publisher(cfg, &opts).await?),
+        None => None,
+    };
     let watch_items = opts.watchlist.len();
     if let Some(path) = &opts.watchlist_path {
         let _ = opts.registry.watchlist_path.set(path.clone());
@@ -364,6 +387,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         tasks: JoinSet::new(),
         stats: BTreeMap::new(),
         registry: opts.registry.clone(),
+        stream: publisher.as_ref().map(|p| (p.what, p.queue.clone())),
     };
     set.sync(&opts.log_list, &opts.filter)?;
     tracing::info!(
@@ -427,6 +451,11 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         }
     }
     summary.stats = std::mem::take(&mut set.stats);
+    if let Some(p) = publisher.take() {
+        // The tailers are done: the publisher finishes what they queued, within its drain time.
+        set.stream = None;
+        p.finish().await;
+    }
     if tail_stop.deadline_hit() {
         summary.deadline = Some(logs_left(&opts.store, &set).await);
     }
@@ -486,6 +515,51 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     let now = clock();
     tokio::task::spawn_blocking(move || store.end_run(run_id, now)).await??;
     Ok(summary)
+}
+
+/// The running NATS publisher: the queue the tailers fill, and how to stop it.
+struct RunningPublisher {
+    what: crate::stream::What,
+    queue: mpsc::Sender<crate::stream::StreamBatch>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningPublisher {
+    async fn finish(self) {
+        drop(self.queue);
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Connect to NATS, check or create the stream, and start the publisher task.
+async fn start_publisher(
+    cfg: &crate::stream::StreamConfig,
+    opts: &RunOptions,
+) -> Result<RunningPublisher> {
+    let (publisher, note) = crate::stream::Publisher::connect(
+        cfg.clone(),
+        opts.store.clone(),
+        opts.registry.stream.clone(),
+    )
+    .await?;
+    tracing::info!(subjects = %format!("{}.>", cfg.subject_prefix), what = ?cfg.what, "{note}");
+    let (queue, rx) = mpsc::channel(cfg.queue_batches);
+    let (stop, stop_rx) = watch::channel(false);
+    // --once waits for its acknowledgements as long as for its notifications; a stopping daemon briefly.
+    let drain = if opts.tail.once {
+        opts.drain_timeout
+    } else {
+        Duration::from_secs(10)
+    };
+    let task = tokio::spawn(publisher.run(rx, stop_rx, drain));
+    Ok(RunningPublisher {
+        what: cfg.what,
+        queue,
+        stop,
+        task,
+    })
 }
 
 fn far_future() -> tokio::time::Instant {

@@ -24,6 +24,8 @@ pub struct LogStats {
     /// Entries stored as malformed since the process started, and when the last ones were (Unix seconds, 0: never).
     pub malformed: AtomicU64,
     pub last_malformed_unix: AtomicU64,
+    /// With a NATS stream: entries below this were published and acknowledged (set by the publisher).
+    pub published_size: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Set while the log fails verification (root mismatch, bad signature, inconsistent head): since when (unix
     /// seconds) and the last error. Cleared by the next cycle that verifies.
@@ -146,6 +148,8 @@ pub struct Registry {
     pub feed: crate::feed::Feed,
     /// The watchlist file or directory (shown by the console's Watchlists page).
     pub watchlist_path: std::sync::OnceLock<std::path::PathBuf>,
+    /// The NATS stream's figures (`enabled` is false without a stream).
+    pub stream: Arc<crate::stream::StreamStats>,
 }
 
 /// One followed log in the registry.
@@ -166,6 +170,7 @@ impl Default for Registry {
             api_addr: Default::default(),
             feed: Default::default(),
             watchlist_path: Default::default(),
+            stream: Default::default(),
         }
     }
 }

@@ -30,7 +30,8 @@ pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Respons
         &state.config.health,
     );
     // Warnings do not make the monitor unhealthy (200), but say what needs a look.
-    let warnings = crate::health::malformed::warnings(now, &logs);
+    let mut warnings = crate::health::malformed::warnings(now, &logs);
+    warnings.extend(state.registry.stream.warning(now));
     let body = json!({
         "status": match (problems.is_empty(), warnings.is_empty()) {
             (false, _) => "unhealthy",

@@ -44,6 +44,21 @@ pub struct LogFigures {
     pub transport_errors: u64,
     pub retries: u64,
     pub bytes: u64,
+    /// With a NATS stream: committed entries not yet acknowledged by it.
+    pub stream_lag: Option<u64>,
+}
+
+/// The NATS stream's figures (`ctwatch_stream_*`), when a stream is configured.
+#[derive(Clone, Debug, Default)]
+pub struct StreamFigures {
+    pub published: u64,
+    pub duplicates: u64,
+    pub errors: u64,
+    pub per_sec: f64,
+    pub queued_batches: u64,
+    pub backpressure_secs: f64,
+    /// Publishing fails now (no acknowledgement since the last failure).
+    pub failing: bool,
 }
 
 /// Everything one scrape shows.
@@ -59,6 +74,7 @@ pub struct Snapshot {
     pub probes: Option<Vec<ProbeSample>>,
     /// Per probed host: days left, level, stale deployment (`ctwatch_probe_*{host,tag}`).
     pub hosts: Vec<HostGauge>,
+    pub stream: Option<StreamFigures>,
 }
 
 impl Snapshot {
@@ -68,6 +84,7 @@ impl Snapshot {
         store: &Store,
     ) -> Result<Snapshot, crate::store::StoreError> {
         let malformed = store.malformed_counts()?;
+        let streaming = registry.stream.enabled.load(Relaxed);
         let logs = registry
             .logs()
             .into_iter()
@@ -80,6 +97,12 @@ impl Snapshot {
                 transport_errors: l.stats.fetch.transport_errors.load(Relaxed),
                 retries: l.stats.fetch.retries.load(Relaxed),
                 bytes: l.stats.fetch.bytes.load(Relaxed),
+                stream_lag: streaming.then(|| {
+                    l.stats
+                        .verified_size
+                        .load(Relaxed)
+                        .saturating_sub(l.stats.published_size.load(Relaxed))
+                }),
                 malformed: malformed.get(&l.url).copied().unwrap_or(0),
                 verified: l.stats.verified_size.load(Relaxed),
                 head: l.stats.head_size.load(Relaxed),
@@ -110,6 +133,18 @@ impl Snapshot {
             outbox: store.outbox_summary()?,
             probes: store.latest_probe_results()?,
             hosts: store.host_gauges()?,
+            stream: streaming.then(|| {
+                let s = &registry.stream;
+                StreamFigures {
+                    published: s.published.load(Relaxed),
+                    duplicates: s.duplicates.load(Relaxed),
+                    errors: s.errors.load(Relaxed),
+                    per_sec: s.per_sec(),
+                    queued_batches: s.queued_batches.load(Relaxed),
+                    backpressure_secs: s.backpressure_us.load(Relaxed) as f64 / 1e6,
+                    failing: s.failing().is_some(),
+                }
+            }),
         })
     }
 }
@@ -333,6 +368,9 @@ pub fn render(snap: &Snapshot) -> String {
             o.sample(name, &[("sink", &s.sink)], value(s));
         }
     }
+    if let Some(stream) = &snap.stream {
+        render_stream(&mut o, stream, &snap.logs);
+    }
     if let Some(probes) = &snap.probes {
         render_probes(&mut o, probes);
     }
@@ -340,6 +378,75 @@ pub fn render(snap: &Snapshot) -> String {
         render_hosts(&mut o, &snap.hosts);
     }
     o.0
+}
+
+/// The NATS stream: throughput, errors, queue and backpressure, and the lag of each log behind its commits.
+fn render_stream(o: &mut Out, s: &StreamFigures, logs: &[LogFigures]) {
+    let families: [Family<StreamFigures>; 7] = [
+        (
+            "ctwatch_stream_published_messages_total",
+            "counter",
+            "Messages acknowledged by JetStream (duplicates included).",
+            |s| s.published as f64,
+        ),
+        (
+            "ctwatch_stream_published_messages_per_second",
+            "gauge",
+            "Messages acknowledged per second over the last 10 s window.",
+            |s| s.per_sec,
+        ),
+        (
+            "ctwatch_stream_duplicate_messages_total",
+            "counter",
+            "Republished messages JetStream already had (dropped by its duplicate window).",
+            |s| s.duplicates as f64,
+        ),
+        (
+            "ctwatch_stream_publish_errors_total",
+            "counter",
+            "Failed publish attempts (each is retried until acknowledged).",
+            |s| s.errors as f64,
+        ),
+        (
+            "ctwatch_stream_queued_batches",
+            "gauge",
+            "Committed batches waiting for the publisher.",
+            |s| s.queued_batches as f64,
+        ),
+        (
+            "ctwatch_stream_backpressure_seconds_total",
+            "counter",
+            "Time tailers waited for room in the publisher's queue.",
+            |s| s.backpressure_secs,
+        ),
+        (
+            "ctwatch_stream_failing",
+            "gauge",
+            "1 while publishing fails (no acknowledgement since the last failure).",
+            |s| f64::from(u8::from(s.failing)),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        o.family(name, kind, help);
+        o.sample(name, &[], value(s));
+    }
+    o.family(
+        "ctwatch_stream_lag_entries",
+        "gauge",
+        "Committed entries of the log not yet acknowledged by the stream.",
+    );
+    for l in logs {
+        let labels = [
+            ("log", l.url.as_str()),
+            ("kind", &l.kind),
+            ("operator", &l.operator),
+        ];
+        o.sample(
+            "ctwatch_stream_lag_entries",
+            &labels,
+            l.stream_lag.unwrap_or(0) as f64,
+        );
+    }
 }
 
 /// One series per (host, tag) — an untagged host has `tag=""` — so Alertmanager rules can route by client.

@@ -24,6 +24,7 @@ fn snapshot() -> Snapshot {
             transport_errors: 1,
             retries: 12,
             bytes: 123_456,
+            stream_lag: Some(24),
         }],
         events: [
             ("health".to_string(), 2),
@@ -66,7 +67,46 @@ fn snapshot() -> Snapshot {
                 stale_deployment: false,
             },
         ],
+        stream: None,
     }
+}
+
+#[test]
+fn stream_families_only_with_a_stream() {
+    assert!(!render(&snapshot()).contains("ctwatch_stream_"));
+    let snap = Snapshot {
+        stream: Some(StreamFigures {
+            published: 5000,
+            duplicates: 12,
+            errors: 3,
+            per_sec: 812.5,
+            queued_batches: 2,
+            backpressure_secs: 1.25,
+            failing: true,
+        }),
+        ..snapshot()
+    };
+    let text = render(&snap);
+    for line in [
+        "ctwatch_stream_published_messages_total 5000",
+        "ctwatch_stream_published_messages_per_second 812.5",
+        "ctwatch_stream_duplicate_messages_total 12",
+        "ctwatch_stream_publish_errors_total 3",
+        "ctwatch_stream_queued_batches 2",
+        "ctwatch_stream_backpressure_seconds_total 1.25",
+        "ctwatch_stream_failing 1",
+        "# TYPE ctwatch_stream_lag_entries gauge",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing in:\n{text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ctwatch_stream_lag_entries{") && l.ends_with("} 24")),
+        "{text}"
+    );
 }
 
 #[test]

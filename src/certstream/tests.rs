@@ -38,6 +38,7 @@ fn full_lite_and_domains_of_a_real_certificate() {
         cert_der: &der,
         chain: &[],
         tbs_sha256: &[7; 32],
+        log_id: &[3; 32],
         seen: 1_700_000_000.5,
         matches: std::slice::from_ref(&m),
     })
@@ -58,6 +59,12 @@ fn full_lite_and_domains_of_a_real_certificate() {
     );
     assert_eq!(d["verified"], true);
     assert_eq!(d["tbs_sha256"], hex::encode([7; 32]));
+    // ctwatch's identity fields: the DER's SHA-256 (certstream's `sha256` without colons) and the log's ID.
+    assert_eq!(
+        d["cert_sha256"].as_str().unwrap().to_uppercase(),
+        d["leaf_cert"]["sha256"].as_str().unwrap().replace(':', "")
+    );
+    assert_eq!(d["log_id"], "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=");
     assert_eq!(d["matches"][0]["tags"][0], "le");
     assert!(d.get("chain").is_none(), "an empty chain is omitted");
     let leaf = &d["leaf_cert"];
@@ -124,6 +131,7 @@ fn precert_with_chain_on_a_tiled_log() {
         cert_der: &der,
         chain: &chain,
         tbs_sha256: &[1; 32],
+        log_id: &[3; 32],
         seen: 1.0,
         matches: &[],
     })
@@ -154,6 +162,7 @@ fn garbage_is_an_error_and_helpers_match_certstream() {
         cert_der: b"\x30\x03\x02\x01\x01",
         chain: &[],
         tbs_sha256: &[0; 32],
+        log_id: &[3; 32],
         seen: 0.0,
         matches: &[],
     });

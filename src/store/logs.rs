@@ -47,6 +47,10 @@ pub struct LogRow {
     pub entries_processed: u64,
     /// Entries stored as malformed (their leaf did not decode; see `ctwatch logs` and the `malformed` table).
     pub malformed_entries: u64,
+    /// With a NATS stream: entries published and acknowledged (None: the stream never saw this log).
+    pub published_size: Option<u64>,
+    /// Committed entries not yet acknowledged by the stream (`verified_size - published_size`).
+    pub stream_lag: Option<u64>,
 }
 
 impl Store {
@@ -170,13 +174,15 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT log_id, url, kind, description, operator, state, verified_size, head_size, last_success_at,
                     last_error, last_error_at, entries_processed, verified_sth_timestamp,
-                    (SELECT COUNT(*) FROM malformed m WHERE m.log_id = logs.log_id)
+                    (SELECT COUNT(*) FROM malformed m WHERE m.log_id = logs.log_id),
+                    (SELECT published_size FROM stream_positions s WHERE s.log_id = logs.log_id)
              FROM logs ORDER BY operator, description",
         )?;
         let rows = stmt.query_map([], |r| {
             let verified_size = r.get::<_, i64>(6)? as u64;
             let head_size = r.get::<_, Option<i64>>(7)?.map(|s| s as u64);
             let verified_ms = r.get::<_, Option<i64>>(12)?;
+            let published_size = r.get::<_, Option<i64>>(14)?.map(|s| s as u64);
             let lag_secs = match (head_size, verified_ms) {
                 (Some(h), _) if h <= verified_size => Some(0),
                 (Some(_), Some(ms)) => Some((unix_now() - ms / 1000).max(0) as u64),
@@ -198,6 +204,8 @@ impl Store {
                 last_error_at: r.get(10)?,
                 entries_processed: r.get::<_, i64>(11)? as u64,
                 malformed_entries: r.get::<_, i64>(13)? as u64,
+                published_size,
+                stream_lag: published_size.map(|p| verified_size.saturating_sub(p)),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

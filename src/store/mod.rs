@@ -31,6 +31,7 @@ mod query;
 mod rewind;
 mod runs;
 mod schema;
+mod stream_positions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

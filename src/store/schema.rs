@@ -237,6 +237,16 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX IF NOT EXISTS fingerprints_cert ON fingerprints(cert_id);
     "#,
+    // v10 (NATS stream): per log, the position up to which every committed entry was published and acknowledged
+    // by JetStream (the collapsed tree at it, so that a restart re-reads and re-verifies from there).
+    r#"
+    CREATE TABLE stream_positions (
+        log_id          BLOB PRIMARY KEY,
+        published_size  INTEGER NOT NULL,
+        collapsed_tree  BLOB NOT NULL,
+        updated_at      INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

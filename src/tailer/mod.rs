@@ -12,10 +12,15 @@
 //!  verify: root == head.root, or consistency proof (tree.size -> head.size) --mismatch--> loud error, no commit
 //!       |
 //!  Store::commit_batch (entries + matches + events + new position, ONE transaction) --> wake the outbox
+//!       |                                                                  --> live feed, NATS stream queue
 //! ```
+//!
+//! With a NATS stream, the first cycle re-reads `[published, committed)` (committed by a previous process but not
+//! acknowledged by JetStream), verifies it again and queues it for the stream only ([`republish`]).
 
 mod budget;
 mod pipeline;
+mod republish;
 mod start;
 
 pub use budget::InflightBudget;
@@ -159,6 +164,8 @@ pub struct Tailer<L: CtLog> {
     pub stats: Arc<LogStats>,
     /// The verified live feed (`/stream/...`): what each committed batch held, when someone listens.
     pub feed: Option<crate::feed::LogFeed>,
+    /// The NATS stream (`[stream]`): what each committed batch held, queued for the publisher.
+    pub stream: Option<crate::stream::LogStream>,
 }
 
 impl<L: CtLog> Clone for Tailer<L> {
@@ -174,6 +181,7 @@ impl<L: CtLog> Clone for Tailer<L> {
             final_head: self.final_head,
             stats: self.stats.clone(),
             feed: self.feed.clone(),
+            stream: self.stream.clone(),
         }
     }
 }
@@ -266,8 +274,11 @@ impl<L: CtLog> Tailer<L> {
         let store = self.store.clone();
         let id = self.info.log_id;
         blocking(move || store.record_head(&id, &head)).await?;
+        if self.republish_unacknowledged(&position.tree, &head).await? == TailOutcome::Shutdown {
+            return Ok(TailOutcome::Shutdown);
+        }
         let outcome = if position.tree.size() < head.tree_size {
-            pipeline::catch_up(self, position.tree, head).await?
+            pipeline::catch_up(self, position.tree, head, pipeline::Mode::Commit).await?
         } else {
             TailOutcome::CaughtUp
         };

@@ -9,11 +9,12 @@ use futures::stream::FuturesOrdered;
 use super::{TailError, TailOutcome, Tailer, blocking};
 use crate::ct::cert::{self, CertInfo};
 use crate::ct::chain;
-use crate::ct::leaf::EntryType;
+use crate::ct::leaf::{EntryType, LogEntry};
 use crate::ct::merkle::{self, CollapsedTree, Hash};
 use crate::ctlog::{CtLog, LogError, RawEntry, TreeHead};
 use crate::feed::{FeedItem, LogFeed};
 use crate::store::{Batch, MalformedEntry, StoredEntry};
+use crate::stream::{LogStream, StreamBatch, StreamMessage};
 use crate::watchlist::{MatchInput, Watchlist};
 
 /// A downloaded and processed range, ready to be verified and committed.
@@ -24,6 +25,8 @@ struct Processed {
     malformed: Vec<MalformedEntry>,
     /// Live-feed messages of every decoded entry (only built while someone listens), published after commit.
     feed: Vec<Arc<FeedItem>>,
+    /// NATS stream messages (only with a stream), queued for the publisher after commit.
+    stream: Vec<StreamMessage>,
 }
 
 impl Processed {
@@ -32,7 +35,18 @@ impl Processed {
         self.entries.append(&mut other.entries);
         self.malformed.append(&mut other.malformed);
         self.feed.append(&mut other.feed);
+        self.stream.append(&mut other.stream);
     }
+}
+
+/// What a catch-up does with verified entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Commit them to the store (reporting matches), then stream them.
+    Commit,
+    /// Entries below `until` were committed by an earlier process but never acknowledged by the NATS stream:
+    /// verify them again and queue them for the stream only (no store writes, no live feed).
+    Republish { until: u64 },
 }
 
 /// Split `[from, to)` into ranges aligned to multiples of `size`, so that tiled logs get whole tiles.
@@ -50,7 +64,8 @@ pub(crate) fn ranges(from: u64, to: u64, size: u64) -> impl Iterator<Item = (u64
     })
 }
 
-/// Download, verify and commit entries `[tree.size(), head.tree_size)`.
+/// Download, verify and commit entries `[tree.size(), head.tree_size)` (with [`Mode::Republish`]: verify and
+/// stream `[tree.size(), until)`).
 ///
 /// Ranges are launched while the log's adaptive window ([`crate::stats::Concurrency`]) and the global in-flight
 /// budget allow; results come back in order. A range during which the log pushed back (429, 5xx, timeouts) shrinks
@@ -59,9 +74,14 @@ pub(super) async fn catch_up<L: CtLog>(
     t: &mut Tailer<L>,
     mut tree: CollapsedTree,
     head: TreeHead,
+    mode: Mode,
 ) -> Result<TailOutcome, TailError> {
     let watchlist = t.watchlist.borrow().clone();
-    let store_all = t.config.store_all;
+    let store_all = t.config.store_all && mode == Mode::Commit;
+    let end_at = match mode {
+        Mode::Commit => head.tree_size,
+        Mode::Republish { until } => until.min(head.tree_size),
+    };
     t.stats
         .concurrency
         .lock()
@@ -84,12 +104,12 @@ pub(super) async fn catch_up<L: CtLog>(
             (c.limit(), c.pace())
         };
         while inflight.len() < limit
-            && next_start < head.tree_size
+            && next_start < end_at
             && tokio::time::Instant::now() >= next_launch
         {
             // The range size is read each time: an RFC 6962 log may have taught us its (shorter) page size.
             let size = t.log.range_size().max(1);
-            let Some((_, end)) = ranges(next_start, head.tree_size, size).next() else {
+            let Some((_, end)) = ranges(next_start, end_at, size).next() else {
                 break;
             };
             inflight.push_back(fetch_and_process(
@@ -99,11 +119,12 @@ pub(super) async fn catch_up<L: CtLog>(
                 head,
                 watchlist.clone(),
                 store_all,
+                mode,
             ));
             next_start = end;
             next_launch = tokio::time::Instant::now() + pace;
         }
-        let waiting = next_start < head.tree_size;
+        let waiting = next_start < end_at;
         if inflight.is_empty() && !waiting {
             break;
         }
@@ -145,7 +166,7 @@ pub(super) async fn catch_up<L: CtLog>(
                 t.stats.record_success();
                 pending.append(p);
                 if pending.leaf_hashes.len() as u64 >= t.config.batch_entries {
-                    commit(t, &mut tree, std::mem::take(&mut pending), &head).await?;
+                    commit(t, &mut tree, std::mem::take(&mut pending), &head, mode).await?;
                 }
             }
         }
@@ -154,7 +175,7 @@ pub(super) async fn catch_up<L: CtLog>(
     // Finish the batch in hand: what was downloaded contiguously is verified and committed, even on shutdown or
     // when a later range failed. The proof request is bounded so that shutdown stays prompt.
     if !pending.leaf_hashes.is_empty() {
-        let flush = commit(t, &mut tree, pending, &head);
+        let flush = commit(t, &mut tree, pending, &head, mode);
         match tokio::time::timeout(Duration::from_secs(20), flush).await {
             Ok(r) => r?,
             Err(_) => {
@@ -178,24 +199,35 @@ fn fetch_and_process<L: CtLog>(
     head: TreeHead,
     watchlist: Arc<Watchlist>,
     store_all: bool,
+    mode: Mode,
 ) -> impl std::future::Future<Output = Result<(Processed, bool, std::time::Duration), TailError>> + use<L>
 {
     let log = t.log.clone();
     let url = t.info.url.clone();
     let budget = t.config.inflight.clone();
     let counters = t.stats.fetch.clone();
-    let feed = t.feed.clone();
+    // Republished entries were on the live feed when they were committed.
+    let feed = t.feed.clone().filter(|_| mode == Mode::Commit);
+    let outputs = Outputs {
+        feed,
+        stream: t.stream.clone(),
+    };
     async move {
         let _permit = budget.acquire(end - start).await;
         let before = counters.congestion();
         let started = tokio::time::Instant::now();
-        let mut p =
-            fetch_once(&*log, &url, start, end, &head, &watchlist, store_all, &feed).await?;
+        let mut p = fetch_once(
+            &*log, &url, start, end, &head, &watchlist, store_all, &outputs,
+        )
+        .await?;
         if !p.malformed.is_empty() {
             // A malformed entry may be a fault between us and the log (a proxy, a cache): ask once more before
             // accepting it as malformed.
             tracing::info!(log = %url, start, end, malformed = p.malformed.len(), "malformed entries; fetching the range again");
-            p = fetch_once(&*log, &url, start, end, &head, &watchlist, store_all, &feed).await?;
+            p = fetch_once(
+                &*log, &url, start, end, &head, &watchlist, store_all, &outputs,
+            )
+            .await?;
             for m in &p.malformed {
                 tracing::warn!(log = %url, index = m.index, reason = %m.reason, "malformed log entry (stored; tailing continues)");
             }
@@ -216,17 +248,13 @@ async fn fetch_once<L: CtLog>(
     head: &TreeHead,
     watchlist: &Arc<Watchlist>,
     store_all: bool,
-    feed: &Option<LogFeed>,
+    outputs: &Outputs,
 ) -> Result<Processed, TailError> {
     let raw = log.fetch_range(start, end, head).await?;
-    let (url, watchlist, feed) = (url.to_string(), watchlist.clone(), feed.clone());
-    tokio::task::spawn_blocking(move || {
-        // Live-feed messages are only built while someone listens.
-        let feed = feed.as_ref().filter(|f| f.feed.is_listened());
-        process(&url, start, raw, &watchlist, store_all, feed)
-    })
-    .await
-    .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
+    let (url, watchlist, outputs) = (url.to_string(), watchlist.clone(), outputs.clone());
+    tokio::task::spawn_blocking(move || process(&url, start, raw, &watchlist, store_all, &outputs))
+        .await
+        .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
 }
 
 /// Verify a processed batch against the signed head and commit it with the log's new position.
@@ -235,6 +263,7 @@ async fn commit<L: CtLog>(
     tree: &mut CollapsedTree,
     batch: Processed,
     head: &TreeHead,
+    mode: Mode,
 ) -> Result<(), TailError> {
     let start = tree.size();
     let mut next = tree.clone();
@@ -242,7 +271,13 @@ async fn commit<L: CtLog>(
         next.push(*h);
     }
     verify_against_head(t, &next, head).await?;
+    if let Mode::Republish { .. } = mode {
+        *tree = next;
+        stream(t, tree, batch.stream).await;
+        return Ok(());
+    }
     let feed_items = batch.feed;
+    let stream_messages = batch.stream;
     let entry_count = batch.leaf_hashes.len() as u64;
     let malformed = batch.malformed.len() as u64;
     let b = Batch {
@@ -261,6 +296,7 @@ async fn commit<L: CtLog>(
     if let Some(f) = &t.feed {
         f.feed.publish(feed_items); // verified and committed: now it may be streamed
     }
+    stream(t, tree, stream_messages).await;
     t.stats.add_malformed(malformed);
     t.stats.set_verified(tree.size());
     t.stats.add_processed(entry_count);
@@ -269,6 +305,23 @@ async fn commit<L: CtLog>(
     }
     tracing::debug!(log = %t.info.url, size = tree.size(), new_certs = outcome.new_certificates, "committed");
     Ok(())
+}
+
+/// Queue a verified batch for the NATS stream, waiting while the publisher's queue is full (backpressure). On
+/// shutdown the batch is left out: the published position stays before it and the next start re-reads it.
+async fn stream<L: CtLog>(t: &Tailer<L>, end: &CollapsedTree, messages: Vec<StreamMessage>) {
+    let Some(s) = &t.stream else {
+        return;
+    };
+    let batch = StreamBatch {
+        log_id: t.info.log_id,
+        end: end.clone(),
+        messages,
+        stats: t.stats.clone(),
+    };
+    if !s.send(batch, &mut t.shutdown.clone()).await {
+        tracing::debug!(log = %t.info.url, size = end.size(), "stopping: batch left for the next start to publish");
+    }
 }
 
 /// The entries under `next` belong to the signed tree: same root at the same size, or a valid consistency proof.
@@ -319,8 +372,11 @@ fn process(
     raw: Vec<RawEntry>,
     watchlist: &Arc<Watchlist>,
     store_all: bool,
-    feed: Option<&LogFeed>,
+    outputs: &Outputs,
 ) -> Processed {
+    // Live-feed messages are only built while someone listens.
+    let feed = outputs.feed.as_ref().filter(|f| f.feed.is_listened());
+    let stream = outputs.stream.as_ref();
     let mut out = Processed {
         leaf_hashes: Vec::with_capacity(raw.len()),
         ..Default::default()
@@ -382,9 +438,7 @@ fn process(
                 matches = watchlist.match_cert(&MatchInput::from_cert(&info));
             }
         }
-        if let Some(item) = feed.and_then(|f| f.item(index, &entry, &info, &matches)) {
-            out.feed.push(item);
-        }
+        render(&mut out, feed, stream, (index, &entry, &info, &matches));
         if !keep {
             continue;
         }
@@ -402,6 +456,43 @@ fn process(
         });
     }
     out
+}
+
+/// Where verified entries go besides the store: the live feed and the NATS stream.
+#[derive(Clone, Default)]
+struct Outputs {
+    feed: Option<LogFeed>,
+    stream: Option<LogStream>,
+}
+
+/// The certstream message of one entry, rendered once for the live feed (while listened) and the stream (when it
+/// wants the entry).
+fn render(
+    out: &mut Processed,
+    feed: Option<&LogFeed>,
+    stream: Option<&LogStream>,
+    (index, entry, info, matches): (u64, &LogEntry, &CertInfo, &[crate::watchlist::Match]),
+) {
+    let stream = stream.filter(|s| s.wants(!matches.is_empty()));
+    let source = match (feed, stream) {
+        (Some(f), _) => (&f.source, &f.log_id),
+        (None, Some(s)) => (&s.source, &s.log_id),
+        (None, None) => return,
+    };
+    let Some(item) = crate::feed::render_item(source.0, source.1, index, entry, info, matches)
+    else {
+        return;
+    };
+    if stream.is_some() {
+        out.stream.push(StreamMessage {
+            index,
+            precert: entry.entry_type == EntryType::Precert,
+            body: bytes::Bytes::copy_from_slice(item.full.as_str().as_bytes()),
+        });
+    }
+    if feed.is_some() {
+        out.feed.push(item);
+    }
 }
 
 fn malformed(
