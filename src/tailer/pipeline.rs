@@ -412,7 +412,8 @@ fn process(
         };
         let mut matches = watchlist.match_cert(&MatchInput::from_names(&names));
         let keep = !matches.is_empty() || store_all;
-        if !keep && feed.is_none() {
+        let streamed = stream.is_some_and(|s| s.wants(!matches.is_empty()));
+        if !keep && feed.is_none() && !streamed {
             continue;
         }
         let mut info: CertInfo = match cert::leaf_info(&entry) {
