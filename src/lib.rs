@@ -60,6 +60,7 @@ pub mod event;
 pub mod feed;
 pub mod health;
 pub mod inventory;
+pub mod lease;
 pub mod logsource;
 pub mod notify;
 pub mod outbox_admin;
