@@ -146,6 +146,8 @@ pub struct Registry {
     pub feed: crate::feed::Feed,
     /// The watchlist file or directory (shown by the console's Watchlists page).
     pub watchlist_path: std::sync::OnceLock<std::path::PathBuf>,
+    /// Log ownership of this instance (leases when several instances share a PostgreSQL database), set by `run`.
+    pub lease: std::sync::OnceLock<Arc<crate::lease::LeaseStats>>,
 }
 
 /// One followed log in the registry.
@@ -166,6 +168,7 @@ impl Default for Registry {
             api_addr: Default::default(),
             feed: Default::default(),
             watchlist_path: Default::default(),
+            lease: Default::default(),
         }
     }
 }

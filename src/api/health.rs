@@ -22,6 +22,11 @@ pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Respons
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let logs = samples(&state.registry);
+    let lease = state
+        .registry
+        .lease
+        .get()
+        .map(|l| super::metrics::LeaseFigures::of(l));
     let problems = rules::assess(
         now,
         started_at(&state.registry),
@@ -42,6 +47,10 @@ pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Respons
         "max_lag_secs": logs.iter().map(|l| l.lag_secs).max().unwrap_or(0),
         "lag_secs": logs.iter().map(|l| (l.url.clone(), l.lag_secs)).collect::<std::collections::BTreeMap<_, _>>(),
         "failing_sinks": sinks.len(),
+        // Several instances on one database: which one answers, and its share of the logs.
+        "instance_id": lease.as_ref().map(|l| l.instance.clone()).filter(|i| !i.is_empty()),
+        "owned_logs": lease.as_ref().map(|l| l.owned),
+        "live_instances": lease.as_ref().map(|l| l.live_instances),
         "problems": problems,
         "warnings": warnings,
     });
