@@ -231,6 +231,10 @@ pub struct RunArgs {
     pub probe: crate::probe::scheduler::ProbeRunArgs,
     #[command(flatten)]
     pub caa: crate::caa::checker::CaaRunArgs,
+    /// This instance's name in a database shared by several instances (log leases, `ctwatch logs`)
+    /// [default: hostname-pid-random].
+    #[arg(long, env = "CTWATCH_INSTANCE_ID", value_name = "ID")]
+    pub instance_id: Option<String>,
 }
 
 #[derive(Args, Debug)]

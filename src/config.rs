@@ -47,6 +47,22 @@ pub struct Config {
     /// `[probe]`: the expiry probe of matched hosts (the `--probe-*` flags override it).
     #[serde(default)]
     pub probe: ProbeSection,
+    /// `[store]`: the database, and how instances sharing a PostgreSQL database split the logs.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`: several instances on one PostgreSQL database (log leases; see README, section Scaling).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// This instance's name (like `--instance-id`) [default: hostname-pid-random, new at every start].
+    pub instance_id: Option<String>,
+    /// A log lease or heartbeat not renewed for this long is expired and taken over, seconds [default: 15;
+    /// 3..=600].
+    pub lease_ttl_secs: Option<u64>,
+    /// Seconds between two renewals of the leases and the heartbeat [default: ttl / 5; 1..=ttl/2].
+    pub lease_renew_secs: Option<u64>,
 }
 
 /// `[probe]`: the same knobs as the `--no-probe` / `--probe-*` flags of `run`.
@@ -203,6 +219,10 @@ pub struct Settings {
     pub delivery: DeliveryPolicy,
     pub drain_timeout: Duration,
     pub filter: LogFilter,
+    /// This instance's name on a shared database (`--instance-id`, `[store] instance_id`).
+    pub instance_id: String,
+    /// Lease timing on a shared database (`[store] lease_*`).
+    pub lease: crate::lease::LeaseConfig,
 }
 
 /// The flag's value, else the file's, else the default; checked against `lo..=hi`. An error names what the
@@ -360,13 +380,72 @@ impl Settings {
                     .unwrap_or(60),
             ),
             filter: LogFilter { include, exclude },
+            instance_id: instance_id(args, cfg)?,
+            lease: lease_config(&cfg.store)?,
         })
     }
+}
+
+/// `--instance-id`, else `[store] instance_id`, else hostname-pid-random.
+fn instance_id(args: &RunArgs, cfg: &Config) -> Result<String> {
+    let (id, name) = match (&args.instance_id, &cfg.store.instance_id) {
+        (Some(id), _) => (id.clone(), "--instance-id"),
+        (None, Some(id)) => (id.clone(), "store.instance_id"),
+        (None, None) => return Ok(crate::lease::default_instance_id()),
+    };
+    if id.trim().is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+        bail!("{name} = {id:?}: expected 1 to 200 printable characters");
+    }
+    Ok(id)
+}
+
+fn lease_config(s: &StoreSection) -> Result<crate::lease::LeaseConfig> {
+    let ttl = pick(
+        ("store.lease_ttl_secs", "store.lease_ttl_secs"),
+        (None, s.lease_ttl_secs, 15),
+        (3, 600),
+    )?;
+    let renew = pick(
+        ("store.lease_renew_secs", "store.lease_renew_secs"),
+        (None, s.lease_renew_secs, (ttl / 5).max(1)),
+        (1, ttl / 2),
+    )?;
+    Ok(crate::lease::LeaseConfig {
+        ttl: Duration::from_secs(ttl),
+        renew_every: Duration::from_secs(renew),
+        ..crate::lease::LeaseConfig::default()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_section_names_the_instance_and_checks_the_lease_timing() {
+        let cfg = parse("[store]\ninstance_id = \"eu-1\"\nlease_ttl_secs = 30\n").unwrap();
+        let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        assert_eq!(s.instance_id, "eu-1");
+        assert_eq!(s.lease.ttl, Duration::from_secs(30));
+        assert_eq!(s.lease.renew_every, Duration::from_secs(6));
+        let flag = RunArgs {
+            instance_id: Some("eu-2".into()),
+            ..RunArgs::default()
+        };
+        assert_eq!(Settings::resolve(&flag, &cfg).unwrap().instance_id, "eu-2");
+        let bad = parse("[store]\nlease_ttl_secs = 10\nlease_renew_secs = 6\n").unwrap();
+        let err = Settings::resolve(&RunArgs::default(), &bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "store.lease_renew_secs = 6 is out of range 1..=5"
+        );
+        let default = Settings::resolve(&RunArgs::default(), &Config::default()).unwrap();
+        assert!(
+            default
+                .instance_id
+                .contains(&format!("-{}-", std::process::id()))
+        );
+    }
 
     #[test]
     fn the_example_is_complete_and_valid() {
