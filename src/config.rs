@@ -47,6 +47,28 @@ pub struct Config {
     /// `[probe]`: the expiry probe of matched hosts (the `--probe-*` flags override it).
     #[serde(default)]
     pub probe: ProbeSection,
+    /// `[store]`: where the database lives when it is not a SQLite file.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`: the database engine.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `postgres://user@host/db`: use that PostgreSQL database (wins over `db`; `--db`/`CTWATCH_DB` win over it).
+    pub url: Option<String>,
+}
+
+impl Config {
+    /// The database this file names: `[store] url`, else `db`.
+    pub fn database(&self) -> Option<PathBuf> {
+        self.store
+            .url
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| self.db.clone())
+    }
 }
 
 /// `[probe]`: the same knobs as the `--no-probe` / `--probe-*` flags of `run`.
@@ -133,7 +155,10 @@ impl Config {
             .into_iter()
             .flatten()
         {
-            join(p);
+            // `db = "postgres://..."` is a URL, not a path.
+            if crate::store::postgres_url(p).is_none() {
+                join(p);
+            }
         }
         self.probe.ca_files.iter_mut().for_each(join);
         if let Some(list) = &mut self.log_list
@@ -299,7 +324,7 @@ impl Settings {
                 .db
                 .db
                 .clone()
-                .or(cfg.db.clone())
+                .or(cfg.database())
                 .unwrap_or_else(crate::cli::default_db_path),
             watchlist: args
                 .watchlist
