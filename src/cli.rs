@@ -119,7 +119,8 @@ pub enum ConfigCommand {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct DbArg {
-    /// SQLite database file. Default: $XDG_DATA_HOME/ctwatch/ctwatch.db (~/.local/share/ctwatch/ctwatch.db).
+    /// SQLite database file, or a PostgreSQL URL (postgres://user@host/db). Default:
+    /// $XDG_DATA_HOME/ctwatch/ctwatch.db (~/.local/share/ctwatch/ctwatch.db).
     #[arg(long, env = "CTWATCH_DB", global = true)]
     pub db: Option<PathBuf>,
 }
@@ -320,7 +321,7 @@ pub async fn run_command(
     let cfg = crate::config::load_for_run(args.config.as_deref())?;
     let mut s = crate::config::Settings::resolve(&args, &cfg)?;
     // One writer per database, taken before anything else touches it; held until this function returns.
-    let _lock = crate::runlock::RunLock::acquire(&s.db)?;
+    let _lock = crate::runlock::RunLock::acquire_for(&s.db)?;
     // `[api]` in the config serves the API; `--listen` serves it too, and overrides the address.
     let api = match (args.listen, cfg.api.clone()) {
         (Some(listen), api) => Some(crate::api::ApiConfig {
@@ -341,7 +342,12 @@ pub async fn run_command(
             s.watchlist.display()
         );
     }
-    let cache_dir = s.db.parent().map(|d| d.join("cache"));
+    // Next to the SQLite file; for a PostgreSQL database, in the default data directory.
+    let local_db = match crate::store::postgres_url(&s.db) {
+        Some(_) => default_db_path(),
+        None => s.db.clone(),
+    };
+    let cache_dir = local_db.parent().map(|d| d.join("cache"));
     let probe = args.probe.config_with(args.once, &cfg.probe)?;
     let source = LogListSource::new(
         &s.log_list,

@@ -47,15 +47,18 @@ pub struct Config {
     /// `[probe]`: the expiry probe of matched hosts (the `--probe-*` flags override it).
     #[serde(default)]
     pub probe: ProbeSection,
-    /// `[store]`: the database, and how instances sharing a PostgreSQL database split the logs.
+    /// `[store]`: the database engine, and how instances sharing a PostgreSQL database split the logs.
     #[serde(default)]
     pub store: StoreSection,
 }
 
-/// `[store]`: several instances on one PostgreSQL database (log leases; see README, section Scaling).
+/// `[store]`: the database engine, and several instances on one PostgreSQL database (log leases; see README,
+/// section Scaling).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
+    /// `postgres://user@host/db`: use that PostgreSQL database (wins over `db`; `--db`/`CTWATCH_DB` win over it).
+    pub url: Option<String>,
     /// This instance's name (like `--instance-id`) [default: hostname-pid-random, new at every start].
     pub instance_id: Option<String>,
     /// A log lease or heartbeat not renewed for this long is expired and taken over, seconds [default: 15;
@@ -63,6 +66,17 @@ pub struct StoreSection {
     pub lease_ttl_secs: Option<u64>,
     /// Seconds between two renewals of the leases and the heartbeat [default: ttl / 5; 1..=ttl/2].
     pub lease_renew_secs: Option<u64>,
+}
+
+impl Config {
+    /// The database this file names: `[store] url`, else `db`.
+    pub fn database(&self) -> Option<PathBuf> {
+        self.store
+            .url
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| self.db.clone())
+    }
 }
 
 /// `[probe]`: the same knobs as the `--no-probe` / `--probe-*` flags of `run`.
@@ -149,7 +163,10 @@ impl Config {
             .into_iter()
             .flatten()
         {
-            join(p);
+            // `db = "postgres://..."` is a URL, not a path.
+            if crate::store::postgres_url(p).is_none() {
+                join(p);
+            }
         }
         self.probe.ca_files.iter_mut().for_each(join);
         if let Some(list) = &mut self.log_list
@@ -319,7 +336,7 @@ impl Settings {
                 .db
                 .db
                 .clone()
-                .or(cfg.db.clone())
+                .or(cfg.database())
                 .unwrap_or_else(crate::cli::default_db_path),
             watchlist: args
                 .watchlist
