@@ -383,6 +383,7 @@ pub async fn run_command(
     let names: Vec<String> = sinks.iter().map(|(s, _)| s.name().to_string()).collect();
     crate::run_report::adopt_legacy_names(&store, &sink_configs);
     let before = crate::run_report::Before::take(&store);
+    let ownership = join_shared_database(&store, &s, api.as_ref()).await?;
     let opts = crate::run::RunOptions {
         log_list,
         log_list_source: source.is_remote().then_some(source),
@@ -412,6 +413,7 @@ pub async fn run_command(
                 ..Default::default()
             },
             caa: args.caa.config()?,
+            ownership,
             ..Default::default()
         },
         probe,
@@ -419,6 +421,34 @@ pub async fn run_command(
     let mut summary = crate::run::run(opts, shutdown).await?;
     crate::run_report::report_end(&store, &mut summary, &names, &before, args.once);
     Ok(if summary.ok() { 0 } else { 1 })
+}
+
+/// On a PostgreSQL database, several instances may run: join them under this instance's ID (log leases, fenced
+/// batches, claimed deliveries). None on a SQLite file (one instance, the run lock).
+async fn join_shared_database(
+    store: &Arc<Store>,
+    s: &crate::config::Settings,
+    api: Option<&crate::api::ApiConfig>,
+) -> Result<Option<Arc<dyn crate::lease::LogOwnership>>> {
+    let Some(url) = crate::store::postgres_url(&s.db) else {
+        return Ok(None);
+    };
+    store.set_instance(&s.instance_id);
+    let owner = crate::lease::LeaseOwner::start(
+        url,
+        s.instance_id.clone(),
+        s.lease.clone(),
+        api.map(|a| a.listen.to_string()),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "joining the instances that share {} (log leases)",
+            crate::lease::pg::redact(url)
+        )
+    })?;
+    tracing::info!(instance = %s.instance_id, "sharing the database: this instance tails the logs it leases");
+    Ok(Some(owner))
 }
 
 pub fn search_command(args: SearchArgs) -> Result<u8> {

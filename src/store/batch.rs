@@ -64,7 +64,7 @@ impl Store {
     pub fn commit_batch(&self, batch: &Batch) -> Result<BatchOutcome, StoreError> {
         let routes = self.sink_routes();
         if let Some(pg) = self.pg() {
-            return pg.commit_batch(batch, &routes);
+            return pg.commit_batch(batch, &routes, self.instance());
         }
         let mut conn = self.conn();
         let tx = conn.transaction()?;

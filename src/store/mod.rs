@@ -96,6 +96,11 @@ pub enum StoreError {
     Inconsistent(String),
     #[error("cannot start the PostgreSQL client runtime: {0}")]
     PgRuntime(std::io::Error),
+    #[error(
+        "batch for log {log} refused: instance {instance} no longer holds the log's lease (another instance took \
+         it over; this batch will be fetched again by the new owner)"
+    )]
+    LeaseLost { log: String, instance: String },
     #[error("stored JSON in {what} is corrupt: {source}")]
     Json {
         what: &'static str,
@@ -122,6 +127,9 @@ pub struct Store {
     backend: Backend,
     path: PathBuf,
     routes: Mutex<Vec<SinkRoute>>,
+    /// This instance's ID when several share a PostgreSQL database: batches are fenced by its log leases and
+    /// outbox deliveries / probe targets are claimed in its name ([`Store::set_instance`]).
+    instance: std::sync::OnceLock<String>,
 }
 
 /// The database engine behind a [`Store`].
@@ -163,6 +171,7 @@ impl Store {
             backend: Backend::Sqlite(Mutex::new(conn)),
             path: path.to_path_buf(),
             routes: Mutex::new(Vec::new()),
+            instance: std::sync::OnceLock::new(),
         })
     }
 
@@ -200,6 +209,7 @@ impl Store {
             backend: Backend::Sqlite(Mutex::new(conn)),
             path,
             routes: Mutex::new(Vec::new()),
+            instance: std::sync::OnceLock::new(),
         })
     }
 
@@ -208,6 +218,7 @@ impl Store {
             backend: Backend::Postgres(Box::new(pg)),
             path: path.to_path_buf(),
             routes: Mutex::new(Vec::new()),
+            instance: std::sync::OnceLock::new(),
         }
     }
 
@@ -244,6 +255,19 @@ impl Store {
                 pg.url()
             ),
         }
+    }
+
+    /// Share this database with other instances as `instance` (set once, before the run starts): every batch
+    /// commit then checks, inside its transaction, that this instance holds the log's lease
+    /// ([`crate::lease`]), and outbox deliveries and probe targets are claimed (`FOR UPDATE SKIP LOCKED`) so that
+    /// no two instances deliver or probe the same thing. Only PostgreSQL databases are shared; SQLite ignores it.
+    pub fn set_instance(&self, instance: &str) {
+        let _ = self.instance.set(instance.to_string());
+    }
+
+    /// This instance's ID on a shared database (see [`Store::set_instance`]).
+    pub fn instance(&self) -> Option<&str> {
+        self.instance.get().map(String::as_str)
     }
 
     /// The sinks that new events are queued for. Set once at start-up (and on config reload).

@@ -88,10 +88,26 @@ impl Store {
         Ok(id)
     }
 
-    /// What the delivery planner needs about the pending deliveries of `sink`, oldest `limit` first.
+    /// Claim the deliveries `event_ids` of `sink` before sending them: on a database shared by several instances,
+    /// returns those this instance may send (pending, not claimed by another instance; the claim lasts until they
+    /// are marked or it expires). A SQLite database has one instance: every id, unchanged.
+    pub fn claim_deliveries(
+        &self,
+        sink: &str,
+        event_ids: &[i64],
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.claim_deliveries(sink, event_ids, self.instance().unwrap_or(""), now);
+        }
+        Ok(event_ids.to_vec())
+    }
+
+    /// What the delivery planner needs about the pending deliveries of `sink`, oldest `limit` first (on a shared
+    /// database, without those another instance claimed).
     pub fn pending_rows(&self, sink: &str, limit: usize) -> Result<Vec<PendingRow>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.pending_rows(sink, limit);
+            return pg.pending_rows(sink, limit, self.instance().unwrap_or(""));
         }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(

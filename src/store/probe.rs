@@ -247,14 +247,15 @@ impl Store {
         Ok(added)
     }
 
-    /// Targets whose next probe is due at `now`, the longest-waiting first, at most `limit`.
+    /// Targets whose next probe is due at `now`, the longest-waiting first, at most `limit`. On a database shared
+    /// by several instances they are claimed for this one (others skip them until probed or the claim expires).
     pub fn due_probe_targets(
         &self,
         now: i64,
         limit: usize,
     ) -> Result<Vec<ProbeTarget>, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.due_probe_targets(now, limit);
+            return pg.due_probe_targets(now, limit, self.instance().unwrap_or(""));
         }
         self.select_targets(
             &format!(

@@ -18,12 +18,31 @@ use crate::store::{
 };
 
 impl PgStore {
+    /// `fence`: this instance's ID when several share the database; the batch is refused unless the instance
+    /// holds the log's lease now (checked in this transaction, the lease row share-locked until it ends: a
+    /// takeover waits for this commit, and a former owner cannot advance the position).
     pub fn commit_batch(
         &self,
         batch: &Batch,
         routes: &[SinkRoute],
+        fence: Option<&str>,
     ) -> Result<BatchOutcome, StoreError> {
         self.in_transaction(async |tx| {
+            if let Some(instance) = fence {
+                let held = tx
+                    .query_opt(
+                        crate::lease::pg::LEASE_HELD_SQL,
+                        &[&&batch.log.log_id[..], &instance],
+                    )
+                    .await?
+                    .is_some();
+                if !held {
+                    return Err(StoreError::LeaseLost {
+                        log: batch.log.url.clone(),
+                        instance: instance.to_string(),
+                    });
+                }
+            }
             // The row lock serialises two writers of one log (a second instance, a stale task): the loser sees
             // the position the winner committed and fails with PositionMismatch.
             let stored: Option<i64> = tx

@@ -43,26 +43,35 @@ impl PgStore {
         self.in_transaction(async |tx| insert_event(tx, ev, routes, now).await)
     }
 
-    pub fn pending_rows(&self, sink: &str, limit: usize) -> Result<Vec<PendingRow>, StoreError> {
+    /// Pending deliveries of `sink`, except those another instance claimed (see [`PgStore::claim_deliveries`]).
+    pub fn pending_rows(
+        &self,
+        sink: &str,
+        limit: usize,
+        instance: &str,
+    ) -> Result<Vec<PendingRow>, StoreError> {
         self.with_client(async |c| {
             let stmt = c
                 .prepare_cached(
                     "SELECT d.event_id, e.group_key, e.created_at, d.next_attempt_at
                      FROM deliveries d JOIN events e ON e.id = d.event_id
                      WHERE d.sink = $1 AND d.status = 'pending'
+                       AND (d.claim_until IS NULL OR d.claim_until <= $3 OR d.claimed_by = $4)
                      ORDER BY d.event_id LIMIT $2",
                 )
                 .await?;
-            Ok(c.query(&stmt, &[&sink, &(limit as i64)])
-                .await?
-                .iter()
-                .map(|r| PendingRow {
-                    event_id: r.get(0),
-                    group_key: r.get(1),
-                    created_at: r.get(2),
-                    next_attempt_at: r.get(3),
-                })
-                .collect())
+            Ok(
+                c.query(&stmt, &[&sink, &(limit as i64), &unix_now(), &instance])
+                    .await?
+                    .iter()
+                    .map(|r| PendingRow {
+                        event_id: r.get(0),
+                        group_key: r.get(1),
+                        created_at: r.get(2),
+                        next_attempt_at: r.get(3),
+                    })
+                    .collect(),
+            )
         })
     }
 
@@ -155,7 +164,7 @@ impl PgStore {
         self.with_client(async |c| {
             c.execute(
                 "UPDATE deliveries SET status = 'delivered', delivered_at = $3, attempts = attempts + 1,
-                     last_error = NULL
+                     last_error = NULL, claimed_by = NULL, claim_until = NULL
                  WHERE sink = $1 AND event_id = ANY($2)",
                 &[&sink, &event_ids, &now],
             )
@@ -175,7 +184,7 @@ impl PgStore {
             c.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = $3,
                      status = CASE WHEN $4::bigint IS NULL THEN 'failed' ELSE 'pending' END,
-                     next_attempt_at = COALESCE($4, next_attempt_at)
+                     next_attempt_at = COALESCE($4, next_attempt_at), claimed_by = NULL, claim_until = NULL
                  WHERE sink = $1 AND event_id = ANY($2)",
                 &[&sink, &event_ids, &error, &retry_at],
             )
@@ -215,7 +224,9 @@ impl PgStore {
         })
     }
 
-    /// See `Store::deliver_in_transaction`: `send` runs while the marks are uncommitted (and the rows locked).
+    /// See `Store::deliver_in_transaction`: `send` runs while the marks are uncommitted and the rows locked. The
+    /// rows are picked `FOR UPDATE SKIP LOCKED`, so instances sharing the database never print the same event:
+    /// each takes rows no other transaction holds.
     pub fn deliver_in_transaction<E>(
         &self,
         sink: &str,
@@ -223,14 +234,26 @@ impl PgStore {
         limit: usize,
         send: impl FnOnce(&[Delivery]) -> Result<(), E>,
     ) -> Result<Result<usize, E>, StoreError> {
-        let due = self.due_deliveries(sink, now, limit)?;
-        if due.is_empty() {
-            return Ok(Ok(0));
-        }
-        let ids: Vec<i64> = due.iter().map(|d| d.event_id).collect();
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
+            let rows = tx
+                .query(
+                    &format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+                         WHERE d.sink = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
+                           AND (d.claim_until IS NULL OR d.claim_until <= $2)
+                         ORDER BY d.event_id LIMIT $3
+                         FOR UPDATE OF d SKIP LOCKED"
+                    ),
+                    &[&sink, &now, &(limit as i64)],
+                )
+                .await?;
+            let due: Vec<Delivery> = rows.iter().map(delivery).collect::<Result<_, _>>()?;
+            if due.is_empty() {
+                return Ok(Ok(0));
+            }
+            let ids: Vec<i64> = due.iter().map(|d| d.event_id).collect();
             tx.execute(
                 "UPDATE deliveries SET status = 'delivered', delivered_at = $3, attempts = attempts + 1,
                      last_error = NULL
@@ -246,4 +269,41 @@ impl PgStore {
             Ok(Ok(due.len()))
         })
     }
+
+    /// Claim the deliveries `event_ids` of `sink` for `instance` until `now + CLAIM_SECS`: those still pending
+    /// and not claimed by another instance (or whose claim expired), taken `FOR UPDATE SKIP LOCKED` so two
+    /// instances claiming at once split them. Returns the claimed ids, in the order given.
+    pub fn claim_deliveries(
+        &self,
+        sink: &str,
+        event_ids: &[i64],
+        instance: &str,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let claimed: std::collections::HashSet<i64> = self.with_client(async |c| {
+            Ok(c.query(
+                "UPDATE deliveries SET claimed_by = $3, claim_until = $4 + $5
+                 WHERE sink = $1 AND event_id IN (
+                     SELECT event_id FROM deliveries
+                     WHERE sink = $1 AND event_id = ANY($2) AND status = 'pending'
+                       AND (claim_until IS NULL OR claim_until <= $4 OR claimed_by = $3)
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING event_id",
+                &[&sink, &event_ids, &instance, &now, &CLAIM_SECS],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })?;
+        Ok(event_ids
+            .iter()
+            .copied()
+            .filter(|id| claimed.contains(id))
+            .collect())
+    }
 }
+
+/// How long a claimed delivery or probe target stays with the instance that claimed it, seconds: longer than
+/// any delivery or probe takes; after it, another instance takes over (the claimer died).
+pub const CLAIM_SECS: i64 = 300;

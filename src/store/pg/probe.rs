@@ -102,18 +102,35 @@ impl PgStore {
         })
     }
 
+    /// Targets due at `now`, the longest-waiting first, at most `limit`, claimed for `instance` (see
+    /// [`PgStore::claim_deliveries`]): instances sharing the database never probe the same target at once.
     pub fn due_probe_targets(
         &self,
         now: i64,
         limit: usize,
+        instance: &str,
     ) -> Result<Vec<ProbeTarget>, StoreError> {
-        self.select_targets(
+        let mut targets = self.select_targets(
             &format!(
-                "SELECT {TARGET_COLUMNS} FROM probe_targets WHERE next_probe_at <= $1
-                 ORDER BY next_probe_at, domain COLLATE \"C\", port LIMIT $2"
+                "UPDATE probe_targets SET claimed_by = $3, claim_until = $1 + $4
+                 WHERE (domain, port) IN (
+                     SELECT domain, port FROM probe_targets
+                     WHERE next_probe_at <= $1 AND (claim_until IS NULL OR claim_until <= $1 OR claimed_by = $3)
+                     ORDER BY next_probe_at, domain COLLATE \"C\", port LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING {TARGET_COLUMNS}"
             ),
-            &[&now, &(limit as i64)],
-        )
+            &[&now, &(limit as i64), &instance, &super::outbox::CLAIM_SECS],
+        )?;
+        // RETURNING follows no ORDER BY: restore the longest-waiting-first order.
+        targets.sort_by(|a, b| {
+            (a.next_probe_at, a.domain.as_bytes(), a.port).cmp(&(
+                b.next_probe_at,
+                b.domain.as_bytes(),
+                b.port,
+            ))
+        });
+        Ok(targets)
     }
 
     pub fn next_probe_due(&self) -> Result<Option<i64>, StoreError> {

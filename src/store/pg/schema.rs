@@ -224,6 +224,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, tbl)
     );
     "#,
+    // v2: several instances on one database (issue 12 §2). A delivery or probe target is claimed by one
+    // instance (`FOR UPDATE SKIP LOCKED`, then these columns) until `claim_until` (unix seconds): others skip it
+    // meanwhile, and take it over once the claim expired (an instance killed mid-delivery).
+    r#"
+    ALTER TABLE deliveries ADD COLUMN claimed_by TEXT, ADD COLUMN claim_until BIGINT;
+    ALTER TABLE probe_targets ADD COLUMN claimed_by TEXT, ADD COLUMN claim_until BIGINT;
+    "#,
 ];
 
 /// The schema version this build writes.
