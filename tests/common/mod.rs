@@ -241,9 +241,14 @@ pub struct OneLog {
 }
 
 pub async fn one_log(entries: Vec<FakeEntry>) -> OneLog {
+    one_log_on(entries, Backend::Sqlite).await
+}
+
+/// [`one_log`] with the database on `backend`.
+pub async fn one_log_on(entries: Vec<FakeEntry>, backend: Backend) -> OneLog {
     let log = FakeLog::new(entries);
     let (url, server) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
+    let env = Env::on(backend);
     let list = env.write_log_list(&[(&log, &url)]);
     OneLog {
         log,
