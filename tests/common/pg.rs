@@ -63,6 +63,32 @@ impl Drop for TestDb {
     }
 }
 
+/// The first column (text, NULL skipped) of every row `sql` returns on `url`.
+pub fn query_strings(url: &str, sql: &str) -> Vec<String> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client
+                .query(&sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .filter_map(|r| r.get::<_, Option<String>>(0))
+                .collect()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
 /// Run `sql` on `url` from a thread of its own (callable from sync tests and from inside a runtime).
 pub fn admin_sql(url: &str, sql: &str) -> Result<(), String> {
     let (url, sql) = (url.to_string(), sql.to_string());
