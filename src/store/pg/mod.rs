@@ -20,19 +20,19 @@
 //! [`PgStore`], and `Store` dispatches to them.
 
 mod batch;
-// mod caa;
-// mod console;
+mod caa;
+mod console;
 mod expiry;
 mod facts;
-// mod inventory;
+mod inventory;
 mod logs;
-// mod metrics;
+mod metrics;
 // mod migrate_from_sqlite;
 mod outbox;
 mod pauses;
 mod probe;
 mod probe_results;
-// mod query;
+mod query;
 mod rewind;
 mod runs;
 mod schema;
