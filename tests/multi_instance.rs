@@ -497,6 +497,40 @@ async fn a_killed_instances_logs_are_taken_over_within_30_seconds() {
         let h = i.health().expect("a live instance answers /health");
         assert_eq!(h["owned_logs"], 3, "{h}");
     }
+    // `ctwatch logs` names each log's owner (one of the live instances) and the instances.
+    let live: Vec<String> = instances[1..].iter().map(Instance::id).collect();
+    let out = Command::new(BIN)
+        .args(["logs", "--json", "--db", &pg.url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for row in rows {
+        let owner = row["owner"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no owner: {row}"));
+        assert!(
+            live.iter().any(|l| l == owner),
+            "{owner} is not a live instance: {row}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["logs", "--db", &pg.url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("owner: slot").count(), 6, "{text}");
+    assert!(text.contains(&format!("{victim_id} (gone")), "{text}");
+    assert!(
+        text.contains(&format!("{} (live, 3 logs", live[0])),
+        "{text}"
+    );
     logs.stop_growing();
     settle(&db, &logs, &mut instances[1..], Duration::from_secs(60)).await;
     for i in instances.iter_mut() {

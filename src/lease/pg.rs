@@ -303,3 +303,30 @@ pub async fn holds(
 fn log_id(bytes: &[u8]) -> Option<LogId> {
     bytes.try_into().ok()
 }
+
+/// Who owns what, read on a thread of its own (for the synchronous CLI: `ctwatch logs`): the lease rows and the
+/// instance rows. A database no instance ever joined (no lease tables yet) has none of either.
+pub fn ownership_blocking(url: &str) -> Result<(Vec<LeaseRow>, Vec<InstanceRow>), LeaseError> {
+    let url = url.to_string();
+    let read = move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime builds");
+        rt.block_on(async {
+            let client = connect(&url).await?;
+            let missing = |e: &LeaseError| {
+                matches!(e, LeaseError::Postgres(p)
+                    if p.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE))
+            };
+            match (leases(&client).await, instances(&client).await) {
+                (Ok(l), Ok(i)) => Ok((l, i)),
+                (Err(e), _) | (_, Err(e)) if missing(&e) => Ok((Vec::new(), Vec::new())),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        })
+    };
+    std::thread::spawn(read)
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
