@@ -2,14 +2,14 @@
 //! evenly and disjointly, a crashed one's logs are taken over after the TTL, a newcomer takes its share, a
 //! graceful exit hands everything over at once, and the fencing check refuses a former owner.
 
-mod pg_database;
+mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::pg::TestDb;
 use ctwatch::lease::{self, LeaseConfig, LeaseOwner, LogId, LogOwnership, pg};
-use pg_database::FreshDb;
 
 fn fast() -> LeaseConfig {
     LeaseConfig {
@@ -23,7 +23,7 @@ fn logs(n: u8) -> BTreeSet<LogId> {
     (0..n).map(|i| [i; 32]).collect()
 }
 
-async fn start(db: &FreshDb, name: &str, wanted: &BTreeSet<LogId>) -> Arc<LeaseOwner> {
+async fn start(db: &TestDb, name: &str, wanted: &BTreeSet<LogId>) -> Arc<LeaseOwner> {
     let o = LeaseOwner::start(&db.url, name.to_string(), fast(), None)
         .await
         .unwrap();
@@ -77,7 +77,7 @@ fn even(sets: &[BTreeSet<LogId>], n: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_seven_logs_evenly_and_a_crashed_ones_are_taken_over() {
-    let db = FreshDb::create("lease_share").await;
+    let db = TestDb::new();
     let wanted = logs(7);
     let a = start(&db, "a", &wanted).await;
     let b = start(&db, "b", &wanted).await;
@@ -90,7 +90,7 @@ async fn three_instances_share_seven_logs_evenly_and_a_crashed_ones_are_taken_ov
     )
     .await;
     // The table agrees with what each instance publishes.
-    let client = db.client().await;
+    let client = connect(&db.url).await;
     let rows = pg::leases(&client).await.unwrap();
     for row in rows.iter().filter(|r| r.held()) {
         let o = [&a, &b, &c]
@@ -127,7 +127,7 @@ async fn three_instances_share_seven_logs_evenly_and_a_crashed_ones_are_taken_ov
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_instance_takes_its_share_and_a_graceful_exit_hands_over_at_once() {
-    let db = FreshDb::create("lease_join").await;
+    let db = TestDb::new();
     let wanted = logs(6);
     let a = start(&db, "a", &wanted).await;
     until(&[&a], Duration::from_secs(10), "a alone holds all", |s| {
@@ -153,7 +153,7 @@ async fn a_new_instance_takes_its_share_and_a_graceful_exit_hands_over_at_once()
     })
     .await;
     assert!(t0.elapsed() < Duration::from_secs(2));
-    let client = db.client().await;
+    let client = connect(&db.url).await;
     let inst = pg::instances(&client).await.unwrap();
     assert!(
         inst.iter().any(|i| i.instance_id == "a" && !i.live),
@@ -168,10 +168,10 @@ async fn a_new_instance_takes_its_share_and_a_graceful_exit_hands_over_at_once()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fencing_refuses_a_former_owner_and_a_takeover_waits_for_an_open_batch() {
-    let db = FreshDb::create("lease_fence").await;
-    let mut c1 = db.client().await;
+    let db = TestDb::new();
+    let mut c1 = connect(&db.url).await;
     pg::migrate(&mut c1).await.unwrap();
-    let c2 = db.client().await;
+    let c2 = connect(&db.url).await;
     let log = [7u8; 32];
     let ttl = Duration::from_millis(800);
     assert_eq!(
@@ -218,4 +218,9 @@ async fn fencing_refuses_a_former_owner_and_a_takeover_waits_for_an_open_batch()
         !pg::release(&c1, "one", &log).await.unwrap(),
         "cannot release what it no longer holds"
     );
+}
+
+/// A client of the test database (the server was reachable: `TestDb` created the database).
+async fn connect(url: &str) -> tokio_postgres::Client {
+    ctwatch::lease::pg::connect(url).await.unwrap()
 }

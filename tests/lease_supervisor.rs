@@ -8,12 +8,12 @@
 //! supervisor); tests/multi_instance.rs runs three processes on a PostgreSQL store.
 
 mod common;
-mod pg_database;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::pg::TestDb;
 use common::*;
 use ctwatch::lease::{LeaseConfig, LeaseOwner, LogOwnership};
 use ctwatch::notify::DeliveryPolicy;
@@ -22,7 +22,6 @@ use ctwatch::stats::Registry;
 use ctwatch::tailer::{StartAt, TailConfig};
 use ctwatch::watchlist::Watchlist;
 use ctwatch_fakelog::growing::{self, Catalog, GrowingLog, Kind, Knobs};
-use pg_database::FreshDb;
 use tokio::sync::watch;
 
 fn now_ms() -> u64 {
@@ -53,7 +52,7 @@ impl Instance {
     }
 }
 
-async fn start(db: &FreshDb, env: &Env, list: &std::path::Path, name: &str) -> Instance {
+async fn start(db: &TestDb, env: &Env, list: &std::path::Path, name: &str) -> Instance {
     let owner = LeaseOwner::start(
         &db.url,
         name.to_string(),
@@ -128,7 +127,7 @@ fn exclusive(instances: &[&Instance]) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_runs_share_growing_logs_one_tailer_per_log_and_take_over_a_dead_one() {
-    let db = FreshDb::create("lease_supervisor").await;
+    let db = TestDb::new();
     let catalog = Arc::new(Catalog::new(&navigli_entries()).unwrap());
     let env = Env::new();
     let mut logs = Vec::new();

@@ -10,7 +10,6 @@
 //! without it.
 
 mod common;
-mod pg_database;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::navigli_entries;
+use common::pg::TestDb;
 use ctwatch_fakelog::growing::{self, Catalog, GrowingLog, Kind, Knobs};
-use pg_database::FreshDb;
 use rand::{RngExt, SeedableRng};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ctwatch");
@@ -350,7 +349,7 @@ fn write_config(dir: &Path, ttl: u64, renew: u64) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_killed_and_restarted_at_random_report_every_entry_once() {
-    let pg = FreshDb::create("multi_chaos").await;
+    let pg = TestDb::new();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), 4, 1);
     let mut logs = Logs::serve(dir.path(), 4, 150).await;
@@ -377,7 +376,7 @@ async fn three_processes_killed_and_restarted_at_random_report_every_entry_once(
         instances[victim].start(&pg.url, &logs.list, &config);
     }
     logs.stop_growing();
-    let db = pg.client().await;
+    let db = connect(&pg.url).await;
     settle(&db, &logs, &mut instances, Duration::from_secs(90)).await;
     for i in instances.iter_mut() {
         i.terminate();
@@ -413,7 +412,7 @@ async fn three_processes_killed_and_restarted_at_random_report_every_entry_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instances_logs_are_taken_over_within_30_seconds() {
-    let pg = FreshDb::create("multi_takeover").await;
+    let pg = TestDb::new();
     let dir = tempfile::tempdir().unwrap();
     // The default lease timing (15 s TTL, renewed every 3 s): what a deployment gets.
     let config = write_config(dir.path(), 15, 3);
@@ -452,7 +451,7 @@ async fn a_killed_instances_logs_are_taken_over_within_30_seconds() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let db = pg.client().await;
+    let db = connect(&pg.url).await;
     let owner_of = async |db: &tokio_postgres::Client| -> BTreeMap<Vec<u8>, String> {
         db.query(
             "SELECT log_id, owner FROM ctwatch_log_leases WHERE expires_at > now()",
@@ -536,4 +535,9 @@ async fn a_killed_instances_logs_are_taken_over_within_30_seconds() {
     for i in instances.iter_mut() {
         i.terminate();
     }
+}
+
+/// A client of the test database (the server was reachable: `TestDb` created the database).
+async fn connect(url: &str) -> tokio_postgres::Client {
+    ctwatch::lease::pg::connect(url).await.unwrap()
 }
