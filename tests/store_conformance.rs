@@ -18,8 +18,8 @@ use ctwatch::probe::HostReport;
 use ctwatch::probe::renewal::Finding;
 use ctwatch::probe::target::Target;
 use ctwatch::store::{
-    Batch, CaaRecordRow, EventFilter, FindingRecord, LogMeta, MalformedEntry, NameMode, ProbeRecord,
-    SearchQuery, SinkRoute, Store, StoreError, StoredEntry,
+    Batch, CaaRecordRow, EventFilter, FindingRecord, LogMeta, MalformedEntry, NameMode,
+    ProbeRecord, SearchQuery, SinkRoute, Store, StoreError, StoredEntry,
 };
 use ctwatch::watchlist::{Match, MatchKind};
 use serde_json::json;
@@ -163,7 +163,12 @@ impl Tail {
     }
 
     /// A batch of `count` entries from the current position, storing `entries` and `malformed`.
-    fn batch(&self, count: u64, entries: Vec<StoredEntry>, malformed: Vec<MalformedEntry>) -> Batch {
+    fn batch(
+        &self,
+        count: u64,
+        entries: Vec<StoredEntry>,
+        malformed: Vec<MalformedEntry>,
+    ) -> Batch {
         let start = self.tree.size();
         let mut tree = self.tree.clone();
         for i in start..start + count {
@@ -263,7 +268,11 @@ fn batch_commit_deduplicates_and_moves_the_position(store: &Store) {
     assert_eq!(found.len(), 2);
     assert_eq!(found[0].tbs_sha256, hex::encode([2u8; 32]), "newest first");
     let first = &found[1];
-    assert_eq!(first.cert_sha256, hex::encode([1u8; 32]), "first sighting's");
+    assert_eq!(
+        first.cert_sha256,
+        hex::encode([1u8; 32]),
+        "first sighting's"
+    );
     assert_eq!(first.entry_type, "precert");
     let mut fps = first.fingerprints.clone();
     fps.sort();
@@ -299,7 +308,10 @@ fn a_batch_at_the_wrong_position_is_refused_and_writes_nothing(store: &Store) {
         other => panic!("expected PositionMismatch, got {other:?}"),
     }
     assert!(store.search("x.example.com", 10).unwrap().is_empty());
-    assert_eq!(store.log_position(&[1; 32]).unwrap().unwrap().tree.size(), 4);
+    assert_eq!(
+        store.log_position(&[1; 32]).unwrap().unwrap().tree.size(),
+        4
+    );
     // An unknown log has no stored position at all.
     stale.log = log(9);
     let b = stale.batch(1, vec![], vec![]);
@@ -419,15 +431,17 @@ fn outbox_lifecycle(store: &Store) {
         .unwrap();
     let und = store.undelivered(Some("a"), 10).unwrap();
     assert_eq!(und.len(), 1);
-    assert_eq!(
-        (und[0].status.as_str(), und[0].attempts),
-        ("failed", 2)
-    );
+    assert_eq!((und[0].status.as_str(), und[0].attempts), ("failed", 2));
     assert_eq!(und[0].last_error.as_deref(), Some("HTTP 400"));
     assert_eq!(store.undelivered(None, 10).unwrap().len(), 3);
     let s = store.outbox_summary().unwrap();
     assert_eq!(
-        (s[0].sink.as_str(), s[0].pending, s[0].failed, s[0].delivered),
+        (
+            s[0].sink.as_str(),
+            s[0].pending,
+            s[0].failed,
+            s[0].delivered
+        ),
         ("a", 0, 1, 1)
     );
     assert_eq!(store.requeue_failed(Some("a")).unwrap(), 1);
@@ -491,11 +505,17 @@ fn runs_report_a_crash_once(store: &Store) {
     let (second, crashed) = store.begin_run(222, "0.1.1", 2000, |_| false).unwrap();
     assert_eq!(crashed.len(), 1);
     assert_eq!(
-        (crashed[0].pid, crashed[0].last_seen_at, crashed[0].version.as_str()),
+        (
+            crashed[0].pid,
+            crashed[0].last_seen_at,
+            crashed[0].version.as_str()
+        ),
         (111, 1060, "0.1.0")
     );
     store.end_run(second, 2100).unwrap();
-    let (_, crashed) = store.begin_run(333, "0.1.1", 3000, |pid| pid == 333).unwrap();
+    let (_, crashed) = store
+        .begin_run(333, "0.1.1", 3000, |pid| pid == 333)
+        .unwrap();
     assert!(crashed.is_empty());
 }
 
@@ -553,10 +573,7 @@ fn probe_targets_and_results(store: &Store) {
     assert_eq!(target.last_probed_at, Some(2000));
     assert_eq!(target.snapshot, Some(snap), "kept from the first result");
     let history = store.probe_history("www.example.com", 443, 10).unwrap();
-    assert_eq!(
-        history.iter().map(|h| h.id).collect::<Vec<_>>(),
-        [id2, id1]
-    );
+    assert_eq!(history.iter().map(|h| h.id).collect::<Vec<_>>(), [id2, id1]);
     assert_eq!(history[0].seen_in_ct, Some(true));
     assert_eq!(history[0].days_left, Some(80));
     assert_eq!(store.probe_report(id1).unwrap(), Some(r1));
@@ -887,7 +904,14 @@ fn logs_listing_counts_malformed_entries(store: &Store) {
     let logs = store.list_logs().unwrap();
     let rows: Vec<(&str, u64, u64, Option<u64>)> = logs
         .iter()
-        .map(|l| (l.url.as_str(), l.verified_size, l.malformed_entries, l.backlog))
+        .map(|l| {
+            (
+                l.url.as_str(),
+                l.verified_size,
+                l.malformed_entries,
+                l.backlog,
+            )
+        })
         .collect();
     assert_eq!(
         rows,
@@ -903,10 +927,7 @@ fn logs_listing_counts_malformed_entries(store: &Store) {
         BTreeMap::from([("https://log1.example/".to_string(), 2)])
     );
     let entries = store.malformed_entries(10).unwrap();
-    assert_eq!(
-        entries.iter().map(|e| e.index).collect::<Vec<_>>(),
-        [1, 3]
-    );
+    assert_eq!(entries.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 3]);
     assert_eq!(entries[0].reason, "truncated");
 }
 

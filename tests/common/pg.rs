@@ -102,10 +102,13 @@ pub fn admin_sql(url: &str, sql: &str) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("{e} ({:?})", std::error::Error::source(&e)))?;
             let task = tokio::spawn(conn);
-            let result = client.batch_execute(&sql).await.map_err(|e| match e.as_db_error() {
-                Some(db) => db.message().to_string(),
-                None => e.to_string(),
-            });
+            let result = client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| match e.as_db_error() {
+                    Some(db) => db.message().to_string(),
+                    None => e.to_string(),
+                });
             drop(client);
             let _ = task.await;
             result

@@ -42,7 +42,8 @@ impl PgStore {
                     issuer: r.get(2),
                     dns_names: serde_json::from_str(r.get(3))
                         .map_err(json_err("certificates.dns_names"))?,
-                    matched_names: serde_json::from_str(r.get(4)).map_err(json_err("matches.name"))?,
+                    matched_names: serde_json::from_str(r.get(4))
+                        .map_err(json_err("matches.name"))?,
                     tags: serde_json::from_str(r.get(5)).map_err(json_err("matches.tags"))?,
                     not_before: r.get(6),
                     not_after: r.get(7),
@@ -52,7 +53,11 @@ impl PgStore {
             .collect()
     }
 
-    pub fn record_caa_check(&self, rec: &CaaRecordRow<'_>, routes: &[SinkRoute]) -> Result<(), StoreError> {
+    pub fn record_caa_check(
+        &self,
+        rec: &CaaRecordRow<'_>,
+        routes: &[SinkRoute],
+    ) -> Result<(), StoreError> {
         self.in_transaction(async |tx| {
             tx.execute(
                 "INSERT INTO caa_checks (cert_id, verdict, detail, checked_at, attempts, next_check_at)

@@ -78,7 +78,17 @@ impl PgStore {
         let rows = self.with_client(async |c| {
             Ok(c.query(
                 &sql,
-                &[&f.kind, &f.tag, &f.item, &f.name, &f.since, &f.until, &f.before, &f.after, &(limit as i64)],
+                &[
+                    &f.kind,
+                    &f.tag,
+                    &f.item,
+                    &f.name,
+                    &f.since,
+                    &f.until,
+                    &f.before,
+                    &f.after,
+                    &(limit as i64),
+                ],
             )
             .await?)
         })?;

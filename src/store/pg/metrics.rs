@@ -9,11 +9,13 @@ use crate::store::{ProbeSample, SinkFailure, StoreError};
 impl PgStore {
     pub fn events_by_kind(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         self.with_client(async |c| {
-            Ok(c.query("SELECT kind, COUNT(*) FROM events GROUP BY kind", &[])
-                .await?
-                .iter()
-                .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
-                .collect())
+            Ok(
+                c.query("SELECT kind, COUNT(*) FROM events GROUP BY kind", &[])
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+                    .collect(),
+            )
         })
     }
 
