@@ -62,6 +62,79 @@ pub enum Command {
     /// Per watched domain: every valid certificate known from CT, the hosts serving it, wildcards, and
     /// certificates never seen served.
     Inventory(crate::inventory::InventoryArgs),
+    /// Database tools.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Copy the SQLite database (--db / CTWATCH_DB / the config's db) into PostgreSQL: positions, certificates,
+    /// sightings, matches, the outbox with what is still pending, probe history, findings, CAA checks, pauses.
+    /// Resumable: run it again after an interruption and it continues where it stopped. Stop the daemon first.
+    MigrateTo(MigrateToArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateToArgs {
+    /// The PostgreSQL database to fill (postgres://user@host/db); its tables are created if missing.
+    pub url: String,
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
+    /// Rows per transaction (each chunk is committed with its progress record).
+    #[arg(long, default_value_t = 5000)]
+    pub chunk_rows: usize,
+}
+
+/// `ctwatch db migrate-to URL`.
+pub fn migrate_to_command(args: MigrateToArgs) -> Result<u8> {
+    let source = crate::database::resolve(&args.db, &args.config)?;
+    anyhow::ensure!(
+        crate::store::postgres_url(&source).is_none(),
+        "the source database {} is already PostgreSQL: give the SQLite file with --db",
+        source.display()
+    );
+    anyhow::ensure!(
+        crate::store::pg::is_postgres_url(&args.url),
+        "{} is not a postgres:// URL",
+        args.url
+    );
+    anyhow::ensure!(
+        source.is_file(),
+        "no SQLite database at {}",
+        source.display()
+    );
+    let target = crate::store::pg::PgStore::open(&args.url)
+        .with_context(|| format!("opening {}", crate::store::pg::redact(&args.url)))?;
+    let mut last = String::new();
+    crate::store::pg::migrate_sqlite(&source, &target, args.chunk_rows, |p| {
+        let line = format!(
+            "{:<16} {:>10} / {} rows{}",
+            p.table,
+            p.rows,
+            p.total,
+            if p.done { "  done" } else { "" }
+        );
+        if p.done {
+            eprintln!("{line}");
+        } else if line != last {
+            eprint!("{line}\r");
+        }
+        last = line;
+    })
+    .with_context(|| {
+        format!(
+            "copying {} into {} (run the command again to resume)",
+            source.display(),
+            target.url()
+        )
+    })?;
+    eprintln!("{} copied into {}", source.display(), target.url());
+    Ok(0)
 }
 
 impl Command {

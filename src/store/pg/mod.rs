@@ -27,7 +27,7 @@ mod facts;
 mod inventory;
 mod logs;
 mod metrics;
-// mod migrate_from_sqlite;
+mod migrate_from_sqlite;
 mod outbox;
 mod pauses;
 mod probe;
@@ -44,7 +44,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use tokio_postgres::NoTls;
 
-// pub use migrate_from_sqlite::{MigrateProgress, migrate_sqlite};
+pub use migrate_from_sqlite::{MigrateProgress, migrate_sqlite};
 pub use schema::PG_SCHEMA_VERSION;
 
 use super::StoreError;
