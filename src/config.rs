@@ -465,6 +465,18 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_example_config_is_valid() {
+        let cfg = parse(include_str!("../deploy/ctwatch.toml")).unwrap();
+        let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        assert_eq!(s.lease.ttl, Duration::from_secs(15));
+        assert_eq!(s.lease.renew_every, Duration::from_secs(3));
+        assert_eq!(
+            cfg.api.unwrap().keys[0].key_env.as_deref(),
+            Some("CTWATCH_API_KEY")
+        );
+    }
+
+    #[test]
     fn the_example_is_complete_and_valid() {
         let cfg = parse(EXAMPLE).unwrap();
         let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
