@@ -480,10 +480,10 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
                 Some(Err(e)) => summary.failed_logs.push(("?".into(), format!("tailer task failed: {e}"))),
             },
             changed = set.owned.changed(), if !stopping && !ownership.exclusive() => {
-                if changed.is_ok() {
-                    if let Err(e) = set.apply() {
-                        tracing::error!("following the logs this instance now owns: {e:#}");
-                    }
+                if changed.is_ok()
+                    && let Err(e) = set.apply()
+                {
+                    tracing::error!("following the logs this instance now owns: {e:#}");
                 }
             }
             _ = refresh.tick(), if !opts.tail.once && !stopping && opts.log_list_source.is_some() => {
