@@ -368,7 +368,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     set.sync(&opts.log_list, &opts.filter)?;
     tracing::info!(
         logs = set.running.len(),
-        db = %opts.store.path().display(),
+        db = %opts.store.describe(),
         watch_items,
         sinks = opts.sinks.len(),
         "ctwatch started"
