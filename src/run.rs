@@ -428,7 +428,7 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     }
     tracing::info!(
         logs = set.running.len(),
-        db = %opts.store.path().display(),
+        db = %opts.store.describe(),
         watch_items,
         sinks = opts.sinks.len(),
         "ctwatch started"

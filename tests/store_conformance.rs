@@ -136,7 +136,7 @@ fn entry(index: u64, tbs: u8, fp: u8, names: &[&str], matches: Vec<Match>) -> St
     StoredEntry {
         index,
         timestamp_ms: (NOW as u64) * 1000 + index,
-        entry_type: if fp % 2 == 0 {
+        entry_type: if fp.is_multiple_of(2) {
             EntryType::X509
         } else {
             EntryType::Precert
@@ -653,14 +653,14 @@ fn expiry_findings_are_raised_kept_and_resolved(store: &Store) {
         finding: finding("renewal_missing", "aa"),
         event: event("expiry", &[], json!({"finding": "missing"})),
     };
-    record(1000, &[stale.clone()]);
+    record(1000, std::slice::from_ref(&stale));
     record(2000, &[stale.clone(), missing.clone()]);
     let active = store.expiry_findings(None).unwrap();
     assert_eq!(active.len(), 2);
     assert_eq!(active[0].raised_at, 1000);
     assert_eq!(active[0].updated_at, 2000);
     assert_eq!(active[0].finding, stale.finding);
-    record(3000, &[missing.clone()]);
+    record(3000, std::slice::from_ref(&missing));
     let active = store.expiry_findings(None).unwrap();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].finding, missing.finding);

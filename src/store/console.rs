@@ -417,12 +417,12 @@ impl Store {
     }
 }
 
+/// A certificate's id, DER and watchlist matches: what `cert_detail` reads from the backend before assembling.
+pub(super) type DetailParts = (i64, Option<Vec<u8>>, Vec<MatchRow>);
+
 impl Store {
     /// SQLite: the certificate's id and DER, and its watchlist matches.
-    fn cert_detail_parts(
-        &self,
-        tbs_sha256: &[u8; 32],
-    ) -> Result<Option<(i64, Option<Vec<u8>>, Vec<MatchRow>)>, StoreError> {
+    fn cert_detail_parts(&self, tbs_sha256: &[u8; 32]) -> Result<Option<DetailParts>, StoreError> {
         let conn = self.conn();
         let found: Option<(i64, Option<Vec<u8>>)> = conn
             .query_row(

@@ -227,6 +227,14 @@ impl Store {
         &self.path
     }
 
+    /// The database for messages: the SQLite file, or the PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.url(),
+            Backend::Sqlite(_) => self.path.display().to_string(),
+        }
+    }
+
     /// The PostgreSQL backend, when this store is one (every public method dispatches on it first).
     pub fn pg(&self) -> Option<&pg::PgStore> {
         match &self.backend {

@@ -1,7 +1,7 @@
 //! Web console queries on PostgreSQL (see `store/console.rs`).
 
 use super::PgStore;
-use crate::store::console::like_escape;
+use crate::store::console::{DetailParts, like_escape};
 use crate::store::{
     ConsoleLog, EventFilter, EventRow, MatchRow, NameCondition, NewestCert, SEARCH_SCAN_CAP,
     SearchPage, SearchQuery, SearchRow, StoreError, name_condition, reverse_name,
@@ -202,7 +202,7 @@ impl PgStore {
     pub fn cert_detail_parts(
         &self,
         tbs_sha256: &[u8; 32],
-    ) -> Result<Option<(i64, Option<Vec<u8>>, Vec<MatchRow>)>, StoreError> {
+    ) -> Result<Option<DetailParts>, StoreError> {
         self.with_client(async |c| {
             let Some(found) = c
                 .query_opt(
