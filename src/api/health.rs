@@ -27,13 +27,21 @@ pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Respons
         .lease
         .get()
         .map(|l| super::metrics::LeaseFigures::of(l));
-    let problems = rules::assess(
+    let mut problems = rules::assess(
         now,
         started_at(&state.registry),
         &logs,
         &sinks,
         &state.config.health,
     );
+    let shared = state
+        .registry
+        .lease
+        .get()
+        .and_then(|l| rules::SharedView::of(l, now, started_at(&state.registry)));
+    if let Some(shared) = shared {
+        shared.apply(&mut problems, now);
+    }
     // Warnings do not make the monitor unhealthy (200), but say what needs a look.
     let warnings = crate::health::malformed::warnings(now, &logs);
     let body = json!({
