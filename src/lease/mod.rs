@@ -22,6 +22,7 @@
 
 mod balance;
 mod manager;
+mod owners;
 pub mod pg;
 
 use std::collections::BTreeSet;
@@ -33,6 +34,7 @@ use tokio::sync::watch;
 
 pub use balance::{Plan, plan, target};
 pub use manager::LeaseOwner;
+pub use owners::LogOwners;
 
 /// A log's ID (SHA-256 of its key).
 pub type LogId = [u8; 32];
