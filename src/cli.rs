@@ -62,6 +62,79 @@ pub enum Command {
     /// Per watched domain: every valid certificate known from CT, the hosts serving it, wildcards, and
     /// certificates never seen served.
     Inventory(crate::inventory::InventoryArgs),
+    /// Database tools.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Copy the SQLite database (--db / CTWATCH_DB / the config's db) into PostgreSQL: positions, certificates,
+    /// sightings, matches, the outbox with what is still pending, probe history, findings, CAA checks, pauses.
+    /// Resumable: run it again after an interruption and it continues where it stopped. Stop the daemon first.
+    MigrateTo(MigrateToArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateToArgs {
+    /// The PostgreSQL database to fill (postgres://user@host/db); its tables are created if missing.
+    pub url: String,
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub config: crate::database::ConfigArg,
+    /// Rows per transaction (each chunk is committed with its progress record).
+    #[arg(long, default_value_t = 5000)]
+    pub chunk_rows: usize,
+}
+
+/// `ctwatch db migrate-to URL`.
+pub fn migrate_to_command(args: MigrateToArgs) -> Result<u8> {
+    let source = crate::database::resolve(&args.db, &args.config)?;
+    anyhow::ensure!(
+        crate::store::postgres_url(&source).is_none(),
+        "the source database {} is already PostgreSQL: give the SQLite file with --db",
+        source.display()
+    );
+    anyhow::ensure!(
+        crate::store::pg::is_postgres_url(&args.url),
+        "{} is not a postgres:// URL",
+        args.url
+    );
+    anyhow::ensure!(
+        source.is_file(),
+        "no SQLite database at {}",
+        source.display()
+    );
+    let target = crate::store::pg::PgStore::open(&args.url)
+        .with_context(|| format!("opening {}", crate::store::pg::redact(&args.url)))?;
+    let mut last = String::new();
+    crate::store::pg::migrate_sqlite(&source, &target, args.chunk_rows, |p| {
+        let line = format!(
+            "{:<16} {:>10} / {} rows{}",
+            p.table,
+            p.rows,
+            p.total,
+            if p.done { "  done" } else { "" }
+        );
+        if p.done {
+            eprintln!("{line}");
+        } else if line != last {
+            eprint!("{line}\r");
+        }
+        last = line;
+    })
+    .with_context(|| {
+        format!(
+            "copying {} into {} (run the command again to resume)",
+            source.display(),
+            target.url()
+        )
+    })?;
+    eprintln!("{} copied into {}", source.display(), target.url());
+    Ok(0)
 }
 
 impl Command {
@@ -119,7 +192,8 @@ pub enum ConfigCommand {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct DbArg {
-    /// SQLite database file. Default: $XDG_DATA_HOME/ctwatch/ctwatch.db (~/.local/share/ctwatch/ctwatch.db).
+    /// SQLite database file, or a PostgreSQL URL (postgres://user@host/db). Default:
+    /// $XDG_DATA_HOME/ctwatch/ctwatch.db (~/.local/share/ctwatch/ctwatch.db).
     #[arg(long, env = "CTWATCH_DB", global = true)]
     pub db: Option<PathBuf>,
 }
@@ -235,6 +309,10 @@ pub struct RunArgs {
     pub probe: crate::probe::scheduler::ProbeRunArgs,
     #[command(flatten)]
     pub caa: crate::caa::checker::CaaRunArgs,
+    /// This instance's name in a database shared by several instances (log leases, `ctwatch logs`)
+    /// [default: hostname-pid-random].
+    #[arg(long, env = "CTWATCH_INSTANCE_ID", value_name = "ID")]
+    pub instance_id: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -320,7 +398,7 @@ pub async fn run_command(
     let cfg = crate::config::load_for_run(args.config.as_deref())?;
     let mut s = crate::config::Settings::resolve(&args, &cfg)?;
     // One writer per database, taken before anything else touches it; held until this function returns.
-    let _lock = crate::runlock::RunLock::acquire(&s.db)?;
+    let _lock = crate::runlock::RunLock::acquire_for(&s.db)?;
     // `[api]` in the config serves the API; `--listen` serves it too, and overrides the address.
     let api = match (args.listen, cfg.api.clone()) {
         (Some(listen), api) => Some(crate::api::ApiConfig {
@@ -341,7 +419,12 @@ pub async fn run_command(
             s.watchlist.display()
         );
     }
-    let cache_dir = s.db.parent().map(|d| d.join("cache"));
+    // Next to the SQLite file; for a PostgreSQL database, in the default data directory.
+    let local_db = match crate::store::postgres_url(&s.db) {
+        Some(_) => default_db_path(),
+        None => s.db.clone(),
+    };
+    let cache_dir = local_db.parent().map(|d| d.join("cache"));
     let probe = args.probe.config_with(args.once, &cfg.probe)?;
     let source = LogListSource::new(
         &s.log_list,
@@ -377,6 +460,7 @@ pub async fn run_command(
     let names: Vec<String> = sinks.iter().map(|(s, _)| s.name().to_string()).collect();
     crate::run_report::adopt_legacy_names(&store, &sink_configs);
     let before = crate::run_report::Before::take(&store);
+    let ownership = join_shared_database(&store, &s, api.as_ref()).await?;
     let opts = crate::run::RunOptions {
         log_list,
         log_list_source: source.is_remote().then_some(source),
@@ -407,6 +491,7 @@ pub async fn run_command(
             },
             caa: args.caa.config()?,
             stream: s.stream,
+            ownership,
             ..Default::default()
         },
         probe,
@@ -414,6 +499,34 @@ pub async fn run_command(
     let mut summary = crate::run::run(opts, shutdown).await?;
     crate::run_report::report_end(&store, &mut summary, &names, &before, args.once);
     Ok(if summary.ok() { 0 } else { 1 })
+}
+
+/// On a PostgreSQL database, several instances may run: join them under this instance's ID (log leases, fenced
+/// batches, claimed deliveries). None on a SQLite file (one instance, the run lock).
+async fn join_shared_database(
+    store: &Arc<Store>,
+    s: &crate::config::Settings,
+    api: Option<&crate::api::ApiConfig>,
+) -> Result<Option<Arc<dyn crate::lease::LogOwnership>>> {
+    let Some(url) = crate::store::postgres_url(&s.db) else {
+        return Ok(None);
+    };
+    store.set_instance(&s.instance_id);
+    let owner = crate::lease::LeaseOwner::start(
+        url,
+        s.instance_id.clone(),
+        s.lease.clone(),
+        api.map(|a| a.listen.to_string()),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "joining the instances that share {} (log leases)",
+            crate::lease::pg::redact(url)
+        )
+    })?;
+    tracing::info!(instance = %s.instance_id, "sharing the database: this instance tails the logs it leases");
+    Ok(Some(owner))
 }
 
 pub fn search_command(args: SearchArgs) -> Result<u8> {
@@ -450,12 +563,24 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
     }
     let store = crate::database::open_read_only(&args.db, &args.config)?;
     let logs = store.list_logs()?;
+    let owners =
+        crate::lease::LogOwners::read(&store).context("reading which instance owns each log")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&logs)?);
+        let mut rows = serde_json::to_value(&logs)?;
+        if let (Some(o), Some(rows)) = (&owners, rows.as_array_mut()) {
+            for row in rows {
+                let owner = row["log_id"].as_str().and_then(|id| o.owner_of(id));
+                row["owner"] = owner.into();
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
     if let Some(line) = crate::logsource::log_list_line(&store, crate::store::unix_now()) {
         println!("{line}");
+    }
+    if let Some(o) = &owners {
+        println!("{}", o.instances_line());
     }
     let tty = std::io::stdout().is_terminal();
     println!(
@@ -497,6 +622,13 @@ pub fn logs_command(args: LogsArgs) -> Result<u8> {
                 "{:>8} NATS stream: published {published}, stream lag {lag} entr{}",
                 "",
                 if lag == 1 { "y" } else { "ies" }
+            );
+        }
+        if let Some(owner) = owners.as_ref().map(|o| o.owner_of(&l.log_id)) {
+            println!(
+                "{:>8} owner: {}",
+                "",
+                owner.unwrap_or("none (free: the next instance to look takes it)")
             );
         }
         if let Some(err) = &l.last_error {

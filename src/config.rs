@@ -50,6 +50,36 @@ pub struct Config {
     /// `[stream]`: the NATS JetStream stream of verified certificates (on when `nats` is set, or `run --nats`).
     #[serde(default)]
     pub stream: crate::stream::StreamSection,
+    /// `[store]`: the database engine, and how instances sharing a PostgreSQL database split the logs.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`: the database engine, and several instances on one PostgreSQL database (log leases; see README,
+/// section Scaling).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `postgres://user@host/db`: use that PostgreSQL database (wins over `db`; `--db`/`CTWATCH_DB` win over it).
+    pub url: Option<String>,
+    /// This instance's name (like `--instance-id`) [default: hostname-pid-random, new at every start].
+    pub instance_id: Option<String>,
+    /// A log lease or heartbeat not renewed for this long is expired and taken over, seconds [default: 15;
+    /// 3..=600].
+    pub lease_ttl_secs: Option<u64>,
+    /// Seconds between two renewals of the leases and the heartbeat [default: ttl / 5; 1..=ttl/2].
+    pub lease_renew_secs: Option<u64>,
+}
+
+impl Config {
+    /// The database this file names: `[store] url`, else `db`.
+    pub fn database(&self) -> Option<PathBuf> {
+        self.store
+            .url
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| self.db.clone())
+    }
 }
 
 /// `[probe]`: the same knobs as the `--no-probe` / `--probe-*` flags of `run`.
@@ -136,7 +166,10 @@ impl Config {
             .into_iter()
             .flatten()
         {
-            join(p);
+            // `db = "postgres://..."` is a URL, not a path.
+            if crate::store::postgres_url(p).is_none() {
+                join(p);
+            }
         }
         self.probe.ca_files.iter_mut().for_each(join);
         if let Some(list) = &mut self.log_list
@@ -208,6 +241,10 @@ pub struct Settings {
     pub filter: LogFilter,
     /// The NATS stream; None when not configured.
     pub stream: Option<crate::stream::StreamConfig>,
+    /// This instance's name on a shared database (`--instance-id`, `[store] instance_id`).
+    pub instance_id: String,
+    /// Lease timing on a shared database (`[store] lease_*`).
+    pub lease: crate::lease::LeaseConfig,
 }
 
 /// The flag's value, else the file's, else the default; checked against `lo..=hi`. An error names what the
@@ -304,7 +341,7 @@ impl Settings {
                 .db
                 .db
                 .clone()
-                .or(cfg.db.clone())
+                .or(cfg.database())
                 .unwrap_or_else(crate::cli::default_db_path),
             watchlist: args
                 .watchlist
@@ -366,13 +403,84 @@ impl Settings {
             ),
             filter: LogFilter { include, exclude },
             stream: crate::stream::StreamConfig::resolve(&cfg.stream, args.nats.as_deref())?,
+            instance_id: instance_id(args, cfg)?,
+            lease: lease_config(&cfg.store)?,
         })
     }
+}
+
+/// `--instance-id`, else `[store] instance_id`, else hostname-pid-random.
+fn instance_id(args: &RunArgs, cfg: &Config) -> Result<String> {
+    let (id, name) = match (&args.instance_id, &cfg.store.instance_id) {
+        (Some(id), _) => (id.clone(), "--instance-id"),
+        (None, Some(id)) => (id.clone(), "store.instance_id"),
+        (None, None) => return Ok(crate::lease::default_instance_id()),
+    };
+    if id.trim().is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+        bail!("{name} = {id:?}: expected 1 to 200 printable characters");
+    }
+    Ok(id)
+}
+
+fn lease_config(s: &StoreSection) -> Result<crate::lease::LeaseConfig> {
+    let ttl = pick(
+        ("store.lease_ttl_secs", "store.lease_ttl_secs"),
+        (None, s.lease_ttl_secs, 15),
+        (3, 600),
+    )?;
+    let renew = pick(
+        ("store.lease_renew_secs", "store.lease_renew_secs"),
+        (None, s.lease_renew_secs, (ttl / 5).max(1)),
+        (1, ttl / 2),
+    )?;
+    Ok(crate::lease::LeaseConfig {
+        ttl: Duration::from_secs(ttl),
+        renew_every: Duration::from_secs(renew),
+        ..crate::lease::LeaseConfig::default()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_section_names_the_instance_and_checks_the_lease_timing() {
+        let cfg = parse("[store]\ninstance_id = \"eu-1\"\nlease_ttl_secs = 30\n").unwrap();
+        let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        assert_eq!(s.instance_id, "eu-1");
+        assert_eq!(s.lease.ttl, Duration::from_secs(30));
+        assert_eq!(s.lease.renew_every, Duration::from_secs(6));
+        let flag = RunArgs {
+            instance_id: Some("eu-2".into()),
+            ..RunArgs::default()
+        };
+        assert_eq!(Settings::resolve(&flag, &cfg).unwrap().instance_id, "eu-2");
+        let bad = parse("[store]\nlease_ttl_secs = 10\nlease_renew_secs = 6\n").unwrap();
+        let err = Settings::resolve(&RunArgs::default(), &bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "store.lease_renew_secs = 6 is out of range 1..=5"
+        );
+        let default = Settings::resolve(&RunArgs::default(), &Config::default()).unwrap();
+        assert!(
+            default
+                .instance_id
+                .contains(&format!("-{}-", std::process::id()))
+        );
+    }
+
+    #[test]
+    fn the_deploy_example_config_is_valid() {
+        let cfg = parse(include_str!("../deploy/ctwatch.toml")).unwrap();
+        let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
+        assert_eq!(s.lease.ttl, Duration::from_secs(15));
+        assert_eq!(s.lease.renew_every, Duration::from_secs(3));
+        assert_eq!(
+            cfg.api.unwrap().keys[0].key_env.as_deref(),
+            Some("CTWATCH_API_KEY")
+        );
+    }
 
     #[test]
     fn the_example_is_complete_and_valid() {

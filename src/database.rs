@@ -32,14 +32,15 @@ pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
         .or_else(|| crate::config::default_config_path().filter(|p| p.exists()))
 }
 
-/// The database path: `--db`/`CTWATCH_DB`, else the config's `db`, else the default path.
+/// The database path: `--db`/`CTWATCH_DB`, else the config's `[store] url` or `db`, else the default path. A
+/// `postgres://` URL rides in the same `PathBuf` ([`crate::store::postgres_url`] tells).
 pub fn resolve(db: &DbArg, config: &ConfigArg) -> Result<PathBuf> {
     if let Some(p) = &db.db {
         return Ok(p.clone());
     }
     if let Some(file) = config_file(config.config.as_deref()) {
         let cfg = crate::config::load(&file)?;
-        if let Some(p) = cfg.db {
+        if let Some(p) = cfg.database() {
             return Ok(p);
         }
     }
@@ -61,7 +62,8 @@ pub fn open_existing(db: &DbArg, config: &ConfigArg) -> Result<Store> {
 }
 
 fn require_existing(path: &Path) -> Result<()> {
-    if path.is_file() {
+    // A PostgreSQL database is checked by connecting (its schema must be there for the read-only open).
+    if path.is_file() || crate::store::postgres_url(path).is_some() {
         return Ok(());
     }
     let installed = crate::config::load(Path::new(INSTALLED_CONFIG))

@@ -43,6 +43,8 @@
 //! - CT and probe together: [`probe::renewal`] (renewed but not deployed, renewal missing), [`inventory`]
 //!   (`ctwatch inventory`: valid certificates per domain and where each is served), [`caa`] (CAA checks of
 //!   newly matched certificates, `run --caa`).
+//! - Several instances on one PostgreSQL database: [`lease`] (which logs this instance may tail: leases,
+//!   heartbeats, the balance; `run` follows them; the store fences each batch by the log's lease).
 //! - Orchestration: [`tailer`] (one log), [`run`] (all logs + sinks + services), [`cli`] (commands);
 //!   [`deadline`] bounds a `--once` run; [`runlock`] keeps a second `run` off a database that one is writing.
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
@@ -63,6 +65,7 @@ pub mod event;
 pub mod feed;
 pub mod health;
 pub mod inventory;
+pub mod lease;
 pub mod logsource;
 pub mod notify;
 pub mod outbox_admin;

@@ -97,6 +97,9 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Config { command } => cli::config_command(command),
         Command::Report(args) => ctwatch::probe::daily::report_command(args),
         Command::Inventory(args) => ctwatch::inventory::inventory_command(args),
+        Command::Db {
+            command: cli::DbCommand::MigrateTo(args),
+        } => cli::migrate_to_command(args),
     }
 }
 

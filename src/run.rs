@@ -4,6 +4,8 @@
 //!
 //! ```text
 //!  log list ──(refresh)──> LogSet: start new logs, stop removed ones
+//!  lease::LogOwnership ──owned logs──> LogSet: a log runs only while owned (always, on SQLite); a log no longer
+//!                            │          owned stops after its batch commits, then `stopped` hands it over
 //!                            │ one task per log: supervise(Tailer) ── restarts after errors/panics
 //!  watchlist ──(reload)──> watch channel read by every tailer at each cycle
 //!  tailers ──commit + wake──> sink workers ──> stdout / webhooks ...
@@ -25,6 +27,7 @@ use crate::ctlog::http::{Fetcher, RetryPolicy};
 use crate::ctlog::rfc6962::Rfc6962Log;
 use crate::ctlog::static_ct::StaticCtLog;
 use crate::event::LogRef;
+use crate::lease::{LogOwnership, SoleOwner};
 use crate::logsource::LogListSource;
 use crate::notify::{self, DeliveryPolicy, Sink, Wake};
 use crate::probe::scheduler::{self, ScheduleConfig};
@@ -94,6 +97,9 @@ pub struct ServiceOptions {
     pub caa: Option<crate::caa::checker::CaaConfig>,
     /// The NATS JetStream stream of verified certificates (`[stream]`, `--nats`).
     pub stream: Option<crate::stream::StreamConfig>,
+    /// Which logs this instance may tail: leases when several instances share a PostgreSQL database
+    /// ([`crate::lease::LeaseOwner`]); `None`: every log (a single instance, [`crate::lease::SoleOwner`]).
+    pub ownership: Option<Arc<dyn crate::lease::LogOwnership>>,
 }
 
 /// What a `run` did, for the exit code and the final message.
@@ -120,7 +126,7 @@ impl RunSummary {
     }
 }
 
-type TaskResult = (String, Result<TailOutcome, TailError>);
+type TaskResult = ([u8; 32], String, Result<TailOutcome, TailError>);
 
 /// The running tailers, keyed by log ID.
 struct LogSet {
@@ -133,7 +139,14 @@ struct LogSet {
     wake: Wake,
     shutdown: watch::Receiver<bool>,
     running: HashMap<[u8; 32], (String, watch::Sender<bool>)>,
+    /// Tailers asked to stop because their log is no longer owned, until they end (never two tailers per log).
+    stopping: HashMap<[u8; 32], String>,
     tasks: JoinSet<TaskResult>,
+    ownership: Arc<dyn LogOwnership>,
+    /// The logs this instance owns now (published by `ownership`).
+    owned: watch::Receiver<crate::lease::Owned>,
+    /// The logs of the current list that pass the filter.
+    wanted: HashMap<[u8; 32], LogInfo>,
     stats: BTreeMap<String, Arc<LogStats>>,
     registry: Arc<Registry>,
     /// With a NATS stream: what it publishes, and the queue to the publisher.
@@ -144,28 +157,56 @@ struct LogSet {
 }
 
 impl LogSet {
-    /// Start the logs of `list` that pass `filter` and are not running; stop running logs no longer in it.
+    /// Follow the logs of `list` that pass `filter` (those this instance owns: see [`Self::apply`]).
     fn sync(&mut self, list: &LogList, filter: &LogFilter) -> Result<()> {
-        let wanted: HashMap<[u8; 32], &LogInfo> = list
+        self.wanted = list
             .logs
             .iter()
             .filter(|l| l.state.is_monitorable() && filter.accepts(l))
-            .map(|l| (l.log_id, l))
+            .map(|l| (l.log_id, l.clone()))
+            .collect();
+        self.ownership
+            .set_wanted(self.wanted.keys().copied().collect());
+        self.apply()
+    }
+
+    /// Start the wanted logs this instance owns that are not running; stop running logs no longer wanted or
+    /// owned (gracefully: the tailer commits its batch, then ends; [`Self::ended`] hands the log over).
+    fn apply(&mut self) -> Result<()> {
+        let owned = self.owned.borrow_and_update().clone();
+        let go: Vec<[u8; 32]> = self
+            .wanted
+            .keys()
+            .filter(|id| owned.contains(*id))
+            .copied()
             .collect();
         let registry = self.registry.clone();
+        let stopping = &mut self.stopping;
         self.running.retain(|id, (url, stop)| {
-            let keep = wanted.contains_key(id);
+            let keep = go.contains(id);
             if !keep {
                 registry.remove_log(url);
-                tracing::info!(log_id = %hex::encode(id), "log left the list (or is no longer usable): stopping it");
+                tracing::info!(log_id = %hex::encode(id), log = %url, "log left the list, is no longer usable or \
+                    no longer owned by this instance: stopping it after its current batch");
                 let _ = stop.send(true);
+                stopping.insert(*id, url.clone());
             }
             keep
         });
-        for (id, info) in wanted {
-            if !self.running.contains_key(&id) {
-                self.start(info)?;
+        for id in go {
+            if !self.running.contains_key(&id) && !self.stopping.contains_key(&id) {
+                let info = self.wanted[&id].clone();
+                self.start(&info)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A tailer task ended: a log being stopped is handed over (and restarted if owned again meanwhile).
+    fn ended(&mut self, id: [u8; 32]) -> Result<()> {
+        self.ownership.stopped(id);
+        if self.stopping.remove(&id).is_some() {
+            return self.apply();
         }
         Ok(())
     }
@@ -185,8 +226,11 @@ impl LogSet {
         let mut global = self.shutdown.clone();
         let forward = stop_tx.clone();
         tokio::spawn(async move {
-            let _ = global.wait_for(|s| *s).await;
-            let _ = forward.send(true);
+            tokio::select! {
+                _ = global.wait_for(|s| *s) => { let _ = forward.send(true); }
+                // The tailer ended on its own (or was stopped alone): nothing left to forward to.
+                _ = forward.closed() => {}
+            }
         });
         let stats = Arc::new(LogStats::default());
         self.stats.insert(info.url().to_string(), stats.clone());
@@ -213,7 +257,8 @@ impl LogSet {
             LogKind::Rfc6962 { url } => {
                 let log = Rfc6962Log::new(url, info.key.clone(), fetcher, self.page_size);
                 let t = self.tailer(Arc::new(log), info, stop_rx.clone(), final_head, stats);
-                self.tasks.spawn(supervise(url.clone(), t, once, stop_rx));
+                self.tasks
+                    .spawn(supervise(info.log_id, url.clone(), t, once, stop_rx));
             }
             LogKind::Tiled {
                 submission_url,
@@ -228,7 +273,8 @@ impl LogSet {
                     issuers,
                 );
                 let t = self.tailer(Arc::new(log), info, stop_rx.clone(), final_head, stats);
-                self.tasks.spawn(supervise(url, t, once, stop_rx));
+                self.tasks
+                    .spawn(supervise(info.log_id, url, t, once, stop_rx));
             }
         }
         self.running
@@ -328,6 +374,11 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
     let wake = Wake::new(notifies);
     let caa = opts.service.caa.clone();
     let svc = opts.service;
+    let ownership: Arc<dyn LogOwnership> = svc
+        .ownership
+        .clone()
+        .unwrap_or_else(|| Arc::new(SoleOwner::default()));
+    let _ = opts.registry.lease.set(ownership.stats());
     let clock = svc
         .clock
         .clone()
@@ -384,15 +435,24 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
         wake,
         shutdown: tail_stop.receiver(),
         running: HashMap::new(),
+        stopping: HashMap::new(),
         tasks: JoinSet::new(),
+        owned: ownership.owned(),
+        ownership: ownership.clone(),
+        wanted: HashMap::new(),
         stats: BTreeMap::new(),
         registry: opts.registry.clone(),
         stream: publisher.as_ref().map(|p| (p.what, p.queue.clone())),
     };
     set.sync(&opts.log_list, &opts.filter)?;
+    if !ownership.exclusive() {
+        // The first lease round (set off by the wanted logs) says which logs are this instance's.
+        let _ = tokio::time::timeout(FIRST_LEASE_ROUND, set.owned.changed()).await;
+        set.apply()?;
+    }
     tracing::info!(
         logs = set.running.len(),
-        db = %opts.store.path().display(),
+        db = %opts.store.describe(),
         watch_items,
         sinks = opts.sinks.len(),
         "ctwatch started"
@@ -415,23 +475,41 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
             abort_at = Some(tokio::time::Instant::now() + crate::deadline::TAIL_GRACE);
         }
         let abort_at_or_never = abort_at.unwrap_or_else(far_future);
+        // With leases, no tailer running only means that other instances hold the logs now.
+        if set.tasks.is_empty() && (ownership.exclusive() || opts.tail.once || stopping) {
+            break;
+        }
         tokio::select! {
             _ = tokio::time::sleep_until(abort_at_or_never), if stopping => {
                 tracing::warn!("tailers did not stop within {:?}: aborting them", crate::deadline::TAIL_GRACE);
                 set.tasks.abort_all();
                 abort_at = Some(far_future());
             }
-            done = set.tasks.join_next() => match done {
-                None => break,
+            done = set.tasks.join_next(), if !set.tasks.is_empty() => match done {
+                None => {}
                 Some(Err(e)) if e.is_cancelled() => {}
-                Some(Ok((url, Err(e)))) => {
+                Some(Ok((id, url, Err(e)))) => {
                     // Reported by the caller at the end (`run_report`): here only with -v.
                     tracing::info!(log = %url, "gave up: {e}");
                     summary.failed_logs.push((url, e.to_string()));
+                    if let Err(e) = set.ended(id) {
+                        tracing::error!("restarting a log owned again: {e:#}");
+                    }
                 }
-                Some(Ok((_, Ok(_)))) => {}
+                Some(Ok((id, _, Ok(_)))) => {
+                    if let Err(e) = set.ended(id) {
+                        tracing::error!("restarting a log owned again: {e:#}");
+                    }
+                }
                 Some(Err(e)) => summary.failed_logs.push(("?".into(), format!("tailer task failed: {e}"))),
             },
+            changed = set.owned.changed(), if !stopping && !ownership.exclusive() => {
+                if changed.is_ok()
+                    && let Err(e) = set.apply()
+                {
+                    tracing::error!("following the logs this instance now owns: {e:#}");
+                }
+            }
             _ = refresh.tick(), if !opts.tail.once && !stopping && opts.log_list_source.is_some() => {
                 if let Some(src) = &opts.log_list_source {
                     match src.load().await {
@@ -450,6 +528,8 @@ pub async fn run(opts: RunOptions, shutdown: watch::Receiver<bool>) -> Result<Ru
             }
         }
     }
+    // Every tailer ended: what this instance still holds goes back at once.
+    ownership.finish().await;
     summary.stats = std::mem::take(&mut set.stats);
     if let Some(p) = publisher.take() {
         // The tailers are done: the publisher finishes what they queued, within its drain time.
@@ -561,6 +641,8 @@ async fn start_publisher(
         task,
     })
 }
+/// How long a run on a shared database waits for its first lease round before starting tailers.
+const FIRST_LEASE_ROUND: Duration = Duration::from_secs(30);
 
 fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
@@ -655,6 +737,7 @@ async fn probe_once(
 /// Keep one log's tailer running: in daemon mode an error or a panic restarts it after a pause (all its state is
 /// in the store, so a restart resumes where the last commit left off); with `once` its result is final.
 async fn supervise<L: CtLog>(
+    log_id: [u8; 32],
     url: String,
     tailer: Tailer<L>,
     once: bool,
@@ -669,13 +752,13 @@ async fn supervise<L: CtLog>(
             Err(join) => Err(TailError::Internal(format!("tailer task panicked: {join}"))),
         };
         match result {
-            Ok(outcome) => return (url, Ok(outcome)),
-            Err(e) if once => return (url, Err(e)),
+            Ok(outcome) => return (log_id, url, Ok(outcome)),
+            Err(e) if once => return (log_id, url, Err(e)),
             Err(e) => tracing::error!(log = %url, "tailer stopped: {e}; restarting in 60 s"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = shutdown.wait_for(|s| *s) => return (url, Ok(TailOutcome::Shutdown)),
+            _ = shutdown.wait_for(|s| *s) => return (log_id, url, Ok(TailOutcome::Shutdown)),
         }
     }
 }

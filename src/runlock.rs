@@ -7,6 +7,9 @@
 //! SIGKILL leaves no stale lock to clean up). The file holds the owner's pid, for the message a second `run`
 //! prints. Readers (`search`, `logs`, `report`, `outbox` listing) never touch the lock file, so a running daemon
 //! never blocks them.
+//!
+//! A PostgreSQL database (`--db postgres://...`) takes no lock file: several instances share it by design, each
+//! log owned by one of them through the database itself ([`RunLock::acquire_for`]).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -44,6 +47,15 @@ impl RunLock {
         let mut name = db.as_os_str().to_owned();
         name.push(".lock");
         PathBuf::from(name)
+    }
+
+    /// The lock for `db` when it is a SQLite file ([`RunLock::acquire`]); None for a PostgreSQL URL, which
+    /// several instances share.
+    pub fn acquire_for(db: &Path) -> Result<Option<RunLock>, RunLockError> {
+        if crate::store::postgres_url(db).is_some() {
+            return Ok(None);
+        }
+        Self::acquire(db).map(Some)
     }
 
     /// Take the lock of `db` without waiting, or say who holds it. Creates the database directory if needed.
@@ -96,6 +108,13 @@ fn read_pid(file: &mut File) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postgres_url_takes_no_lock_file() {
+        let url = Path::new("postgres://ctwatch@127.0.0.1/ctwatch");
+        assert!(RunLock::acquire_for(url).unwrap().is_none());
+        assert!(RunLock::acquire_for(url).unwrap().is_none());
+    }
 
     #[test]
     fn a_second_lock_is_refused_naming_the_holder_and_freed_on_drop() {

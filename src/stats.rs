@@ -150,6 +150,8 @@ pub struct Registry {
     pub watchlist_path: std::sync::OnceLock<std::path::PathBuf>,
     /// The NATS stream's figures (`enabled` is false without a stream).
     pub stream: Arc<crate::stream::StreamStats>,
+    /// Log ownership of this instance (leases when several instances share a PostgreSQL database), set by `run`.
+    pub lease: std::sync::OnceLock<Arc<crate::lease::LeaseStats>>,
 }
 
 /// One followed log in the registry.
@@ -171,6 +173,7 @@ impl Default for Registry {
             feed: Default::default(),
             watchlist_path: Default::default(),
             stream: Default::default(),
+            lease: Default::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The real binary: SIGKILL in the middle of a catch-up followed by a restart loses nothing and reports nothing
 //! twice; SIGTERM finishes the batch in hand and exits 0; a bad watchlist line stops `run` with file:line.
+//! The database tests run twice: on SQLite and on PostgreSQL (`*_on_postgres`, see `common::pg`).
 
 mod common;
 
@@ -52,13 +53,22 @@ async fn big_log() -> (std::sync::Arc<FakeLog>, String, tokio::task::JoinHandle<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_catch_up_then_restart_loses_nothing_and_repeats_nothing() {
+    kill_during_catch_up(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_catch_up_then_restart_loses_nothing_and_repeats_nothing_on_postgres() {
+    kill_during_catch_up(Backend::Postgres).await;
+}
+
+async fn kill_during_catch_up(backend: Backend) {
     let (log, url, _srv) = big_log().await;
-    let env = Env::new();
+    let env = Env::on(backend);
     let list = env.write_log_list(&[(&log, &url)]);
     let watch = env.write_watchlist("mexi.my\nnip.io\n");
 
     // Reference: an uninterrupted run into another database.
-    let reference_env = Env::new();
+    let reference_env = Env::on(backend);
     let out = ctwatch(&reference_env, &list, &watch, &["--once"])
         .output()
         .unwrap();
@@ -125,8 +135,17 @@ async fn kill_during_catch_up_then_restart_loses_nothing_and_repeats_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_commits_the_batch_in_hand_and_exits_zero() {
+    sigterm_commits(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_commits_the_batch_in_hand_and_exits_zero_on_postgres() {
+    sigterm_commits(Backend::Postgres).await;
+}
+
+async fn sigterm_commits(backend: Backend) {
     let (log, url, _srv) = big_log().await;
-    let env = Env::new();
+    let env = Env::on(backend);
     let list = env.write_log_list(&[(&log, &url)]);
     let watch = env.write_watchlist("mexi.my\n");
     let child = ctwatch(
@@ -186,13 +205,22 @@ fn bad_watchlist_line_names_file_and_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_and_logs_commands_read_what_run_stored() {
+    search_and_logs(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_logs_commands_read_what_run_stored_on_postgres() {
+    search_and_logs(Backend::Postgres).await;
+}
+
+async fn search_and_logs(backend: Backend) {
     let OneLog {
         log: _,
         url,
         env,
         list,
         ..
-    } = one_log(navigli_entries()).await;
+    } = one_log_on(navigli_entries(), backend).await;
     let watch = env.write_watchlist("mexi.my\nnip.io\n");
     let out = ctwatch(&env, &list, &watch, &["--once"]).output().unwrap();
     assert!(

@@ -57,15 +57,24 @@ fn write_list(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_tiled_catch_up_then_restart_loses_nothing_and_repeats_nothing() {
+    kill_during_tiled_catch_up(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_tiled_catch_up_then_restart_loses_nothing_and_repeats_nothing_on_postgres() {
+    kill_during_tiled_catch_up(Backend::Postgres).await;
+}
+
+async fn kill_during_tiled_catch_up(backend: Backend) {
     let log = FakeTiledLog::new("big");
     log.append_rfc6962(&fakelog::synthesize(&navigli_entries(), 20_000))
         .unwrap();
     let (url, _srv) = fakelog_tiled::serve(log.clone()).await.unwrap();
-    let env = Env::new();
+    let env = Env::on(backend);
     let list = write_list(&env, &[], &[(&log, &url)]);
     let watch = env.write_watchlist("mexi.my\nnip.io\n");
 
-    let reference_env = Env::new();
+    let reference_env = Env::on(backend);
     let out = ctwatch_run(&reference_env, &list, &watch, &["--once"])
         .output()
         .unwrap();
@@ -138,6 +147,15 @@ async fn kill_during_tiled_catch_up_then_restart_loses_nothing_and_repeats_nothi
 
 /// tbs_sha256 of the events marked delivered to stdout, sorted.
 fn delivered_events(db: &Path) -> Vec<String> {
+    if let Some(url) = ctwatch::store::postgres_url(db) {
+        let mut v = common::pg::query_strings(
+            url,
+            "SELECT e.payload::json ->> 'tbs_sha256' FROM events e
+             JOIN deliveries d ON d.event_id = e.id WHERE d.sink = 'stdout' AND d.status = 'delivered'",
+        );
+        v.sort();
+        return v;
+    }
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn
         .prepare(

@@ -22,13 +22,26 @@ pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Respons
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let logs = samples(&state.registry);
-    let problems = rules::assess(
+    let lease = state
+        .registry
+        .lease
+        .get()
+        .map(|l| super::metrics::LeaseFigures::of(l));
+    let mut problems = rules::assess(
         now,
         started_at(&state.registry),
         &logs,
         &sinks,
         &state.config.health,
     );
+    let shared = state
+        .registry
+        .lease
+        .get()
+        .and_then(|l| rules::SharedView::of(l, now, started_at(&state.registry)));
+    if let Some(shared) = shared {
+        shared.apply(&mut problems, now);
+    }
     // Warnings do not make the monitor unhealthy (200), but say what needs a look.
     let mut warnings = crate::health::malformed::warnings(now, &logs);
     warnings.extend(state.registry.stream.warning(now));
@@ -43,6 +56,10 @@ pub(crate) async fn health(State(state): State<Arc<ApiState>>) -> Result<Respons
         "max_lag_secs": logs.iter().map(|l| l.lag_secs).max().unwrap_or(0),
         "lag_secs": logs.iter().map(|l| (l.url.clone(), l.lag_secs)).collect::<std::collections::BTreeMap<_, _>>(),
         "failing_sinks": sinks.len(),
+        // Several instances on one database: which one answers, and its share of the logs.
+        "instance_id": lease.as_ref().map(|l| l.instance.clone()).filter(|i| !i.is_empty()),
+        "owned_logs": lease.as_ref().map(|l| l.owned),
+        "live_instances": lease.as_ref().map(|l| l.live_instances),
         "problems": problems,
         "warnings": warnings,
     });

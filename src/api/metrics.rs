@@ -75,7 +75,91 @@ pub struct Snapshot {
     /// Per probed host: days left, level, stale deployment (`ctwatch_probe_*{host,tag}`).
     pub hosts: Vec<HostGauge>,
     pub stream: Option<StreamFigures>,
+    /// Log ownership of this instance (`ctwatch_lease_*`); None when the run did not say.
+    pub lease: Option<LeaseFigures>,
 }
+
+/// Log ownership figures of this instance (see [`crate::lease::LeaseStats`]).
+#[derive(Clone, Debug, Default)]
+pub struct LeaseFigures {
+    /// Empty for a single-instance (SQLite) database.
+    pub instance: String,
+    pub owned: u64,
+    pub wanted: u64,
+    pub live_instances: u64,
+    pub acquired: u64,
+    pub released: u64,
+    pub lost: u64,
+    pub round_errors: u64,
+    pub last_heartbeat: u64,
+}
+
+impl LeaseFigures {
+    pub fn of(s: &crate::lease::LeaseStats) -> LeaseFigures {
+        LeaseFigures {
+            instance: s.instance().to_string(),
+            owned: s.owned.load(Relaxed),
+            wanted: s.wanted.load(Relaxed),
+            live_instances: s.live_instances.load(Relaxed),
+            acquired: s.acquired.load(Relaxed),
+            released: s.released.load(Relaxed),
+            lost: s.lost.load(Relaxed),
+            round_errors: s.round_errors.load(Relaxed),
+            last_heartbeat: s.last_heartbeat_unix.load(Relaxed),
+        }
+    }
+}
+
+const LEASE_FAMILIES: &[Family<LeaseFigures>] = &[
+    (
+        "ctwatch_lease_owned_logs",
+        "gauge",
+        "Logs this instance owns (tails) now; with one instance, every followed log.",
+        |l| l.owned as f64,
+    ),
+    (
+        "ctwatch_lease_wanted_logs",
+        "gauge",
+        "Logs the run follows, all instances together.",
+        |l| l.wanted as f64,
+    ),
+    (
+        "ctwatch_lease_live_instances",
+        "gauge",
+        "Instances with a live heartbeat in the shared database (1 with a single instance).",
+        |l| l.live_instances as f64,
+    ),
+    (
+        "ctwatch_lease_acquired_total",
+        "counter",
+        "Log leases this instance took (new logs, takeovers of dead instances, its share after a join).",
+        |l| l.acquired as f64,
+    ),
+    (
+        "ctwatch_lease_released_total",
+        "counter",
+        "Log leases this instance handed over to balance the load.",
+        |l| l.released as f64,
+    ),
+    (
+        "ctwatch_lease_lost_total",
+        "counter",
+        "Log leases that expired before this instance renewed them (database unreachable or process stalled).",
+        |l| l.lost as f64,
+    ),
+    (
+        "ctwatch_lease_round_errors_total",
+        "counter",
+        "Heartbeat and lease renewal rounds that failed.",
+        |l| l.round_errors as f64,
+    ),
+    (
+        "ctwatch_lease_last_heartbeat_timestamp_seconds",
+        "gauge",
+        "Unix time of this instance's last heartbeat in the shared database (0: single instance).",
+        |l| l.last_heartbeat as f64,
+    ),
+];
 
 impl Snapshot {
     /// Read the registry and the store (blocking: call from `spawn_blocking`).
@@ -145,6 +229,7 @@ impl Snapshot {
                     failing: s.failing().is_some(),
                 }
             }),
+            lease: registry.lease.get().map(|l| LeaseFigures::of(l)),
         })
     }
 }
@@ -307,6 +392,17 @@ pub fn render(snap: &Snapshot) -> String {
     o.sample("ctwatch_process_start_time_seconds", &[], snap.start_time);
     o.family("ctwatch_logs_followed", "gauge", "Logs being followed now.");
     o.sample("ctwatch_logs_followed", &[], snap.logs.len() as f64);
+    if let Some(lease) = &snap.lease {
+        for (name, kind, help, value) in LEASE_FAMILIES {
+            o.family(name, kind, help);
+            let labels: &[(&str, &str)] = if lease.instance.is_empty() {
+                &[]
+            } else {
+                &[("instance_id", &lease.instance)]
+            };
+            o.sample(name, labels, value(lease));
+        }
+    }
     for (name, kind, help, value) in LOG_FAMILIES {
         o.family(name, kind, help);
         for l in &snap.logs {

@@ -68,6 +68,17 @@ fn snapshot() -> Snapshot {
             },
         ],
         stream: None,
+        lease: Some(LeaseFigures {
+            instance: "host-a-123-0000abcd".into(),
+            owned: 3,
+            wanted: 7,
+            live_instances: 3,
+            acquired: 4,
+            released: 1,
+            lost: 0,
+            round_errors: 0,
+            last_heartbeat: 1_750_000_200,
+        }),
     }
 }
 
@@ -194,4 +205,24 @@ fn parses_with_a_prometheus_parser() {
         .filter(|s| s.metric == "ctwatch_probe_stale_deployment")
         .collect();
     assert_eq!(stale.len(), 3);
+}
+
+#[test]
+fn lease_figures_name_the_instance() {
+    let text = render(&snapshot());
+    assert!(
+        text.contains("ctwatch_lease_owned_logs{instance_id=\"host-a-123-0000abcd\"} 3\n"),
+        "{text}"
+    );
+    assert!(text.contains("ctwatch_lease_live_instances{instance_id=\"host-a-123-0000abcd\"} 3\n"));
+    let single = Snapshot {
+        lease: Some(LeaseFigures {
+            owned: 2,
+            wanted: 2,
+            live_instances: 1,
+            ..LeaseFigures::default()
+        }),
+        ..snapshot()
+    };
+    assert!(render(&single).contains("ctwatch_lease_owned_logs 2\n"));
 }

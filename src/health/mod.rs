@@ -260,7 +260,13 @@ impl Monitor {
         })
         .await??;
         let logs = samples(&self.registry);
-        let alerts = book.step(now, started_at(&self.registry), &logs, &sinks, &self.config);
+        let started = started_at(&self.registry);
+        book.shared = self
+            .registry
+            .lease
+            .get()
+            .and_then(|l| rules::SharedView::of(l, now, started));
+        let alerts = book.step(now, started, &logs, &sinks, &self.config);
         if !self.config.alerts || alerts.is_empty() {
             return Ok(alerts);
         }

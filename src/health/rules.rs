@@ -217,6 +217,55 @@ pub struct AlertBook {
     malformed: HashMap<String, u64>,
     last_heartbeat: Option<i64>,
     processed_at_heartbeat: u64,
+    /// This instance's place among several sharing a database (set before each check; None: alone).
+    pub shared: Option<SharedView>,
+}
+
+/// How an instance sharing a PostgreSQL database stands (from [`crate::lease::LeaseStats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SharedView {
+    /// It owns no log while others own them all (more instances than logs, or just joined): not a problem.
+    pub standby: bool,
+    /// Seconds since its last successful heartbeat in the shared database.
+    pub heartbeat_age_secs: i64,
+}
+
+/// A heartbeat older than this means the instance lost the shared database: it tails nothing.
+pub const HEARTBEAT_STALE_SECS: i64 = 60;
+
+impl SharedView {
+    /// From the lease figures of this instance; None when it does not share its database.
+    pub fn of(lease: &crate::lease::LeaseStats, now: i64, started_at: i64) -> Option<SharedView> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if lease.instance().is_empty() {
+            return None;
+        }
+        let last = lease.last_heartbeat_unix.load(Relaxed) as i64;
+        Some(SharedView {
+            standby: lease.owned() == 0 && lease.wanted.load(Relaxed) > 0,
+            heartbeat_age_secs: now - if last > 0 { last } else { started_at },
+        })
+    }
+
+    /// Adjust the problems of a shared instance: following no log is normal for a standby; losing the database
+    /// (a stale heartbeat) is a problem of its own (`lease_heartbeat`).
+    pub fn apply(&self, problems: &mut Vec<Problem>, now: i64) {
+        if self.standby {
+            problems.retain(|p| p.check != "no_logs");
+        }
+        if self.heartbeat_age_secs > HEARTBEAT_STALE_SECS {
+            problems.push(Problem {
+                check: "lease_heartbeat",
+                subject: String::new(),
+                message: format!(
+                    "no heartbeat in the shared database for {}: this instance holds no log lease and tails \
+                     nothing (see ctwatch_lease_round_errors_total and the log)",
+                    human_secs(self.heartbeat_age_secs)
+                ),
+                since: Some(now - self.heartbeat_age_secs),
+            });
+        }
+    }
 }
 
 impl AlertBook {
@@ -230,7 +279,11 @@ impl AlertBook {
         cfg: &HealthConfig,
     ) -> Vec<Alert> {
         let mut active: BTreeMap<(&'static str, String), Incident> = BTreeMap::new();
-        for p in assess(now, started_at, logs, sinks, &cfg.thresholds()) {
+        let mut problems = assess(now, started_at, logs, sinks, &cfg.thresholds());
+        if let Some(shared) = &self.shared {
+            shared.apply(&mut problems, now);
+        }
+        for p in problems {
             active.insert(
                 (p.check, p.subject.clone()),
                 Incident {

@@ -369,3 +369,41 @@ fn a_growing_backlog_names_its_likely_cause() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_standby_instance_of_a_shared_database_follows_no_log_without_a_problem() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let lease = crate::lease::LeaseStats::default();
+    let _ = lease.instance_id.set("eu-2".into());
+    lease.wanted.store(3, Relaxed);
+    lease.last_heartbeat_unix.store(T0 as u64 - 2, Relaxed);
+    let t = HealthConfig::default().thresholds();
+    let mut problems = assess(T0, T0 - 600, &[], &[], &t);
+    assert_eq!(problems[0].check, "no_logs");
+    let view = SharedView::of(&lease, T0, T0 - 600).unwrap();
+    assert!(view.standby);
+    view.apply(&mut problems, T0);
+    assert!(problems.is_empty(), "{problems:?}");
+    // Alone (no instance ID): no view, `no_logs` stays a problem.
+    assert!(SharedView::of(&crate::lease::LeaseStats::default(), T0, T0).is_none());
+}
+
+#[test]
+fn a_stale_heartbeat_in_the_shared_database_is_a_problem() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let lease = crate::lease::LeaseStats::default();
+    let _ = lease.instance_id.set("eu-2".into());
+    lease.last_heartbeat_unix.store(T0 as u64 - 300, Relaxed);
+    let view = SharedView::of(&lease, T0, T0 - 3600).unwrap();
+    assert!(!view.standby, "nothing wanted yet: not a standby");
+    let mut problems = Vec::new();
+    view.apply(&mut problems, T0);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].check, "lease_heartbeat");
+    assert_eq!(problems[0].since, Some(T0 - 300));
+    assert!(
+        problems[0].message.contains("for 5m 00s:"),
+        "{}",
+        problems[0].message
+    );
+}

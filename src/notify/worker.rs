@@ -160,6 +160,15 @@ impl Worker {
                 next_at_ms: next_at.map(|s| s * 1000),
             });
         };
+        // Several instances on one database: send only what this one claimed (the others skip it).
+        let st = self.store.clone();
+        let name = self.sink.name().to_string();
+        let now = now_ms.div_euclid(1000);
+        let ids =
+            tokio::task::spawn_blocking(move || st.claim_deliveries(&name, &ids, now)).await??;
+        if ids.is_empty() {
+            return Ok(Round::Sent { delivered: 0 });
+        }
         let st = self.store.clone();
         let name = self.sink.name().to_string();
         let load = ids.clone();

@@ -63,6 +63,9 @@ impl Store {
     /// was: a batch whose `start` is not the stored position is refused (two writers for one log is a bug).
     pub fn commit_batch(&self, batch: &Batch) -> Result<BatchOutcome, StoreError> {
         let routes = self.sink_routes();
+        if let Some(pg) = self.pg() {
+            return pg.commit_batch(batch, &routes, self.instance());
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let stored: Option<i64> = tx

@@ -45,6 +45,9 @@ impl Store {
         now: i64,
         limit: usize,
     ) -> Result<Vec<CaaCandidate>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.caa_candidates(since, now, limit);
+        }
         type Raw = (
             i64,
             Vec<u8>,
@@ -108,6 +111,9 @@ impl Store {
     /// Stores a CAA verdict and, in the same transaction, the event it causes.
     pub fn record_caa_check(&self, rec: &CaaRecordRow<'_>) -> Result<(), StoreError> {
         let routes = self.sink_routes();
+        if let Some(pg) = self.pg() {
+            return pg.record_caa_check(rec, &routes);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -136,6 +142,9 @@ impl Store {
         &self,
         tbs_sha256: &[u8],
     ) -> Result<Option<(String, serde_json::Value)>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.caa_verdict(tbs_sha256);
+        }
         let row: Option<(String, String)> = self
             .conn()
             .query_row(

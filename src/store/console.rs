@@ -172,7 +172,7 @@ pub fn name_condition(name: &str, mode: NameMode) -> NameCondition {
 }
 
 /// Escape `\`, `%` and `_` for LIKE ... ESCAPE '\'.
-fn like_escape(s: &str) -> String {
+pub(super) fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
@@ -181,6 +181,9 @@ fn like_escape(s: &str) -> String {
 impl Store {
     /// Every log with its position, heads and last contact, for the console overview.
     pub fn console_logs(&self) -> Result<Vec<ConsoleLog>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.console_logs();
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT url, kind, description, operator, state, verified_size, head_size, verified_sth_timestamp,
@@ -210,6 +213,9 @@ impl Store {
     /// Events per hour over the 24 hours up to `now`: 24 counts, oldest hour first (the last one is the hour in
     /// progress).
     pub fn events_per_hour(&self, now: i64) -> Result<Vec<u64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.events_per_hour(now);
+        }
         let this_hour = now - now.rem_euclid(3600);
         let start = this_hour - 23 * 3600;
         let conn = self.conn();
@@ -232,6 +238,9 @@ impl Store {
 
     /// Events matching `f`, newest first, at most `limit` (older than `f.before` / newer than `f.after`).
     pub fn event_page(&self, f: &EventFilter, limit: usize) -> Result<Vec<EventRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.event_page(f, limit);
+        }
         let conn = self.conn();
         let newer = f.after.is_some() && f.before.is_none();
         let sql = format!(
@@ -289,6 +298,9 @@ impl Store {
 
     /// The crt.sh-like search: certificates with a name matching `q`, newest first, filtered and paged.
     pub fn console_search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.console_search(q);
+        }
         let NameCondition {
             exact,
             lo,
@@ -375,35 +387,14 @@ impl Store {
 
     /// One certificate by `tbs_sha256`, with its DER, matches and the latest probe of each of its hosts.
     pub fn cert_detail(&self, tbs_sha256: &[u8; 32]) -> Result<Option<CertDetail>, StoreError> {
-        let found: Option<(i64, Option<Vec<u8>>)> = self
-            .conn()
-            .query_row(
-                "SELECT id, der FROM certificates WHERE tbs_sha256 = ?1",
-                [&tbs_sha256[..]],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((id, der)) = found else {
+        let parts = match self.pg() {
+            Some(pg) => pg.cert_detail_parts(tbs_sha256)?,
+            None => self.cert_detail_parts(tbs_sha256)?,
+        };
+        let Some((id, der, matches)) = parts else {
             return Ok(None);
         };
         let record = self.cert_record(id)?;
-        let matches = {
-            let conn = self.conn();
-            let mut stmt = conn.prepare(
-                "SELECT kind, item, source, name, tags, created_at FROM matches WHERE cert_id = ?1 ORDER BY id",
-            )?;
-            stmt.query_map([id], |r| {
-                Ok(MatchRow {
-                    kind: r.get(0)?,
-                    item: r.get(1)?,
-                    source: r.get(2)?,
-                    name: r.get(3)?,
-                    tags: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-                    created_at: r.get(5)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?
-        };
         let mut probes = Vec::new();
         let mut hosts: Vec<String> = record
             .dns_names
@@ -426,6 +417,42 @@ impl Store {
     }
 }
 
+/// A certificate's id, DER and watchlist matches: what `cert_detail` reads from the backend before assembling.
+pub(super) type DetailParts = (i64, Option<Vec<u8>>, Vec<MatchRow>);
+
+impl Store {
+    /// SQLite: the certificate's id and DER, and its watchlist matches.
+    fn cert_detail_parts(&self, tbs_sha256: &[u8; 32]) -> Result<Option<DetailParts>, StoreError> {
+        let conn = self.conn();
+        let found: Option<(i64, Option<Vec<u8>>)> = conn
+            .query_row(
+                "SELECT id, der FROM certificates WHERE tbs_sha256 = ?1",
+                [&tbs_sha256[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((id, der)) = found else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare(
+            "SELECT kind, item, source, name, tags, created_at FROM matches WHERE cert_id = ?1 ORDER BY id",
+        )?;
+        let matches = stmt
+            .query_map([id], |r| {
+                Ok(MatchRow {
+                    kind: r.get(0)?,
+                    item: r.get(1)?,
+                    source: r.get(2)?,
+                    name: r.get(3)?,
+                    tags: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                    created_at: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((id, der, matches)))
+    }
+}
+
 /// The newest stored certificate covering a host (its exact name, or a wildcard one label up).
 #[derive(Clone, Debug, Serialize)]
 pub struct NewestCert {
@@ -439,6 +466,9 @@ pub struct NewestCert {
 impl Store {
     /// The newest (by notBefore) stored certificate valid for `host`.
     pub fn newest_cert_for_host(&self, host: &str) -> Result<Option<NewestCert>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.newest_cert_for_host(host);
+        }
         let exact = reverse_name(host);
         let wildcard = host
             .split_once('.')

@@ -127,6 +127,9 @@ impl Store {
     /// Every stored certificate with a name covering `host` (the name itself, or `*.parent`), with its
     /// earliest sighting (proven leaf timestamp, log URL, index).
     pub fn ct_certificates_covering(&self, host: &str) -> Result<Vec<CtCertificate>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ct_certificates_covering(host);
+        }
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let exact = reverse_name(&host);
         let wildcard = host
@@ -182,6 +185,9 @@ impl Store {
 
     /// Findings still open (`active`) or every finding raised or resolved at or after `since`, by domain.
     pub fn expiry_findings(&self, since: Option<i64>) -> Result<Vec<FindingRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.expiry_findings(since);
+        }
         // (row, kind, detail JSON): decoded outside rusqlite's closure.
         let raw: Vec<(FindingRow, String, String)> = {
             let conn = self.conn();
@@ -224,6 +230,9 @@ impl Store {
         &self,
         at: i64,
     ) -> Result<HashMap<(String, u16), ProbeResultRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.latest_probe_results_at(at);
+        }
         let raw: Vec<RawResult> = {
             let conn = self.conn();
             let mut stmt = conn.prepare_cached(&format!(

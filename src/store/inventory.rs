@@ -48,6 +48,9 @@ impl Store {
         domain: Option<&str>,
         now: i64,
     ) -> Result<Vec<ValidCertificate>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.valid_certificates(domain, now);
+        }
         let (r, lo, hi) = match domain {
             Some(d) => {
                 let r = reverse_name(d.trim().trim_start_matches("*."));
@@ -141,6 +144,9 @@ impl Store {
     /// Every (host, served certificate) pair in the probe history, with the last time it was served and
     /// whether the host's latest probe still serves it.
     pub fn served_certificates(&self) -> Result<Vec<ServedRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.served_certificates();
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT r.domain, r.port, r.cert_sha256, json_extract(r.report, '$.tbs_sha256'), MAX(r.probed_at),

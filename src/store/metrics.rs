@@ -31,6 +31,9 @@ pub struct ProbeSample {
 impl Store {
     /// Number of stored events per kind.
     pub fn events_by_kind(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.events_by_kind();
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT kind, COUNT(*) FROM events GROUP BY kind")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
@@ -40,6 +43,9 @@ impl Store {
     /// Sinks that are failing: deliveries pending after at least one failed attempt, or given up (`failed`) after
     /// the sink's last successful delivery. A sink that recovered has neither.
     pub fn sink_failures(&self) -> Result<Vec<SinkFailure>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.sink_failures();
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "WITH last_ok AS (
@@ -69,6 +75,9 @@ impl Store {
 
     /// The latest probe result per domain (from `probe_results`), or None when nothing was probed yet.
     pub fn latest_probe_results(&self) -> Result<Option<Vec<ProbeSample>>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.latest_probe_results();
+        }
         let conn = self.conn();
         // SQLite takes the bare columns from the row holding MAX(probed_at).
         let mut stmt = conn.prepare(
@@ -89,17 +98,19 @@ impl Store {
 }
 
 /// Unix seconds from an integer column or an RFC 3339 text column.
+/// An RFC 3339 time as unix seconds (both backends store `probe_results.not_after` as text).
+pub(super) fn unix_time_text(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
 fn unix_time(v: rusqlite::types::ValueRef<'_>) -> Option<i64> {
     use rusqlite::types::ValueRef;
     match v {
         ValueRef::Integer(i) => Some(i),
         ValueRef::Real(f) => Some(f as i64),
-        ValueRef::Text(t) => {
-            let s = std::str::from_utf8(t).ok()?;
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .ok()
-                .map(|t| t.unix_timestamp())
-        }
+        ValueRef::Text(t) => unix_time_text(std::str::from_utf8(t).ok()?),
         _ => None,
     }
 }

@@ -11,9 +11,12 @@
 //! - SQLite (the default: one file, zero set-up): one connection behind a mutex, WAL mode so that other
 //!   processes — `ctwatch search`, `ctwatch logs` — read while a daemon writes. Its code sits in place in the
 //!   `impl Store` blocks of this module's files, reached through `self.conn()`.
+//! - PostgreSQL (`--db postgres://user@host/db`): a pool driven by a runtime of its own, in [`pg`] (files named
+//!   after the SQLite ones). Every public method starts with `if let Some(pg) = self.pg() { return pg.… }`.
 //!
-//! Adding a method: write it on `Store` as before (SQLite through `self.conn()`); every backend variant must
-//! give it the same observable behaviour, which the conformance tests check.
+//! Adding a method: write it on `Store` as before (SQLite through `self.conn()`) and on [`pg::PgStore`] in the
+//! file of the same name, dispatching as above; both must give the same observable behaviour, which
+//! `tests/store_conformance.rs` checks by running the same test bodies against both.
 
 mod batch;
 mod caa;
@@ -25,6 +28,7 @@ mod logs;
 mod metrics;
 mod outbox;
 mod pauses;
+pub mod pg;
 mod probe;
 mod probe_results;
 mod query;
@@ -83,6 +87,21 @@ pub enum StoreError {
         batch_start: u64,
         stored: Option<i64>,
     },
+    #[error("postgres: {}", postgres_error_text(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL URL {url} is not usable: {reason}")]
+    PgUrl { url: String, reason: String },
+    #[error("no PostgreSQL connection to {url}: {reason}")]
+    PgPool { url: String, reason: String },
+    #[error("inconsistent database: {0}")]
+    Inconsistent(String),
+    #[error("cannot start the PostgreSQL client runtime: {0}")]
+    PgRuntime(std::io::Error),
+    #[error(
+        "batch for log {log} refused: instance {instance} no longer holds the log's lease (another instance took \
+         it over; this batch will be fetched again by the new owner)"
+    )]
+    LeaseLost { log: String, instance: String },
     #[error("stored JSON in {what} is corrupt: {source}")]
     Json {
         what: &'static str,
@@ -90,22 +109,45 @@ pub enum StoreError {
     },
 }
 
+/// A PostgreSQL error with the server's message and detail (tokio-postgres' `Display` says only "db error").
+fn postgres_error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {} ({detail})", db.code().code(), db.message()),
+            None => format!("{}: {}", db.code().code(), db.message()),
+        },
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 /// The ctwatch database.
 pub struct Store {
     backend: Backend,
     path: PathBuf,
     routes: Mutex<Vec<SinkRoute>>,
+    /// This instance's ID when several share a PostgreSQL database: batches are fenced by its log leases and
+    /// outbox deliveries / probe targets are claimed in its name ([`Store::set_instance`]).
+    instance: std::sync::OnceLock<String>,
 }
 
 /// The database engine behind a [`Store`].
 enum Backend {
     /// One SQLite connection, serialised by the mutex.
     Sqlite(Mutex<Connection>),
+    /// A PostgreSQL connection pool (boxed: it is large and the SQLite variant is the common one).
+    Postgres(Box<pg::PgStore>),
 }
 
 impl Store {
-    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    /// Open (creating if needed) the database at `path` and bring its schema up to date. A `postgres://` URL
+    /// opens that PostgreSQL database instead (its tables are created on first use).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(url) = postgres_url(path) {
+            return Ok(Self::with_pg(pg::PgStore::open(url)?, path));
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_path_buf(),
@@ -120,6 +162,9 @@ impl Store {
     /// or directory, never migrates, works on a read-only file and while a daemon writes (WAL). A database of
     /// another schema version is refused with the reason.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if let Some(url) = postgres_url(path) {
+            return Ok(Self::with_pg(pg::PgStore::open_read_only(url)?, path));
+        }
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Self::check_readable(Connection::open_with_flags(path, flags)?)?;
@@ -127,6 +172,7 @@ impl Store {
             backend: Backend::Sqlite(Mutex::new(conn)),
             path: path.to_path_buf(),
             routes: Mutex::new(Vec::new()),
+            instance: std::sync::OnceLock::new(),
         })
     }
 
@@ -164,21 +210,73 @@ impl Store {
             backend: Backend::Sqlite(Mutex::new(conn)),
             path,
             routes: Mutex::new(Vec::new()),
+            instance: std::sync::OnceLock::new(),
         })
     }
 
-    /// Where the database lives.
+    fn with_pg(pg: pg::PgStore, path: &Path) -> Store {
+        Store {
+            backend: Backend::Postgres(Box::new(pg)),
+            path: path.to_path_buf(),
+            routes: Mutex::new(Vec::new()),
+            instance: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Where the database lives: the SQLite file, or the PostgreSQL URL as given.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The SQLite connection.
+    /// The database for messages: the SQLite file, or the PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.url(),
+            Backend::Sqlite(_) => self.path.display().to_string(),
+        }
+    }
+
+    /// The PostgreSQL backend, when this store is one (every public method dispatches on it first).
+    pub fn pg(&self) -> Option<&pg::PgStore> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Which engine: "sqlite" or "postgres" (logs, metrics).
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The SQLite connection. Only the SQLite code paths call this: every public method hands a PostgreSQL
+    /// store to [`Store::pg`] first, so reaching here with one is a missing dispatch (a bug).
     fn conn(&self) -> MutexGuard<'_, Connection> {
         match &self.backend {
             // A panic while holding the lock leaves the connection usable (SQLite rolls back the open
             // transaction).
             Backend::Sqlite(conn) => conn.lock().unwrap_or_else(|e| e.into_inner()),
+            Backend::Postgres(pg) => panic!(
+                "a Store method without PostgreSQL dispatch was called on {}",
+                pg.url()
+            ),
         }
+    }
+
+    /// Share this database with other instances as `instance` (set once, before the run starts): every batch
+    /// commit then checks, inside its transaction, that this instance holds the log's lease
+    /// ([`crate::lease`]), and outbox deliveries and probe targets are claimed (`FOR UPDATE SKIP LOCKED`) so that
+    /// no two instances deliver or probe the same thing. Only PostgreSQL databases are shared; SQLite ignores it.
+    pub fn set_instance(&self, instance: &str) {
+        let _ = self.instance.set(instance.to_string());
+    }
+
+    /// This instance's ID on a shared database (see [`Store::set_instance`]).
+    pub fn instance(&self) -> Option<&str> {
+        self.instance.get().map(String::as_str)
     }
 
     /// The sinks that new events are queued for. Set once at start-up (and on config reload).
@@ -192,6 +290,11 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// The PostgreSQL URL `path` holds, if it is one (`--db postgres://...`).
+pub fn postgres_url(path: &Path) -> Option<&str> {
+    path.to_str().filter(|s| pg::is_postgres_url(s))
 }
 
 /// How long a connection waits for another process's lock before giving up.

@@ -78,6 +78,9 @@ impl Store {
     /// [`Store::queue_event`] with an explicit creation time (unix seconds; tests with a swapped clock).
     pub fn queue_event_at(&self, ev: &Event, now: i64) -> Result<i64, StoreError> {
         let routes = self.sink_routes();
+        if let Some(pg) = self.pg() {
+            return pg.queue_event_at(ev, now, &routes);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let id = insert_event(&tx, ev, &routes, now)?;
@@ -85,8 +88,27 @@ impl Store {
         Ok(id)
     }
 
-    /// What the delivery planner needs about the pending deliveries of `sink`, oldest `limit` first.
+    /// Claim the deliveries `event_ids` of `sink` before sending them: on a database shared by several instances,
+    /// returns those this instance may send (pending, not claimed by another instance; the claim lasts until they
+    /// are marked or it expires). A SQLite database has one instance: every id, unchanged.
+    pub fn claim_deliveries(
+        &self,
+        sink: &str,
+        event_ids: &[i64],
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.claim_deliveries(sink, event_ids, self.instance().unwrap_or(""), now);
+        }
+        Ok(event_ids.to_vec())
+    }
+
+    /// What the delivery planner needs about the pending deliveries of `sink`, oldest `limit` first (on a shared
+    /// database, without those another instance claimed).
     pub fn pending_rows(&self, sink: &str, limit: usize) -> Result<Vec<PendingRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.pending_rows(sink, limit, self.instance().unwrap_or(""));
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT d.event_id, e.group_key, e.created_at, d.next_attempt_at
@@ -111,6 +133,9 @@ impl Store {
         sink: &str,
         event_ids: &[i64],
     ) -> Result<Vec<Delivery>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.pending_deliveries(sink, event_ids);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT d.event_id, d.sink, e.kind, e.group_key, e.tags, e.payload, d.attempts, e.created_at
@@ -133,6 +158,9 @@ impl Store {
         sink: Option<&str>,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.undelivered(sink, limit);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT d.event_id, d.sink, e.kind, e.group_key, d.status, d.attempts, d.next_attempt_at,
@@ -164,6 +192,9 @@ impl Store {
         now: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.due_deliveries(sink, now, limit);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT d.event_id, d.sink, e.kind, e.group_key, e.tags, e.payload, d.attempts, e.created_at
@@ -181,6 +212,9 @@ impl Store {
 
     /// The earliest time a pending delivery for `sink` becomes due, if any.
     pub fn next_due(&self, sink: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.next_due(sink);
+        }
         Ok(self.conn().query_row(
             "SELECT MIN(next_attempt_at) FROM deliveries WHERE sink = ?1 AND status = 'pending'",
             [sink],
@@ -190,6 +224,9 @@ impl Store {
 
     /// Mark deliveries as done (after the sink accepted them).
     pub fn mark_delivered(&self, sink: &str, event_ids: &[i64]) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.mark_delivered(sink, event_ids);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = unix_now();
@@ -213,6 +250,9 @@ impl Store {
         error: &str,
         retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.mark_attempt_failed(sink, event_ids, error, retry_at);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for id in event_ids {
@@ -230,6 +270,9 @@ impl Store {
 
     /// Put failed deliveries back in the queue (`ctwatch outbox retry`). Returns how many.
     pub fn requeue_failed(&self, sink: Option<&str>) -> Result<usize, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.requeue_failed(sink);
+        }
         Ok(self.conn().execute(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, attempts = 0
              WHERE status = 'failed' AND (?1 IS NULL OR sink = ?1)",
@@ -239,6 +282,9 @@ impl Store {
 
     /// Counts per sink.
     pub fn outbox_summary(&self) -> Result<Vec<OutboxSummary>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.outbox_summary();
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT sink, SUM(status = 'pending'), SUM(status = 'failed'), SUM(status = 'delivered')
@@ -289,6 +335,9 @@ impl Store {
         limit: usize,
         send: impl FnOnce(&[Delivery]) -> Result<(), E>,
     ) -> Result<Result<usize, E>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.deliver_in_transaction(sink, now, limit, send);
+        }
         let due = self.due_deliveries(sink, now, limit)?;
         if due.is_empty() {
             return Ok(Ok(0));

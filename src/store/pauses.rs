@@ -21,6 +21,9 @@ pub struct SinkPause {
 impl Store {
     /// Pause `sink` (kept until [`Store::resume_sinks`]); a sink already paused keeps its first time.
     pub fn pause_sink(&self, sink: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.pause_sink(sink, reason, now);
+        }
         self.conn().execute(
             "INSERT INTO sink_pauses (sink, paused_at, reason) VALUES (?1, ?2, ?3)
              ON CONFLICT (sink) DO UPDATE SET reason = excluded.reason",
@@ -31,6 +34,9 @@ impl Store {
 
     /// The pause of `sink`, if it is paused.
     pub fn sink_pause(&self, sink: &str) -> Result<Option<SinkPause>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.sink_pause(sink);
+        }
         Ok(self
             .conn()
             .query_row(
@@ -43,6 +49,9 @@ impl Store {
 
     /// Every paused sink, by name.
     pub fn sink_pauses(&self) -> Result<Vec<SinkPause>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.sink_pauses();
+        }
         let conn = self.conn();
         let mut stmt =
             conn.prepare("SELECT sink, paused_at, reason FROM sink_pauses ORDER BY sink")?;
@@ -52,6 +61,9 @@ impl Store {
 
     /// Resume `sink` (every paused sink with None); returns the names resumed.
     pub fn resume_sinks(&self, sink: Option<&str>) -> Result<Vec<String>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.resume_sinks(sink);
+        }
         let conn = self.conn();
         let mut stmt =
             conn.prepare("DELETE FROM sink_pauses WHERE ?1 IS NULL OR sink = ?1 RETURNING sink")?;

@@ -34,7 +34,7 @@ impl TargetSource {
         }
     }
 
-    fn parse(s: &str) -> TargetSource {
+    pub(super) fn parse(s: &str) -> TargetSource {
         if s == "manual" {
             TargetSource::Manual
         } else {
@@ -92,7 +92,11 @@ pub(super) fn parse_enum<T: serde::de::DeserializeOwned>(
 }
 
 /// The raw columns of a target row; JSON is decoded by [`RawTarget::decode`] outside rusqlite's closure.
-pub(super) struct RawTarget(ProbeTarget, String, Option<String>);
+pub(super) struct RawTarget(
+    pub(super) ProbeTarget,
+    pub(super) String,
+    pub(super) Option<String>,
+);
 
 impl RawTarget {
     pub(super) fn read(r: &Row<'_>) -> rusqlite::Result<RawTarget> {
@@ -141,6 +145,17 @@ pub(super) fn queue_matched_names(
     matches: &[Match],
     now: i64,
 ) -> Result<usize, StoreError> {
+    let mut added = 0;
+    for (domain, tags) in matched_probe_names(matches) {
+        if upsert_target(tx, &domain, DEFAULT_PORT, &tags, TargetSource::Ct, now)? {
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+/// The hosts to probe for a certificate's matches, each with the union of its matches' tags (both backends).
+pub(super) fn matched_probe_names(matches: &[Match]) -> BTreeMap<String, BTreeSet<String>> {
     let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for m in matches.iter().filter(|m| m.kind != MatchKind::Lookalike) {
         // An `ip:` item's address is probed as is (no SNI); other IP SANs are not probed.
@@ -156,17 +171,10 @@ pub(super) fn queue_matched_names(
                 .extend(m.tags.iter().cloned());
         }
     }
-    let mut added = 0;
-    for (domain, tags) in wanted {
-        if upsert_target(tx, &domain, DEFAULT_PORT, &tags, TargetSource::Ct, now)? {
-            added += 1;
-        }
-    }
-    Ok(added)
+    wanted
 }
 
-/// Insert a target due at once, or add `tags` to an existing one. Returns true when it is new.
-fn upsert_target(
+pub(super) fn upsert_target(
     tx: &Transaction<'_>,
     domain: &str,
     port: u16,
@@ -221,6 +229,9 @@ impl Store {
         tags: &[String],
         now: i64,
     ) -> Result<bool, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.add_probe_target(target, tags, now);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let tags: BTreeSet<String> = tags.iter().cloned().collect();
@@ -236,12 +247,16 @@ impl Store {
         Ok(added)
     }
 
-    /// Targets whose next probe is due at `now`, the longest-waiting first, at most `limit`.
+    /// Targets whose next probe is due at `now`, the longest-waiting first, at most `limit`. On a database shared
+    /// by several instances they are claimed for this one (others skip them until probed or the claim expires).
     pub fn due_probe_targets(
         &self,
         now: i64,
         limit: usize,
     ) -> Result<Vec<ProbeTarget>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.due_probe_targets(now, limit, self.instance().unwrap_or(""));
+        }
         self.select_targets(
             &format!(
                 "SELECT {TARGET_COLUMNS} FROM probe_targets WHERE next_probe_at <= ?1
@@ -253,6 +268,9 @@ impl Store {
 
     /// The earliest `next_probe_at` of any target.
     pub fn next_probe_due(&self) -> Result<Option<i64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.next_probe_due();
+        }
         Ok(self
             .conn()
             .query_row("SELECT MIN(next_probe_at) FROM probe_targets", [], |r| {
@@ -262,6 +280,9 @@ impl Store {
 
     /// One target.
     pub fn probe_target(&self, domain: &str, port: u16) -> Result<Option<ProbeTarget>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.probe_target(domain, port);
+        }
         Ok(self
             .select_targets(
                 &format!(
@@ -274,6 +295,9 @@ impl Store {
 
     /// Every target, by domain.
     pub fn probe_targets(&self) -> Result<Vec<ProbeTarget>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.probe_targets();
+        }
         self.select_targets(
             &format!("SELECT {TARGET_COLUMNS} FROM probe_targets ORDER BY domain, port"),
             [],
@@ -299,6 +323,9 @@ impl Store {
     /// Returns the history row's id.
     pub fn record_probe(&self, rec: &ProbeRecord<'_>) -> Result<i64, StoreError> {
         let routes = self.sink_routes();
+        if let Some(pg) = self.pg() {
+            return pg.record_probe(rec, &routes);
+        }
         let r = rec.report;
         let report_json = serde_json::to_string(r).map_err(json_err("probe_results.report"))?;
         let snapshot = rec
@@ -364,6 +391,9 @@ impl Store {
         port: u16,
         at: i64,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.postpone_probe_target(domain, port, at);
+        }
         self.conn().execute(
             "UPDATE probe_targets SET next_probe_at = ?3 WHERE domain = ?1 AND port = ?2",
             params![domain, port, at],

@@ -35,7 +35,11 @@ pub struct ProbeStatusRow {
 
 pub(super) const RESULT_COLUMNS: &str = "id, domain, port, probed_at, status, level, days_left, not_after, cert_sha256, issuer, seen_in_ct";
 
-pub(super) struct RawResult(ProbeResultRow, String, String);
+pub(super) struct RawResult(
+    pub(super) ProbeResultRow,
+    pub(super) String,
+    pub(super) String,
+);
 
 impl RawResult {
     /// Reads `RESULT_COLUMNS` starting at column `at`.
@@ -75,6 +79,9 @@ impl Store {
         port: u16,
         limit: usize,
     ) -> Result<Vec<ProbeResultRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.probe_history(domain, port, limit);
+        }
         let raw: Vec<RawResult> = {
             let conn = self.conn();
             let mut stmt = conn.prepare_cached(&format!(
@@ -91,6 +98,9 @@ impl Store {
 
     /// The full report of a stored result.
     pub fn probe_report(&self, id: i64) -> Result<Option<HostReport>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.probe_report(id);
+        }
         let json: Option<String> = self
             .conn()
             .query_row(
@@ -106,6 +116,9 @@ impl Store {
 
     /// Every target (with `tag`, when given) and its latest result, by domain.
     pub fn probe_status(&self, tag: Option<&str>) -> Result<Vec<ProbeStatusRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.probe_status(tag);
+        }
         let raw: Vec<(RawTarget, Option<RawResult>)> = {
             let conn = self.conn();
             let t_cols = TARGET_COLUMNS

@@ -37,6 +37,9 @@ impl Store {
     /// Certificates with a DNS name equal to `name` or under it (`example.com` finds `www.example.com` and
     /// `*.example.com`), newest first, at most `limit`.
     pub fn search(&self, name: &str, limit: usize) -> Result<Vec<CertRecord>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.search(name, limit);
+        }
         let r = reverse_name(name.trim().trim_start_matches("*."));
         let lo = format!("{r}.");
         let hi = format!("{r}/"); // '/' sorts right after '.'
@@ -58,6 +61,9 @@ impl Store {
         cert_sha256: &[u8; 32],
         tbs_sha256: Option<&[u8; 32]>,
     ) -> Result<bool, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.seen_in_ct(cert_sha256, tbs_sha256);
+        }
         let conn = self.conn();
         let by_fp: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM fingerprints WHERE cert_sha256 = ?1)",
@@ -78,6 +84,9 @@ impl Store {
     }
 
     pub(super) fn cert_record(&self, id: i64) -> Result<CertRecord, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.cert_record(id);
+        }
         let conn = self.conn();
         let mut rec = conn.query_row(
             "SELECT tbs_sha256, cert_sha256, entry_type, dns_names, ip_addresses, subject, issuer, serial,
@@ -138,6 +147,9 @@ pub struct MalformedRow {
 impl Store {
     /// The most recent malformed entries, oldest index first within a log.
     pub fn malformed_entries(&self, limit: usize) -> Result<Vec<MalformedRow>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.malformed_entries(limit);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT COALESCE(l.url, hex(m.log_id)), m.entry_index, m.reason, m.seen_at
@@ -160,6 +172,9 @@ impl Store {
 
     /// How many malformed entries are stored per log, by log URL (logs without any are absent).
     pub fn malformed_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.malformed_counts();
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT COALESCE(l.url, hex(m.log_id)), COUNT(*)

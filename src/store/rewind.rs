@@ -12,6 +12,9 @@ use crate::ctlog::TreeHead;
 impl Store {
     /// Ask the next run to restart `log_id` at entry `to`. Returns false if the log is unknown.
     pub fn request_rewind(&self, log_id: &[u8; 32], to: u64) -> Result<bool, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.request_rewind(log_id, to);
+        }
         let n = self.conn().execute(
             "UPDATE logs SET rewind_to = ?2 WHERE log_id = ?1",
             params![&log_id[..], to as i64],
@@ -21,6 +24,9 @@ impl Store {
 
     /// The pending rewind of a log, if any.
     pub fn pending_rewind(&self, log_id: &[u8; 32]) -> Result<Option<u64>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.pending_rewind(log_id);
+        }
         Ok(self
             .conn()
             .query_row(
@@ -40,6 +46,9 @@ impl Store {
         tree: &CollapsedTree,
         head: &TreeHead,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.apply_rewind(log_id, tree, head);
+        }
         let at_head = head.tree_size == tree.size();
         self.conn().execute(
             "UPDATE logs SET collapsed_tree = ?2, verified_size = ?3, verified_root = ?4,

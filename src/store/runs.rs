@@ -30,6 +30,9 @@ impl Store {
         now: i64,
         is_alive: impl Fn(u32) -> bool,
     ) -> Result<(i64, Vec<CrashedRun>), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.begin_run(pid, version, now, is_alive);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let open: Vec<(i64, CrashedRun)> = {
@@ -71,6 +74,9 @@ impl Store {
 
     /// Note that run `id` is still alive at `now`.
     pub fn touch_run(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.touch_run(id, now);
+        }
         self.conn().execute(
             "UPDATE runs SET last_seen_at = ?2 WHERE id = ?1",
             params![id, now],
@@ -80,6 +86,9 @@ impl Store {
 
     /// Mark run `id` as ended cleanly.
     pub fn end_run(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.end_run(id, now);
+        }
         self.conn().execute(
             "UPDATE runs SET status = 'clean', ended_at = ?2, last_seen_at = ?2 WHERE id = ?1",
             params![id, now],

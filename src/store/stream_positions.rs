@@ -13,14 +13,17 @@ use crate::ct::merkle::CollapsedTree;
 impl Store {
     /// The published position of a log (its collapsed tree), or None when the stream never saw this log.
     pub fn stream_position(&self, log_id: &[u8; 32]) -> Result<Option<CollapsedTree>, StoreError> {
-        let row: Option<(Vec<u8>, i64)> = self
-            .conn()
-            .query_row(
-                "SELECT collapsed_tree, published_size FROM stream_positions WHERE log_id = ?1",
-                [&log_id[..]],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let row: Option<(Vec<u8>, i64)> = match self.pg() {
+            Some(pg) => pg.stream_position_raw(log_id)?,
+            None => self
+                .conn()
+                .query_row(
+                    "SELECT collapsed_tree, published_size FROM stream_positions WHERE log_id = ?1",
+                    [&log_id[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+        };
         let Some((bytes, size)) = row else {
             return Ok(None);
         };
@@ -45,6 +48,9 @@ impl Store {
         log_id: &[u8; 32],
         tree: &CollapsedTree,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.init_stream_position(log_id, tree.size() as i64, &tree.to_bytes());
+        }
         self.conn().execute(
             "INSERT INTO stream_positions (log_id, published_size, collapsed_tree, updated_at)
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT(log_id) DO NOTHING",
@@ -59,6 +65,9 @@ impl Store {
         log_id: &[u8; 32],
         tree: &CollapsedTree,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.set_stream_position(log_id, tree.size() as i64, &tree.to_bytes());
+        }
         self.conn().execute(
             "INSERT INTO stream_positions (log_id, published_size, collapsed_tree, updated_at)
              VALUES (?1, ?2, ?3, ?4)

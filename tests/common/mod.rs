@@ -1,6 +1,8 @@
 //! Shared harness: a fake log with the 1024 real navigli entries, a collecting sink, and a one-shot run.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -72,28 +74,57 @@ impl Collect {
     }
 }
 
-/// A test environment: temp dir with the log list, watchlist and database.
+/// A test environment: temp dir with the log list, watchlist and database (a SQLite file in the dir, or a
+/// private PostgreSQL database with [`Env::postgres`]).
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub store: Arc<Store>,
     pub sink: Arc<Collect>,
     pub log_lists: Vec<String>,
+    /// Declared last: dropped after `store` has closed its connections.
+    pub pg: Option<pg::TestDb>,
+}
+
+/// Which engine a process test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 impl Env {
     pub fn new() -> Env {
+        Env::on(Backend::Sqlite)
+    }
+
+    /// An environment whose database is a fresh PostgreSQL database (see [`pg::TestDb`]).
+    pub fn postgres() -> Env {
+        Env::on(Backend::Postgres)
+    }
+
+    pub fn on(backend: Backend) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("ctwatch.db")).unwrap());
+        let pg = (backend == Backend::Postgres).then(pg::TestDb::new);
+        let db = match &pg {
+            Some(db) => PathBuf::from(&db.url),
+            None => dir.path().join("ctwatch.db"),
+        };
+        let store = Arc::new(Store::open(&db).unwrap());
         Env {
             dir,
             store,
             sink: Arc::new(Collect::default()),
             log_lists: Vec::new(),
+            pg,
         }
     }
 
+    /// What `--db` takes: the SQLite file, or the PostgreSQL URL.
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("ctwatch.db")
+        match &self.pg {
+            Some(db) => PathBuf::from(&db.url),
+            None => self.dir.path().join("ctwatch.db"),
+        }
     }
 
     /// Write a log list naming `logs` (each: fake log + its URL) and return its path.
@@ -210,9 +241,14 @@ pub struct OneLog {
 }
 
 pub async fn one_log(entries: Vec<FakeEntry>) -> OneLog {
+    one_log_on(entries, Backend::Sqlite).await
+}
+
+/// [`one_log`] with the database on `backend`.
+pub async fn one_log_on(entries: Vec<FakeEntry>, backend: Backend) -> OneLog {
     let log = FakeLog::new(entries);
     let (url, server) = fakelog::serve(log.clone()).await.unwrap();
-    let env = Env::new();
+    let env = Env::on(backend);
     let list = env.write_log_list(&[(&log, &url)]);
     OneLog {
         log,
