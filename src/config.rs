@@ -483,6 +483,28 @@ mod tests {
     }
 
     #[test]
+    fn a_postgres_url_is_kept_as_is_and_store_url_wins_over_db() {
+        let mut cfg = parse("db = \"postgres://ctwatch@127.0.0.1/ct\"\n").unwrap();
+        cfg.make_paths_absolute(Path::new("/etc/ctwatch"));
+        assert_eq!(
+            cfg.database(),
+            Some(PathBuf::from("postgres://ctwatch@127.0.0.1/ct"))
+        );
+        let mut cfg =
+            parse("db = \"state/ct.db\"\n[store]\nurl = \"postgres://ctwatch@127.0.0.1/ct\"\n")
+                .unwrap();
+        cfg.make_paths_absolute(Path::new("/etc/ctwatch"));
+        assert_eq!(
+            cfg.database(),
+            Some(PathBuf::from("postgres://ctwatch@127.0.0.1/ct"))
+        );
+        assert!(
+            parse("[store]\nuri = \"x\"\n").is_err(),
+            "unknown keys are errors"
+        );
+    }
+
+    #[test]
     fn the_example_is_complete_and_valid() {
         let cfg = parse(EXAMPLE).unwrap();
         let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();

@@ -37,6 +37,7 @@ const TABLES: &[(&str, &[&str])] = &[
     ("expiry_findings", &["id"]),
     ("caa_checks", &["cert_id"]),
     ("sink_pauses", &["sink"]),
+    ("stream_positions", &["log_id"]),
 ];
 
 /// Tables whose `id` is an identity column (their sequences are moved past the copied ids).

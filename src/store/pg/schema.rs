@@ -248,17 +248,14 @@ pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Bring the database up to [`PG_SCHEMA_VERSION`], one transaction per step; refuse a newer database.
 pub(super) async fn migrate(client: &mut Object) -> Result<(), StoreError> {
-    client
-        .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-        .await
-        .or_else(|e| {
-            // Two instances creating the table at the same instant: one of them loses the race harmlessly.
-            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+    // Under the migration lock: concurrent `CREATE TABLE IF NOT EXISTS` of one table can fail in PostgreSQL
+    // (duplicate type or unique violation) when several instances start at the same instant.
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .await?;
+    tx.commit().await?;
     loop {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
