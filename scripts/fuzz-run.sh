@@ -15,7 +15,7 @@
 # the script then exits 1. Reproduce one with `RUSTC_BOOTSTRAP=1 cargo fuzz run -a <target> <file>` (in fuzz/),
 # keep it under fuzz/regressions/<target>/ (tests/fuzz_regressions.rs replays those in `cargo nextest run`), fix.
 #
-# Columns: seconds run, total executions, final cov (edges) and ft (features) as libFuzzer reports them, corpus
+# libFuzzer's output is kept in fuzz/logs/<target>.log. Columns: seconds run, total executions, final cov (edges) and ft (features) as libFuzzer reports them, corpus
 # size, when coverage last grew (seconds into the run: a plateau shows as a time well before the end), findings.
 set -euo pipefail
 
@@ -39,11 +39,12 @@ for t in "${targets[@]}"; do
     mkdir -p "$corpus" "$artifacts"
     before=$(find "$artifacts" -type f | wc -l)
     nice -n 19 cargo fuzz build -a "$t" >/dev/null 2>&1 || nice -n 19 cargo fuzz build -a "$t"
-    log=$(mktemp)
+    mkdir -p logs
+    log=logs/$t.log # libFuzzer's output, each line prefixed with the second it was printed at
     start=$(date +%s)
     set +e
     nice -n 19 cargo fuzz run -a "$t" "$corpus" "seeds/$t" -- \
-        -max_total_time="$secs" -jobs=1 -workers=1 -rss_limit_mb=2048 -timeout=10 -report_slow_units=2 \
+        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -report_slow_units=2 \
         -print_final_stats=1 2>&1 |
         while IFS= read -r line; do printf '%s %s\n' "$(($(date +%s) - start))" "$line"; done >"$log"
     rc=${PIPESTATUS[0]}
@@ -67,7 +68,7 @@ for t in "${targets[@]}"; do
     fi
     rows+=("$(printf '%-14s %6s %11s %6s %6s %6s %8s  %-8s %s' "$t" "$elapsed" "${execs:-?}" "${cov:-?}" \
         "${ft:-?}" "${corp:-?}" "${grew}s" "$findings" "$status")")
-    rm -f "$log"
+    printf '%s\n' "${rows[-1]}" >&2
 done
 printf '%-14s %6s %11s %6s %6s %6s %8s  %-8s %s\n' target secs execs cov ft corpus cov-grew findings result
 printf '%s\n' "${rows[@]}"
