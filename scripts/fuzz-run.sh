@@ -16,7 +16,9 @@
 # keep it under fuzz/regressions/<target>/ (tests/fuzz_regressions.rs replays those in `cargo nextest run`), fix.
 #
 # libFuzzer's output is kept in fuzz/logs/<target>.log. Columns: seconds run, total executions, final cov (edges) and ft (features) as libFuzzer reports them, corpus
-# size, when coverage last grew (seconds into the run: a plateau shows as a time well before the end), findings.
+# size, when coverage last grew (seconds into the run: a plateau shows as a time well before the end), the edges
+# found in the last minute (a plateau: 0 or a handful), findings. A rerun starts from the corpus the last one left,
+# so the minutes of successive runs add up.
 set -euo pipefail
 
 secs=${1:?usage: scripts/fuzz-run.sh SECONDS [TARGET...]}
@@ -59,6 +61,10 @@ for t in "${targets[@]}"; do
     # The last line where the edge count (cov) went up: seconds into the run.
     grew=$(grep -E '^[0-9]+ #[0-9]+.*cov: ' "$log" |
         awk '{ for (i = 1; i <= NF; i++) if ($i == "cov:") c = $(i + 1); if (c > best) { best = c; t = $1 } } END { print t + 0 }')
+    # Edges found in the last minute (0, or a few, on a plateau).
+    late=$(grep -E '^[0-9]+ #[0-9]+.*cov: ' "$log" |
+        awk -v end="$elapsed" '{ for (i = 1; i <= NF; i++) if ($i == "cov:") c = $(i + 1);
+            if ($1 <= end - 60) before = c; last = c } END { print last - before }')
     findings=$((after - before))
     status=ok
     if [ "$rc" -ne 0 ] || [ "$findings" -gt 0 ]; then
@@ -66,10 +72,10 @@ for t in "${targets[@]}"; do
         failed=1
         grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Slow unit|Test unit written|==[0-9]+==' "$log" | head -20 >&2 || true
     fi
-    rows+=("$(printf '%-14s %6s %11s %6s %6s %6s %8s  %-8s %s' "$t" "$elapsed" "${execs:-?}" "${cov:-?}" \
-        "${ft:-?}" "${corp:-?}" "${grew}s" "$findings" "$status")")
+    rows+=("$(printf '%-14s %6s %11s %6s %6s %6s %8s %8s  %-8s %s' "$t" "$elapsed" "${execs:-?}" "${cov:-?}" \
+        "${ft:-?}" "${corp:-?}" "${grew}s" "+$late" "$findings" "$status")")
     printf '%s\n' "${rows[-1]}" >&2
 done
-printf '%-14s %6s %11s %6s %6s %6s %8s  %-8s %s\n' target secs execs cov ft corpus cov-grew findings result
+printf '%-14s %6s %11s %6s %6s %6s %8s %8s  %-8s %s\n' target secs execs cov ft corpus cov-grew cov-1min findings result
 printf '%s\n' "${rows[@]}"
 exit $failed
