@@ -64,7 +64,8 @@ for t in "${targets[@]}"; do
     # Edges found in the last minute (0, or a few, on a plateau).
     late=$(grep -E '^[0-9]+ #[0-9]+.*cov: ' "$log" |
         awk -v end="$elapsed" '{ for (i = 1; i <= NF; i++) if ($i == "cov:") c = $(i + 1);
-            if ($1 <= end - 60) before = c; last = c } END { print last - before }')
+            if ($1 <= end - 60) before = c; last = c } END { print "+" (last - before) }')
+    [ "$elapsed" -ge 90 ] || late=- # a run shorter than that has no "last minute" to compare with
     findings=$((after - before))
     status=ok
     if [ "$rc" -ne 0 ] || [ "$findings" -gt 0 ]; then
@@ -73,7 +74,7 @@ for t in "${targets[@]}"; do
         grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Slow unit|Test unit written|==[0-9]+==' "$log" | head -20 >&2 || true
     fi
     rows+=("$(printf '%-14s %6s %11s %6s %6s %6s %8s %8s  %-8s %s' "$t" "$elapsed" "${execs:-?}" "${cov:-?}" \
-        "${ft:-?}" "${corp:-?}" "${grew}s" "+$late" "$findings" "$status")")
+        "${ft:-?}" "${corp:-?}" "${grew}s" "$late" "$findings" "$status")")
     printf '%s\n' "${rows[-1]}" >&2
 done
 printf '%-14s %6s %11s %6s %6s %6s %8s %8s  %-8s %s\n' target secs execs cov ft corpus cov-grew cov-1min findings result
