@@ -1,10 +1,9 @@
-//! The TOML configuration file.
+//! Fuzz target: the TOML configuration file.
+//! What it does with the input is `harness::config` (fuzz/harness.rs), shared with the regression tests
+//! (tests/fuzz_regressions.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../harness.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = ctwatch::config::parse(text);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::config(data));

@@ -1,14 +1,9 @@
-//! static-ct data tiles (plain or gzip), and the entries they hold.
+//! Fuzz target: static-ct data tiles (plain or gzip) and the entries they hold.
+//! What it does with the input is `harness::data_tile` (fuzz/harness.rs), shared with the regression tests
+//! (tests/fuzz_regressions.rs).
 #![no_main]
 
-use ctwatch::ct::{cert, chain, leaf};
-use libfuzzer_sys::fuzz_target;
+#[path = "../harness.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(leaves) = leaf::decode_data_tile(data, 768) {
-        for l in leaves.iter().take(4) {
-            let _ = cert::leaf_info(&l.entry);
-            let _ = chain::check(&l.entry);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::data_tile(data));

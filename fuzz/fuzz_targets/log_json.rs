@@ -1,26 +1,9 @@
-//! What an RFC 6962 log answers in JSON: get-sth (first byte even) or get-entries (odd), decoded as the client does.
+//! Fuzz target: RFC 6962 JSON answers: get-sth, get-entries, get-sth-consistency, get-proof-by-hash.
+//! What it does with the input is `harness::log_json` (fuzz/harness.rs), shared with the regression tests
+//! (tests/fuzz_regressions.rs).
 #![no_main]
 
-use base64::Engine;
-use ctwatch::ct::{leaf, sth};
-use ctwatch::ctlog::rfc6962::GetEntries;
-use libfuzzer_sys::fuzz_target;
+#[path = "../harness.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&which, body)) = data.split_first() else {
-        return;
-    };
-    if which % 2 == 0 {
-        let _ = sth::parse_get_sth(body);
-        return;
-    }
-    let Ok(resp) = serde_json::from_slice::<GetEntries>(body) else {
-        return;
-    };
-    let b64 = base64::engine::general_purpose::STANDARD;
-    for item in resp.entries.iter().take(8) {
-        if let (Ok(l), Ok(e)) = (b64.decode(&item.leaf_input), b64.decode(&item.extra_data)) {
-            let _ = leaf::decode_rfc6962(&l, &e);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::log_json(data));

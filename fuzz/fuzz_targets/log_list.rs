@@ -1,8 +1,9 @@
-//! Log lists (Google v3 JSON, logs and tiled_logs).
+//! Fuzz target: v3 log lists (logs and tiled_logs).
+//! What it does with the input is `harness::log_list` (fuzz/harness.rs), shared with the regression tests
+//! (tests/fuzz_regressions.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../harness.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = ctwatch::ct::loglist::parse(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::log_list(data));

@@ -9,6 +9,7 @@
 //! used — and for an x509 entry, the certificate's own. This matches certspotter, whose `tbs_sha256` is the SHA-256
 //! of the leaf's TBS for precerts and of the certificate's TBS without the SCT list extension for certificates.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sha2::{Digest, Sha256};
@@ -464,10 +465,21 @@ impl CertInfo {
     }
 }
 
-/// Add `value` to `list` unless already present (lists are short: a linear scan keeps the order simply).
-fn push_unique(list: &mut Vec<String>, value: String) {
-    if !list.contains(&value) {
-        list.push(value);
+/// Names in first-seen order, without duplicates. The set beside the list keeps each addition O(1): what a leaf
+/// holds is the log's choice, and a certificate of a few MiB can carry hundreds of thousands of names, where a scan
+/// of the list per name (quadratic) would stall the tailer for minutes.
+#[derive(Default)]
+struct UniqueNames {
+    list: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl UniqueNames {
+    fn push(&mut self, value: String) {
+        if !self.seen.contains(&value) {
+            self.seen.insert(value.clone());
+            self.list.push(value);
+        }
     }
 }
 
@@ -498,8 +510,8 @@ fn is_host_name(name: &str) -> bool {
 
 /// DNS names and IP addresses: SAN entries first, then subject CNs that are host names or IP literals.
 fn names(tbs: &TbsCertificate<'_>) -> Result<(Vec<String>, Vec<String>), CertError> {
-    let mut dns = Vec::new();
-    let mut ips = Vec::new();
+    let mut dns = UniqueNames::default();
+    let mut ips = UniqueNames::default();
     let san = tbs
         .subject_alternative_name()
         .map_err(|e| CertError::Parse {
@@ -511,10 +523,10 @@ fn names(tbs: &TbsCertificate<'_>) -> Result<(Vec<String>, Vec<String>), CertErr
             GeneralName::DNSName(s) => {
                 let s = normalize_dns_name(s);
                 if !s.is_empty() {
-                    push_unique(&mut dns, s);
+                    dns.push(s);
                 }
             }
-            GeneralName::IPAddress(bytes) => push_unique(&mut ips, ip_to_string(bytes)?),
+            GeneralName::IPAddress(bytes) => ips.push(ip_to_string(bytes)?),
             GeneralName::Invalid(tag, bytes) if tag.0 == 2 => {
                 return Err(CertError::BadDnsName {
                     bytes: bytes.to_vec(),
@@ -529,15 +541,15 @@ fn names(tbs: &TbsCertificate<'_>) -> Result<(Vec<String>, Vec<String>), CertErr
         };
         let cn = cn.trim();
         if let Ok(ip) = cn.parse::<IpAddr>() {
-            push_unique(&mut ips, ip.to_string());
+            ips.push(ip.to_string());
             continue;
         }
         let cn = normalize_dns_name(cn);
         if is_host_name(&cn) {
-            push_unique(&mut dns, cn);
+            dns.push(cn);
         }
     }
-    Ok((dns, ips))
+    Ok((dns.list, ips.list))
 }
 
 fn ip_to_string(bytes: &[u8]) -> Result<String, CertError> {

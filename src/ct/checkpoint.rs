@@ -37,6 +37,11 @@ pub enum CheckpointError {
     NoValidSignature(String),
 }
 
+/// Most signature lines a checkpoint may carry. c2sp.org/signed-note asks verifiers to bound the number of signatures
+/// and to accept at least 16; real checkpoints carry 2 to 6 (log, grease, witnesses, post-quantum). Without a bound
+/// a hostile log's multi-megabyte note would be scanned line by line on every poll.
+pub const MAX_SIGNATURE_LINES: usize = 100;
+
 /// The RFC6962NoteSignature key ID: SHA-256(key name | "\n" | 0x05 | log ID)[:4].
 pub fn key_id(name: &str, log_id: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
@@ -47,7 +52,9 @@ pub fn key_id(name: &str, log_id: &[u8; 32]) -> [u8; 4] {
 }
 
 /// Parse `note`, check its origin, and verify the log's RFC6962NoteSignature with `key`. Signature lines of other
-/// keys or algorithms (grease, witness cosignatures, post-quantum signatures) are ignored.
+/// keys or algorithms (grease, witness cosignatures, post-quantum signatures) are ignored. A signature of the log's
+/// key (its name and key ID) that does not verify rejects the note at once, as c2sp.org/signed-note recommends: at
+/// most one signature is ever checked, whatever the log sends. More than [`MAX_SIGNATURE_LINES`] lines are refused.
 pub fn parse_and_verify(
     note: &[u8],
     expected_origin: &str,
@@ -86,7 +93,12 @@ pub fn parse_and_verify(
 
     let want_id = key_id(expected_origin, &key.log_id());
     let msg_for = |ts: u64| tree_head_signature_input(tree_size, ts, &root_hash);
-    let mut last_problem = String::from("no signature line by the log");
+    let lines = sigs.lines().count();
+    if lines > MAX_SIGNATURE_LINES {
+        return Err(CheckpointError::Malformed(format!(
+            "{lines} signature lines (at most {MAX_SIGNATURE_LINES} accepted)"
+        )));
+    }
     for line in sigs.lines() {
         let Some(rest) = line.strip_prefix("— ") else {
             return Err(CheckpointError::Malformed(format!(
@@ -104,19 +116,19 @@ pub fn parse_and_verify(
             continue; // another algorithm under the same name (e.g. Ed25519, ML-DSA)
         }
         let ts = u64::from_be_bytes(sig[4..12].try_into().expect("8 bytes"));
-        match key.verify_digitally_signed(&msg_for(ts), &sig[12..]) {
-            Ok(()) => {
-                return Ok(Checkpoint {
-                    origin: origin.to_string(),
-                    tree_size,
-                    root_hash,
-                    timestamp_ms: ts,
-                });
-            }
-            Err(e) => last_problem = e.to_string(),
-        }
+        return match key.verify_digitally_signed(&msg_for(ts), &sig[12..]) {
+            Ok(()) => Ok(Checkpoint {
+                origin: origin.to_string(),
+                tree_size,
+                root_hash,
+                timestamp_ms: ts,
+            }),
+            Err(e) => Err(CheckpointError::NoValidSignature(e.to_string())),
+        };
     }
-    Err(CheckpointError::NoValidSignature(last_problem))
+    Err(CheckpointError::NoValidSignature(
+        "no signature line by the log".into(),
+    ))
 }
 
 /// A signed checkpoint for a test log (ECDSA P-256 key).
@@ -233,6 +245,72 @@ mod tests {
             let err = parse_and_verify(&note, "evil.example", &key).unwrap_err();
             assert!(matches!(err, CheckpointError::WrongOrigin { .. }));
         }
+    }
+
+    /// The real Tuscolo checkpoint split into its text and its signature lines.
+    fn tuscolo() -> (String, Vec<String>, LogKey) {
+        let (origin, note, key, _) = real()
+            .into_iter()
+            .find(|(origin, ..)| origin == "tuscolo2026h2.sunlight.geomys.org")
+            .unwrap();
+        let text = String::from_utf8(note).unwrap();
+        let (body, sigs) = text.split_once("\n\n").unwrap();
+        assert!(sigs.lines().any(|l| l.starts_with(&format!("— {origin} "))));
+        (
+            format!("{body}\n\n"),
+            sigs.lines().map(str::to_string).collect(),
+            key,
+        )
+    }
+
+    #[test]
+    fn signature_lines_are_bounded() {
+        let (body, sigs, key) = tuscolo();
+        let origin = "tuscolo2026h2.sunlight.geomys.org";
+        let grease = sigs
+            .iter()
+            .find(|l| !l.starts_with(&format!("— {origin} ")))
+            .unwrap();
+        // Grease lines before the real ones, up to the limit: still verifies.
+        let mut lines = vec![grease.clone(); MAX_SIGNATURE_LINES - sigs.len()];
+        lines.extend(sigs.iter().cloned());
+        let note = format!("{body}{}\n", lines.join("\n"));
+        assert!(parse_and_verify(note.as_bytes(), origin, &key).is_ok());
+        // One more line: refused before any signature is checked.
+        let note = format!("{body}{grease}\n{}\n", lines.join("\n"));
+        let err = parse_and_verify(note.as_bytes(), origin, &key).unwrap_err();
+        assert_eq!(
+            err,
+            CheckpointError::Malformed(format!(
+                "{} signature lines (at most {MAX_SIGNATURE_LINES} accepted)",
+                MAX_SIGNATURE_LINES + 1
+            ))
+        );
+    }
+
+    #[test]
+    fn a_failing_signature_of_the_log_key_rejects_the_note() {
+        // A copy of the log's signature line with one byte changed, placed before the real one: the note is
+        // rejected at the first (c2sp.org/signed-note: a known key's failing signature rejects the whole note), so
+        // a hostile log cannot make us verify signature after signature.
+        let (body, sigs, key) = tuscolo();
+        let origin = "tuscolo2026h2.sunlight.geomys.org";
+        let prefix = format!("— {origin} ");
+        let good = sigs
+            .iter()
+            .find(|l| {
+                l.strip_prefix(&prefix)
+                    .and_then(|b| B64.decode(b).ok())
+                    .is_some_and(|sig| sig[..4] == key_id(origin, &key.log_id()))
+            })
+            .unwrap();
+        let mut sig = B64.decode(good.strip_prefix(&prefix).unwrap()).unwrap();
+        let n = sig.len();
+        sig[n - 2] ^= 1;
+        let bad = format!("{prefix}{}", B64.encode(sig));
+        let note = format!("{body}{bad}\n{}\n", sigs.join("\n"));
+        let err = parse_and_verify(note.as_bytes(), origin, &key).unwrap_err();
+        assert!(matches!(err, CheckpointError::NoValidSignature(_)), "{err}");
     }
 
     #[test]

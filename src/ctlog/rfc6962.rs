@@ -70,50 +70,71 @@ impl Rfc6962Log {
             end - 1
         );
         let body = self.fetcher.get(&url).await?;
-        let resp: GetEntries =
-            serde_json::from_slice(&body).map_err(|e| self.bad("get-entries", e.to_string()))?;
-        let wanted = (end - start) as usize;
-        let mut out = Vec::with_capacity(resp.entries.len().min(wanted));
-        for (i, item) in resp.entries.into_iter().take(wanted).enumerate() {
-            let index = start + i as u64;
-            let decode = |field: &str, v: &str| {
-                B64.decode(v)
-                    .map_err(|e| self.bad("get-entries", format!("entry {index}: {field}: {e}")))
-            };
-            let leaf_input = decode("leaf_input", &item.leaf_input)?;
-            let extra_data = decode("extra_data", &item.extra_data)?;
-            let entry = leaf::decode_rfc6962(&leaf_input, &extra_data).map_err(|e| e.to_string());
-            out.push(RawEntry {
-                leaf_input,
-                extra_data,
-                entry,
-            });
-        }
-        Ok(out)
+        decode_get_entries(&body, start, end - start).map_err(|e| self.bad("get-entries", e))
     }
+}
 
-    fn decode_hashes(
-        &self,
-        endpoint: &str,
-        field: &str,
-        items: &[String],
-    ) -> Result<Vec<Hash>, LogError> {
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let bytes = B64
-                    .decode(s)
-                    .map_err(|e| self.bad(endpoint, format!("{field}[{i}]: {e}")))?;
-                Hash::try_from(bytes.as_slice()).map_err(|_| {
-                    self.bad(
-                        endpoint,
-                        format!("{field}[{i}]: {} bytes, want 32", bytes.len()),
-                    )
-                })
-            })
-            .collect()
+/// Decode a `get-entries` body asked for from `start`: at most `wanted` items (a log may answer fewer; extra ones
+/// are ignored), each base64-decoded and its leaf decoded. A leaf that does not decode is kept with the reason in
+/// [`RawEntry::entry`], so the tailer can record it; only a body that is not the expected JSON or base64 is an
+/// error (the message names the entry index and field).
+pub fn decode_get_entries(body: &[u8], start: u64, wanted: u64) -> Result<Vec<RawEntry>, String> {
+    let resp: GetEntries = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(resp.entries.len().min(wanted));
+    for (i, item) in resp.entries.into_iter().take(wanted).enumerate() {
+        let index = start.saturating_add(i as u64);
+        let decode = |field: &str, v: &str| {
+            B64.decode(v)
+                .map_err(|e| format!("entry {index}: {field}: {e}"))
+        };
+        let leaf_input = decode("leaf_input", &item.leaf_input)?;
+        let extra_data = decode("extra_data", &item.extra_data)?;
+        let entry = leaf::decode_rfc6962(&leaf_input, &extra_data).map_err(|e| e.to_string());
+        out.push(RawEntry {
+            leaf_input,
+            extra_data,
+            entry,
+        });
     }
+    Ok(out)
+}
+
+/// Decode a `get-sth-consistency` body into its proof hashes.
+pub fn decode_consistency(body: &[u8]) -> Result<Vec<Hash>, String> {
+    #[derive(Deserialize)]
+    struct Resp {
+        consistency: Vec<String>,
+    }
+    let resp: Resp = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    decode_hashes("consistency", &resp.consistency)
+}
+
+/// Decode a `get-proof-by-hash` body: the leaf index the log names and its audit path.
+pub fn decode_proof_by_hash(body: &[u8]) -> Result<(u64, Vec<Hash>), String> {
+    #[derive(Deserialize)]
+    struct Resp {
+        leaf_index: u64,
+        audit_path: Vec<String>,
+    }
+    let resp: Resp = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok((
+        resp.leaf_index,
+        decode_hashes("audit_path", &resp.audit_path)?,
+    ))
+}
+
+/// Base64-decode a list of 32-byte hashes; the message names `field[i]`.
+fn decode_hashes(field: &str, items: &[String]) -> Result<Vec<Hash>, String> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let bytes = B64.decode(s).map_err(|e| format!("{field}[{i}]: {e}"))?;
+            Hash::try_from(bytes.as_slice())
+                .map_err(|_| format!("{field}[{i}]: {} bytes, want 32", bytes.len()))
+        })
+        .collect()
 }
 
 impl CtLog for Rfc6962Log {
@@ -170,26 +191,15 @@ impl CtLog for Rfc6962Log {
     }
 
     async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, LogError> {
-        #[derive(Deserialize)]
-        struct Resp {
-            consistency: Vec<String>,
-        }
         let url = format!(
             "{}ct/v1/get-sth-consistency?first={first}&second={second}",
             self.url
         );
         let body = self.fetcher.get(&url).await?;
-        let resp: Resp = serde_json::from_slice(&body)
-            .map_err(|e| self.bad("get-sth-consistency", e.to_string()))?;
-        self.decode_hashes("get-sth-consistency", "consistency", &resp.consistency)
+        decode_consistency(&body).map_err(|e| self.bad("get-sth-consistency", e))
     }
 
     async fn tree_at(&self, size: u64, head: &TreeHead) -> Result<CollapsedTree, LogError> {
-        #[derive(Deserialize)]
-        struct Resp {
-            leaf_index: u64,
-            audit_path: Vec<String>,
-        }
         if size == 0 {
             return Ok(CollapsedTree::new());
         }
@@ -207,19 +217,18 @@ impl CtLog for Rfc6962Log {
             .append_pair("hash", &B64.encode(leaf_hash))
             .append_pair("tree_size", &head.tree_size.to_string());
         let body = self.fetcher.get(url.as_str()).await?;
-        let resp: Resp = serde_json::from_slice(&body)
-            .map_err(|e| self.bad("get-proof-by-hash", e.to_string()))?;
-        if resp.leaf_index != size - 1 {
+        let (leaf_index, path) =
+            decode_proof_by_hash(&body).map_err(|e| self.bad("get-proof-by-hash", e))?;
+        if leaf_index != size - 1 {
             return Err(LogError::Unsupported {
                 log: self.url.clone(),
                 message: format!(
                     "get-proof-by-hash for entry {} answered index {} (duplicate leaf?)",
                     size - 1,
-                    resp.leaf_index
+                    leaf_index
                 ),
             });
         }
-        let path = self.decode_hashes("get-proof-by-hash", "audit_path", &resp.audit_path)?;
         CollapsedTree::from_inclusion_proof(
             size - 1,
             head.tree_size,
