@@ -355,7 +355,8 @@ fn names_of_tbs(tbs_der: &[u8]) -> Result<LeafNames, CertError> {
         });
     };
     expect_tag(&subject, der::TAG_SEQUENCE, "subject")?;
-    let mut out = LeafNames::default();
+    let mut dns = UniqueNames::default();
+    let mut ips = UniqueNames::default();
     if let Some(field) = extensions {
         let list = single(field.content, der::TAG_SEQUENCE, "Extensions")?;
         let mut san = None;
@@ -405,10 +406,10 @@ fn names_of_tbs(tbs_der: &[u8]) -> Result<LeafNames, CertError> {
                         };
                         let name = normalize_dns_name(text);
                         if !name.is_empty() {
-                            push_unique(&mut out.dns_names, name);
+                            dns.push(name);
                         }
                     }
-                    0x87 => push_unique(&mut out.ip_addresses, ip_to_string(gn.content)?),
+                    0x87 => ips.push(ip_to_string(gn.content)?),
                     _ => {}
                 }
                 Ok(())
@@ -428,17 +429,20 @@ fn names_of_tbs(tbs_der: &[u8]) -> Result<LeafNames, CertError> {
             };
             let cn = cn.trim();
             if let Ok(ip) = cn.parse::<IpAddr>() {
-                push_unique(&mut out.ip_addresses, ip.to_string());
+                ips.push(ip.to_string());
                 return Ok(());
             }
             let cn = normalize_dns_name(cn);
             if is_host_name(&cn) {
-                push_unique(&mut out.dns_names, cn);
+                dns.push(cn);
             }
             Ok(())
         })
     })?;
-    Ok(out)
+    Ok(LeafNames {
+        dns_names: dns.list,
+        ip_addresses: ips.list,
+    })
 }
 
 /// Everything: [`leaf_info`], then the served chain checked with [`chain::check`].
@@ -475,9 +479,21 @@ struct UniqueNames {
 }
 
 impl UniqueNames {
+    /// Up to this many names a linear scan is cheaper than hashing (almost every certificate); beyond it, a set
+    /// keeps a certificate with 100,000 names linear.
+    const SCAN: usize = 16;
+
     fn push(&mut self, value: String) {
-        if !self.seen.contains(&value) {
-            self.seen.insert(value.clone());
+        if self.list.len() < Self::SCAN {
+            if !self.list.contains(&value) {
+                self.list.push(value);
+            }
+            return;
+        }
+        if self.seen.is_empty() {
+            self.seen.extend(self.list.iter().cloned());
+        }
+        if self.seen.insert(value.clone()) {
             self.list.push(value);
         }
     }
