@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::cli::RunArgs;
+use crate::args::RunArgs;
 use crate::ctlog::http::RetryPolicy;
 use crate::notify::DeliveryPolicy;
 use crate::run::LogFilter;
@@ -342,7 +342,7 @@ impl Settings {
                 .db
                 .clone()
                 .or(cfg.database())
-                .unwrap_or_else(crate::cli::default_db_path),
+                .unwrap_or_else(crate::args::default_db_path),
             watchlist: args
                 .watchlist
                 .clone()

@@ -51,6 +51,7 @@
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
 
 pub mod api;
+pub mod args;
 pub mod caa;
 pub mod certstream;
 pub mod cli;

@@ -173,7 +173,7 @@ pub fn options(args: &CheckArgs) -> anyhow::Result<ProbeOptions> {
 /// The stored certificates that answer "seen in CT": `--db`, else the config's `db` (when a config file is
 /// given or exists). None without either; a named database that does not exist is an error.
 fn ct_lookup(args: &CheckArgs) -> anyhow::Result<Option<Arc<dyn super::CtLookup>>> {
-    let db = crate::cli::DbArg {
+    let db = crate::args::DbArg {
         db: args.db.clone(),
     };
     let configured = args.db.is_some()

@@ -16,7 +16,7 @@ use super::classify::{Level, Status};
 use super::daily_changes::{Change, FindingNote, changes, notes};
 use super::panel::PanelStatus;
 use super::report::short_name;
-use crate::cli::DbArg;
+use crate::args::DbArg;
 use crate::event::rfc3339;
 use crate::store::{FindingRow, ProbeResultRow, ProbeStatusRow, Store, TargetSource, unix_now};
 

@@ -2,12 +2,13 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::outbox::insert_event;
 use super::{Store, StoreError, reverse_name};
 use crate::ct::cert::CertInfo;
 use crate::ct::leaf::EntryType;
 use crate::ct::merkle::CollapsedTree;
 use crate::ctlog::TreeHead;
-use crate::event::{self, Event, LogRef};
+use crate::event::{self, LogRef};
 use crate::watchlist::Match;
 
 /// Entries `[start, tree.size())` of one log, verified against `head`.
@@ -214,31 +215,4 @@ fn store_entry(
         outcome.new_events += 1;
     }
     Ok(())
-}
-
-/// Queue an event for every sink whose route accepts it.
-pub(super) fn insert_event(
-    tx: &Transaction<'_>,
-    ev: &Event,
-    routes: &[super::SinkRoute],
-    now: i64,
-) -> Result<i64, StoreError> {
-    tx.execute(
-        "INSERT INTO events (kind, created_at, group_key, tags, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            ev.kind,
-            now,
-            ev.group_key,
-            serde_json::to_string(&ev.tags).unwrap_or_else(|_| "[]".into()),
-            ev.payload.to_string()
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    for route in routes.iter().filter(|r| r.accepts(&ev.kind, &ev.tags)) {
-        tx.execute(
-            "INSERT INTO deliveries (event_id, sink, status, next_attempt_at) VALUES (?1, ?2, 'pending', ?3)",
-            params![id, route.name, now],
-        )?;
-    }
-    Ok(id)
 }

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::probe::json_err;
-use super::{Store, StoreError, batch::insert_event};
+use super::{Store, StoreError, outbox::insert_event};
 use crate::event::Event;
 
 /// A certificate waiting for its CAA check.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::ProbeResultRow;
 use super::probe::json_err;
 use super::probe_results::{RESULT_COLUMNS, RawResult};
-use super::{Store, StoreError, batch::insert_event, reverse_name};
+use super::{Store, StoreError, outbox::insert_event, reverse_name};
 use crate::event::Event;
 use crate::probe::renewal::{CtCertificate, Finding, FindingKind};
 

@@ -1,9 +1,9 @@
 //! The outbox: queued events and their per-sink delivery state.
 
-use rusqlite::params;
+use rusqlite::{Transaction, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, batch::insert_event, unix_now};
+use super::{Store, StoreError, unix_now};
 use crate::event::Event;
 use crate::notify::group::PendingRow;
 
@@ -358,4 +358,31 @@ impl Store {
         tx.commit()?;
         Ok(Ok(due.len()))
     }
+}
+
+/// Queue an event for every sink whose route accepts it.
+pub(super) fn insert_event(
+    tx: &Transaction<'_>,
+    ev: &Event,
+    routes: &[super::SinkRoute],
+    now: i64,
+) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO events (kind, created_at, group_key, tags, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            ev.kind,
+            now,
+            ev.group_key,
+            serde_json::to_string(&ev.tags).unwrap_or_else(|_| "[]".into()),
+            ev.payload.to_string()
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    for route in routes.iter().filter(|r| r.accepts(&ev.kind, &ev.tags)) {
+        tx.execute(
+            "INSERT INTO deliveries (event_id, sink, status, next_attempt_at) VALUES (?1, ?2, 'pending', ?3)",
+            params![id, route.name, now],
+        )?;
+    }
+    Ok(id)
 }

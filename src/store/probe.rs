@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, batch::insert_event};
+use super::{Store, StoreError, outbox::insert_event};
 use crate::event::Event;
 use crate::probe::target::{DEFAULT_PORT, Target};
 use crate::probe::{CtLookup, HostReport, ProbeSnapshot};

@@ -12,7 +12,8 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
 use super::PgStore;
-use crate::event::{self, Event};
+use super::outbox::insert_event;
+use crate::event;
 use crate::store::{
     Batch, BatchOutcome, SinkRoute, StoreError, StoredEntry, probe::matched_probe_names,
     reverse_name,
@@ -394,35 +395,4 @@ async fn store_malformed(tx: &Transaction<'_>, batch: &Batch) -> Result<(), Stor
     )
     .await?;
     Ok(())
-}
-
-/// Queue an event for every sink whose route accepts it (inside the caller's transaction).
-pub(super) async fn insert_event(
-    c: &impl GenericClient,
-    ev: &Event,
-    routes: &[SinkRoute],
-    now: i64,
-) -> Result<i64, StoreError> {
-    let id: i64 = c
-        .query_one(
-            "INSERT INTO events (kind, created_at, group_key, tags, payload) VALUES ($1, $2, $3, $4, $5)
-             RETURNING id",
-            &[
-                &ev.kind,
-                &now,
-                &ev.group_key,
-                &serde_json::to_string(&ev.tags).unwrap_or_else(|_| "[]".into()),
-                &ev.payload.to_string(),
-            ],
-        )
-        .await?
-        .get(0);
-    for route in routes.iter().filter(|r| r.accepts(&ev.kind, &ev.tags)) {
-        c.execute(
-            "INSERT INTO deliveries (event_id, sink, status, next_attempt_at) VALUES ($1, $2, 'pending', $3)",
-            &[&id, &route.name, &now],
-        )
-        .await?;
-    }
-    Ok(id)
 }

@@ -1,7 +1,7 @@
 //! CAA checks on PostgreSQL (see `store/caa.rs`).
 
 use super::PgStore;
-use super::batch::insert_event;
+use super::outbox::insert_event;
 use crate::store::probe::json_err;
 use crate::store::{CaaCandidate, CaaRecordRow, SinkRoute, StoreError};
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use deadpool_postgres::GenericClient;
 
 use super::PgStore;
-use super::batch::insert_event;
+use super::outbox::insert_event;
 use super::probe_results::raw_result;
 use crate::probe::renewal::{CtCertificate, FindingKind};
 use crate::store::probe::json_err;

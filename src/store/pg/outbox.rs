@@ -1,9 +1,9 @@
 //! The outbox on PostgreSQL (see `store/outbox.rs`).
 
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::PgStore;
-use super::batch::insert_event;
 use crate::event::Event;
 use crate::notify::group::PendingRow;
 use crate::store::{Delivery, OutboxItem, OutboxSummary, SinkRoute, StoreError, unix_now};
@@ -307,3 +307,34 @@ impl PgStore {
 /// How long a claimed delivery or probe target stays with the instance that claimed it, seconds: longer than
 /// any delivery or probe takes; after it, another instance takes over (the claimer died).
 pub const CLAIM_SECS: i64 = 300;
+
+/// Queue an event for every sink whose route accepts it (inside the caller's transaction).
+pub(super) async fn insert_event(
+    c: &impl GenericClient,
+    ev: &Event,
+    routes: &[SinkRoute],
+    now: i64,
+) -> Result<i64, StoreError> {
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO events (kind, created_at, group_key, tags, payload) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
+            &[
+                &ev.kind,
+                &now,
+                &ev.group_key,
+                &serde_json::to_string(&ev.tags).unwrap_or_else(|_| "[]".into()),
+                &ev.payload.to_string(),
+            ],
+        )
+        .await?
+        .get(0);
+    for route in routes.iter().filter(|r| r.accepts(&ev.kind, &ev.tags)) {
+        c.execute(
+            "INSERT INTO deliveries (event_id, sink, status, next_attempt_at) VALUES ($1, $2, 'pending', $3)",
+            &[&id, &route.name, &now],
+        )
+        .await?;
+    }
+    Ok(id)
+}

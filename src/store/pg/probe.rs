@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::PgStore;
-use super::batch::insert_event;
+use super::outbox::insert_event;
 use crate::probe::target::Target;
 use crate::store::probe::{RawTarget, TARGET_COLUMNS, json_err};
 use crate::store::{ProbeRecord, ProbeTarget, SinkRoute, StoreError, TargetSource};
