@@ -24,6 +24,9 @@ pub trait IssuerCache: Send + Sync {
     fn put_issuer(&self, sha256: &[u8; 32], der: &[u8]);
 }
 
+/// The most chain certificates resolved per entry (issuer first); fingerprints beyond are ignored.
+pub const MAX_CHAIN: usize = 4;
+
 /// How long an issuer the log does not serve (404, wrong bytes) is not asked for again.
 const RETRY_UNAVAILABLE_AFTER: Duration = Duration::from_secs(600);
 
@@ -68,8 +71,11 @@ impl Issuers {
         &self,
         fingerprints: &[[u8; 32]],
     ) -> Result<(Vec<Vec<u8>>, Option<[u8; 32]>), LogError> {
-        let mut chain = Vec::with_capacity(fingerprints.len());
-        for fp in fingerprints {
+        let mut chain = Vec::with_capacity(fingerprints.len().min(MAX_CHAIN));
+        // A log controls how many fingerprints an entry lists (up to 2,048 fit a TileLeaf): resolving them all would
+        // fetch that many issuers and copy each into every entry of the tile. What the chain check can use is the
+        // issuer and, behind a precertificate signing certificate, the CA; a few more are shown in the live feed.
+        for fp in fingerprints.iter().take(MAX_CHAIN) {
             match self.get(fp).await? {
                 Lookup::Found(der) => chain.push(der.as_ref().clone()),
                 Lookup::Unavailable(_) => return Ok((chain, Some(*fp))),
@@ -129,5 +135,48 @@ impl Issuers {
             "issuer certificate not available ({problem}); entries naming it keep the part of their chain before it"
         );
         Ok(self.remember(fp, Lookup::Unavailable(Instant::now())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cache that holds one certificate and counts lookups.
+    struct OneCert {
+        fp: [u8; 32],
+        der: Vec<u8>,
+        lookups: std::sync::atomic::AtomicUsize,
+    }
+
+    impl IssuerCache for OneCert {
+        fn get_issuer(&self, sha256: &[u8; 32]) -> Option<Vec<u8>> {
+            self.lookups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (*sha256 == self.fp).then(|| self.der.clone())
+        }
+        fn put_issuer(&self, _: &[u8; 32], _: &[u8]) {}
+    }
+
+    #[tokio::test]
+    async fn a_hostile_chain_list_is_cut_at_max_chain() {
+        let cache = Arc::new(OneCert {
+            fp: [7; 32],
+            der: vec![0x30, 0x00],
+            lookups: Default::default(),
+        });
+        let fetcher = Fetcher::new(reqwest::Client::new(), Default::default());
+        // Never fetched: every fingerprint is the cached one.
+        let issuers = Issuers::new("http://127.0.0.1:9/", fetcher, cache.clone());
+        let (chain, missing) = issuers.chain(&[[7; 32]; 2048]).await.unwrap();
+        assert_eq!(chain.len(), MAX_CHAIN);
+        assert_eq!(missing, None);
+        let (chain, _) = issuers.chain(&[[7; 32]; 2]).await.unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(
+            cache.lookups.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "remembered after the first lookup"
+        );
     }
 }
