@@ -152,9 +152,13 @@ pub fn log_json(data: &[u8]) {
             }
         }
         1 => {
-            if let Ok(entries) = rfc6962::decode_get_entries(body, 0, 256) {
-                for entry in entries.iter().filter_map(|e| e.entry.as_ref().ok()).take(4) {
-                    facts(entry);
+            if let Ok(mut entries) = rfc6962::decode_get_entries(body, 0, 256) {
+                for raw in entries.iter_mut().take(4) {
+                    if let Ok(entry) = raw.entry.as_mut() {
+                        // What the tailer does for an entry that matters: read the served extra_data.
+                        ctwatch::ctlog::RawEntry::complete(entry, &raw.extra_data);
+                        facts(entry);
+                    }
                 }
             }
         }

@@ -313,6 +313,32 @@ fn read_chain(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<Vec<u8>>, Le
 /// tree) leaves `pre_certificate` and `chain` empty and is described in `chain_error`, so that a hostile log cannot
 /// hide an entry by garbling what it serves next to it.
 pub fn decode_rfc6962(leaf_input: &[u8], extra_data: &[u8]) -> Result<LogEntry, LeafError> {
+    let mut entry = decode_rfc6962_leaf(leaf_input)?;
+    attach_extra_data(&mut entry, extra_data);
+    Ok(entry)
+}
+
+/// Fill an entry's unverified fields (`pre_certificate`, `chain`, or `chain_error` when they cannot be read) from
+/// its RFC 6962 `extra_data`. Separate from [`decode_rfc6962_leaf`] so that a monitor decodes it only for the
+/// entries that matter (it is the larger half of a get-entries item).
+pub fn attach_extra_data(entry: &mut LogEntry, extra_data: &[u8]) {
+    match decode_extra_data(entry.entry_type, extra_data) {
+        Ok((pre, chain)) => {
+            entry.pre_certificate = pre;
+            entry.chain = chain;
+            entry.chain_error = None;
+        }
+        Err(e) => {
+            entry.pre_certificate = None;
+            entry.chain = Vec::new();
+            entry.chain_error = Some(e.to_string());
+        }
+    }
+}
+
+/// Decode the RFC 6962 `leaf_input` alone (what the tree proves): `pre_certificate` and `chain` stay empty until
+/// [`attach_extra_data`].
+pub fn decode_rfc6962_leaf(leaf_input: &[u8]) -> Result<LogEntry, LeafError> {
     let mut leaf = Reader::new(leaf_input);
     let version = leaf.uint(1, "leaf_input")? as u8;
     if version != 0 {
@@ -324,18 +350,14 @@ pub fn decode_rfc6962(leaf_input: &[u8], extra_data: &[u8]) -> Result<LogEntry, 
     }
     let te = read_timestamped_entry(&mut leaf, "leaf_input")?;
     leaf.finish("leaf_input")?;
-    let (pre_certificate, chain, chain_error) = match decode_extra_data(te.entry_type, extra_data) {
-        Ok((pre, chain)) => (pre, chain, None),
-        Err(e) => (None, Vec::new(), Some(e.to_string())),
-    };
     Ok(LogEntry {
         timestamp_ms: te.timestamp_ms,
         entry_type: te.entry_type,
         signed_entry: te.signed_der.to_vec(),
         issuer_key_hash: te.issuer_key_hash,
-        pre_certificate,
-        chain,
-        chain_error,
+        pre_certificate: None,
+        chain: Vec::new(),
+        chain_error: None,
     })
 }
 

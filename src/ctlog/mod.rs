@@ -30,10 +30,40 @@ pub struct TreeHead {
 pub struct RawEntry {
     /// The Merkle tree leaf bytes (RFC 6962 MerkleTreeLeaf); its hash is what the tree commits to.
     pub leaf_input: Vec<u8>,
-    /// RFC 6962 `extra_data` (empty for tiled logs, whose chain is resolved by the client).
-    pub extra_data: Vec<u8>,
-    /// The decoded entry, or why it could not be decoded (the entry is then stored as malformed).
+    /// RFC 6962 `extra_data` as served, still base64 (empty for tiled logs, whose chain is resolved by the
+    /// client): decoded by [`RawEntry::complete`] only for the entries that matter.
+    pub extra_data: String,
+    /// The decoded entry, or why it could not be decoded (the entry is then stored as malformed). For an RFC 6962
+    /// entry, only the leaf until [`RawEntry::complete`].
     pub entry: Result<LogEntry, String>,
+}
+
+impl RawEntry {
+    /// Decode the served `extra_data` into `entry`'s unverified fields (`pre_certificate`, `chain`, or
+    /// `chain_error`: a log cannot hide an entry by garbling it). A no-op for tiled entries.
+    pub fn complete(entry: &mut LogEntry, extra_data: &str) {
+        if extra_data.is_empty() {
+            return;
+        }
+        use base64::Engine;
+        match base64::engine::general_purpose::STANDARD.decode(extra_data) {
+            Ok(bytes) => crate::ct::leaf::attach_extra_data(entry, &bytes),
+            Err(e) => {
+                entry.pre_certificate = None;
+                entry.chain = Vec::new();
+                entry.chain_error = Some(format!("extra_data is not base64: {e}"));
+            }
+        }
+    }
+
+    /// The served `extra_data` as bytes, for the record of a malformed entry (the text itself when it is not
+    /// base64).
+    pub fn extra_data_bytes(&self) -> Vec<u8> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.extra_data)
+            .unwrap_or_else(|_| self.extra_data.as_bytes().to_vec())
+    }
 }
 
 /// Errors talking to a log. `is_transient` says whether retrying later can help.

@@ -75,9 +75,10 @@ impl Rfc6962Log {
 }
 
 /// Decode a `get-entries` body asked for from `start`: at most `wanted` items (a log may answer fewer; extra ones
-/// are ignored), each base64-decoded and its leaf decoded. A leaf that does not decode is kept with the reason in
-/// [`RawEntry::entry`], so the tailer can record it; only a body that is not the expected JSON or base64 is an
-/// error (the message names the entry index and field).
+/// are ignored), each leaf base64-decoded and decoded; `extra_data` stays as served until [`RawEntry::complete`]
+/// (only entries that matter need it). A leaf that does not decode is kept with the reason in [`RawEntry::entry`],
+/// so the tailer can record it; only a body that is not the expected JSON, or a `leaf_input` that is not base64, is
+/// an error (the message names the entry index and field).
 pub fn decode_get_entries(body: &[u8], start: u64, wanted: u64) -> Result<Vec<RawEntry>, String> {
     let resp: GetEntries = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
@@ -89,11 +90,10 @@ pub fn decode_get_entries(body: &[u8], start: u64, wanted: u64) -> Result<Vec<Ra
                 .map_err(|e| format!("entry {index}: {field}: {e}"))
         };
         let leaf_input = decode("leaf_input", &item.leaf_input)?;
-        let extra_data = decode("extra_data", &item.extra_data)?;
-        let entry = leaf::decode_rfc6962(&leaf_input, &extra_data).map_err(|e| e.to_string());
+        let entry = leaf::decode_rfc6962_leaf(&leaf_input).map_err(|e| e.to_string());
         out.push(RawEntry {
             leaf_input,
-            extra_data,
+            extra_data: item.extra_data,
             entry,
         });
     }
@@ -244,5 +244,54 @@ impl CtLog for Rfc6962Log {
                 head.tree_size
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctlog::RawEntry;
+
+    /// The real navigli entries 0..=255 as served.
+    fn body() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rfc6962/navigli2025h2-converted-from-tiles/get-entries_start-0_end-255.json"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn extra_data_is_read_only_on_demand_and_garbage_there_hides_nothing() {
+        let mut entries = decode_get_entries(&body(), 0, 256).unwrap();
+        assert_eq!(entries.len(), 256);
+        let raw = &mut entries[7];
+        let entry = raw.entry.as_mut().unwrap();
+        // The leaf alone: nothing from extra_data yet.
+        assert!(entry.pre_certificate.is_none() && entry.chain.is_empty());
+        RawEntry::complete(entry, &raw.extra_data);
+        assert!(entry.pre_certificate.is_some() && !entry.chain.is_empty());
+        assert_eq!(entry.chain_error, None);
+        // A log serving garbage next to a leaf: the entry still decodes (from its leaf), the reason is recorded.
+        let text = String::from_utf8(body()).unwrap();
+        let first_extra = {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v["entries"][0]["extra_data"].as_str().unwrap().to_string()
+        };
+        let garbled = text.replacen(&first_extra, "!!not base64!!", 1);
+        let mut entries = decode_get_entries(garbled.as_bytes(), 0, 256).unwrap();
+        let raw = &mut entries[0];
+        assert_eq!(raw.extra_data_bytes(), b"!!not base64!!");
+        let entry = raw.entry.as_mut().unwrap();
+        RawEntry::complete(entry, &raw.extra_data);
+        assert!(
+            entry
+                .chain_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("extra_data is not base64")),
+            "{:?}",
+            entry.chain_error
+        );
+        assert!(crate::ct::cert::leaf_info(entry).is_ok());
     }
 }

@@ -365,7 +365,7 @@ impl CtLog for StaticCtLog {
                 }
                 out.push(RawEntry {
                     leaf_input: l.merkle_leaf_input,
-                    extra_data: Vec::new(),
+                    extra_data: String::new(),
                     entry: Ok(entry),
                 });
             }

@@ -381,17 +381,17 @@ fn process(
         leaf_hashes: Vec::with_capacity(raw.len()),
         ..Default::default()
     };
-    for (i, r) in raw.into_iter().enumerate() {
+    for (i, mut r) in raw.into_iter().enumerate() {
         let index = start + i as u64;
         out.leaf_hashes.push(merkle::leaf_hash(&r.leaf_input));
-        let entry = match r.entry {
+        let mut entry = match std::mem::replace(&mut r.entry, Err(String::new())) {
             Ok(e) => e,
             Err(reason) => {
                 out.malformed.push(malformed(
                     index,
                     format!("leaf: {reason}"),
-                    r.leaf_input,
-                    r.extra_data,
+                    std::mem::take(&mut r.leaf_input),
+                    r.extra_data_bytes(),
                 ));
                 continue;
             }
@@ -404,8 +404,8 @@ fn process(
                 out.malformed.push(malformed(
                     index,
                     format!("certificate: {e}"),
-                    r.leaf_input,
-                    r.extra_data,
+                    std::mem::take(&mut r.leaf_input),
+                    r.extra_data_bytes(),
                 ));
                 continue;
             }
@@ -422,14 +422,16 @@ fn process(
                 out.malformed.push(malformed(
                     index,
                     format!("certificate: {e}"),
-                    r.leaf_input,
-                    r.extra_data,
+                    std::mem::take(&mut r.leaf_input),
+                    r.extra_data_bytes(),
                 ));
                 continue;
             }
         };
-        // Only then is what the log served next to the leaf checked (signature verification is the expensive
-        // part), and the issuer policies decided with the issuer name and what the chain proved.
+        // Only then is what the log served next to the leaf read (RFC 6962 `extra_data`, the larger half of an
+        // item) and checked (signature verification is the expensive part), and the issuer policies decided with
+        // the issuer name and what the chain proved.
+        RawEntry::complete(&mut entry, &r.extra_data);
         if keep {
             info.apply_chain(chain::check(&entry));
             if let Some(reason) = info.chain.error() {
