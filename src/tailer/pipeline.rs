@@ -387,12 +387,8 @@ fn process(
         let mut entry = match std::mem::replace(&mut r.entry, Err(String::new())) {
             Ok(e) => e,
             Err(reason) => {
-                out.malformed.push(malformed(
-                    index,
-                    format!("leaf: {reason}"),
-                    std::mem::take(&mut r.leaf_input),
-                    r.extra_data_bytes(),
-                ));
+                out.malformed
+                    .push(malformed(index, format!("leaf: {reason}"), &mut r));
                 continue;
             }
         };
@@ -401,12 +397,8 @@ fn process(
         let names = match cert::leaf_names(&entry) {
             Ok(names) => names,
             Err(e) => {
-                out.malformed.push(malformed(
-                    index,
-                    format!("certificate: {e}"),
-                    std::mem::take(&mut r.leaf_input),
-                    r.extra_data_bytes(),
-                ));
+                out.malformed
+                    .push(malformed(index, format!("certificate: {e}"), &mut r));
                 continue;
             }
         };
@@ -419,12 +411,8 @@ fn process(
         let mut info: CertInfo = match cert::leaf_info(&entry) {
             Ok(info) => info,
             Err(e) => {
-                out.malformed.push(malformed(
-                    index,
-                    format!("certificate: {e}"),
-                    std::mem::take(&mut r.leaf_input),
-                    r.extra_data_bytes(),
-                ));
+                out.malformed
+                    .push(malformed(index, format!("certificate: {e}"), &mut r));
                 continue;
             }
         };
@@ -498,17 +486,13 @@ fn render(
     }
 }
 
-fn malformed(
-    index: u64,
-    reason: String,
-    leaf_input: Vec<u8>,
-    extra_data: Vec<u8>,
-) -> MalformedEntry {
+/// The record of an entry that could not be read: its leaf and what the log served next to it, as bytes.
+fn malformed(index: u64, reason: String, r: &mut RawEntry) -> MalformedEntry {
     MalformedEntry {
         index,
         reason,
-        leaf_input,
-        extra_data,
+        leaf_input: std::mem::take(&mut r.leaf_input),
+        extra_data: r.extra_data_bytes(),
     }
 }
 
