@@ -11,8 +11,11 @@
 #   CERTSPOTTER=0 scripts/bench-cpu.sh      ctwatch only
 #   CALLGRIND=20000 scripts/bench-cpu.sh    also count instructions per entry (valgrind; stable on a noisy machine)
 #   CTWATCH_BIN=/tmp/ctwatch-old LABEL=old scripts/bench-cpu.sh   measure another build (before/after comparisons)
+#   STORE_ALL=1 scripts/bench-cpu.sh        ctwatch with --store-all: every entry stored in SQLite (WAL); read the
+#                                           entries_per_s column (unique certificates committed per wall second)
 #
-# Columns: user+sys CPU seconds of the monitor process, CPU µs per entry, wall seconds, peak RSS.
+# Columns: user+sys CPU seconds of the monitor process, CPU µs per entry, wall seconds, entries per wall second,
+# peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-131072}
@@ -24,6 +27,8 @@ fi
 cargo build --release --quiet --bin ctwatch --example fake_log
 bin=${CTWATCH_BIN:-target/release/ctwatch}
 label=${LABEL:-ctwatch}
+store_all=()
+if [ "${STORE_ALL:-0}" = 1 ]; then store_all=(--store-all); label="$label --store-all"; fi
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 printf 'example-bank.com\nbank-example.org\n~paypal\n' > "$work/watch.txt"
 printf '.example-bank.com\n.bank-example.org\npaypal\n' > "$work/cs-watchlist"
@@ -39,13 +44,13 @@ serve() { # serve KIND ENTRIES DIR: start a static fake log, wait for its URL
 row() { # row NAME TIMEFILE MATCHES
   read -r wall user sys rss_kb < "$2"
   awk -v k="$1" -v n="$n" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss_kb" -v m="$3" 'BEGIN {
-    printf "%-22s %9d %10.2f %12.2f %9.2f %10.1f %8s\n", k, n, u + s, (u + s) * 1e6 / n, w, r / 1024, m }'
+    printf "%-30s %9d %10.2f %12.2f %9.2f %13.0f %10.1f %8s\n", k, n, u + s, (u + s) * 1e6 / n, w, n / w, r / 1024, m }'
 }
-printf '%-22s %9s %10s %12s %9s %10s %8s\n' monitor entries cpu_s cpu_us_entry wall_s rss_mb matches
+printf '%-30s %9s %10s %12s %9s %13s %10s %8s\n' monitor entries cpu_s cpu_us_entry wall_s entries_per_s rss_mb matches
 for kind in rfc6962 tiled; do
   serve "$kind" "$n" "$work/$kind"
   /usr/bin/time -f '%e %U %S %M' -o "$work/$kind.time" \
-    "$bin" run --once --start-at beginning --json --log-list "$work/$kind/log_list.json" \
+    "$bin" run --once --start-at beginning --json "${store_all[@]}" --log-list "$work/$kind/log_list.json" \
       --watchlist "$work/watch.txt" --db "$work/$kind.db" > "$work/$kind.out" 2> "$work/$kind.err" \
     || { echo "ctwatch failed ($kind):"; tail -5 "$work/$kind.err"; exit 1; }
   row "$label $kind" "$work/$kind.time" "$(wc -l < "$work/$kind.out")"
@@ -72,13 +77,13 @@ for kind in rfc6962 tiled; do
       rm -rf "$work/cg.db"*
       serve "$kind" "$size" "$work/cg-$kind-$size"
       valgrind --tool=callgrind --callgrind-out-file="$work/cg.$kind.$size.out" \
-        "$bin" run --once --start-at beginning --json \
+        "$bin" run --once --start-at beginning --json "${store_all[@]}" \
           --log-list "$work/cg-$kind-$size/log_list.json" --watchlist "$work/watch.txt" --db "$work/cg.db" \
           > /dev/null 2> "$work/cg.err" || { echo "callgrind run failed:"; tail -5 "$work/cg.err"; exit 1; }
       irs+=("$(callgrind_annotate "$work/cg.$kind.$size.out" 2>/dev/null \
         | awk '/PROGRAM TOTALS/ && !done {gsub(",", "", $1); print $1; done = 1}')")
     done
-    printf '%-22s %9d instructions per entry: %s (callgrind: (Ir(%d) - Ir(%d)) / %d; start-up %s)\n' \
+    printf '%-30s %9d instructions per entry: %s (callgrind: (Ir(%d) - Ir(%d)) / %d; start-up %s)\n' \
       "$label $kind" "$m" "$(( (irs[1] - irs[0]) / m ))" $(( 2 * m )) "$m" "$m" "$(( 2 * irs[0] - irs[1] ))"
     [ -z "${KEEP_PROFILE:-}" ] || cp "$work/cg.$kind.$(( 2 * m )).out" "$KEEP_PROFILE.$kind"
   fi

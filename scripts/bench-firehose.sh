@@ -13,6 +13,7 @@
 #   CERTSPOTTER=0 ...                                       ctwatch only
 #   CTWATCH_ARGS="--poll-interval-secs 5" ...               extra flags for `ctwatch run`
 #   KEEP=1 ...                                              keep the work directory (printed)
+#   CTWATCH_BIN=/tmp/ctwatch-old ...                        measure another build (before/after comparisons)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-300}
@@ -42,7 +43,7 @@ for _ in $(seq 600); do [ -e "$work/sim/ready" ] && break; sleep 0.1; done
 printf 'mexi.my\nnip.io\n' > "$work/watch.txt"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # shellcheck disable=SC2086
-/usr/bin/time -f '%e %U %S %M' -o "$work/ctwatch.time" target/release/ctwatch run --start-at beginning --json \
+/usr/bin/time -f '%e %U %S %M' -o "$work/ctwatch.time" "${CTWATCH_BIN:-target/release/ctwatch}" run --start-at beginning --json \
   --log-list "$work/sim/log_list.json" --watchlist "$work/watch.txt" --db "$work/db" --listen "127.0.0.1:$port" \
   ${CTWATCH_ARGS:-} \
   > "$work/ctwatch.out" 2> "$work/ctwatch.err" &

@@ -50,6 +50,7 @@
 //! - Test and benchmark support lives outside this crate: `crates/fakelog` (`ctwatch-fakelog`, a dev-dependency)
 //!   serves fake, misbehaving RFC 6962 and tiled logs on 127.0.0.1; the `ctwatch` binary never contains it.
 
+pub mod alloc;
 pub mod api;
 pub mod args;
 pub mod caa;

@@ -6,13 +6,13 @@ use clap::Parser;
 use ctwatch::cli::{self, Cli, Command, NotifyCommand, WatchlistCommand};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of the system allocator: the decode path allocates and frees small buffers per entry from
-/// several threads, where glibc's per-thread arenas kept hundreds of MB of freed memory after a catch-up
-/// (scripts/bench-firehose.sh) and malloc/free took ~17 % of the CPU.
+/// mimalloc for small blocks, malloc's own mmap for large ones: see [`ctwatch::alloc`].
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: ctwatch::alloc::SplitAlloc = ctwatch::alloc::SplitAlloc;
 
 fn main() -> ExitCode {
+    ctwatch::alloc::configure_libc_malloc();
+    keep_resident_memory_small();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -68,6 +68,17 @@ fn init_logging(verbose: u8) {
         .with_ansi(ctwatch::terminal::colours_on_stderr())
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Transparent huge pages off for this process, first thing: mimalloc advises huge pages for its arena, and with
+/// THP every 2 MiB region touched once stays resident in full (following 100 logs, 346 MB of a 488 MB RSS were huge
+/// pages while the heap itself peaked near 150 MB: scripts/bench-firehose.sh).
+fn keep_resident_memory_small() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments and only changes this process's huge-page flag.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 /// Commands that print listings (`search x | head`) end quietly when the reader goes away, like other CLI

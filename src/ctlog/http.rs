@@ -9,8 +9,8 @@ use std::time::Duration;
 use rand::RngExt;
 use tokio::time::Instant;
 
-use super::LogError;
 use super::counters::FetchCounters;
+use super::{Admission, LogError};
 
 /// How hard to retry one request.
 #[derive(Clone, Debug)]
@@ -100,6 +100,16 @@ impl Fetcher {
 
     /// GET `url`, retrying transient failures; returns the body of a 200 response.
     pub async fn get(&self, url: &str) -> Result<Vec<u8>, LogError> {
+        self.get_admitted(url, None).await
+    }
+
+    /// [`Fetcher::get`] for entries: once the log answers 200, wait for `admission` (room in the global in-flight
+    /// budget) before reading the body. A request that waits on a slow log holds no budget.
+    pub async fn get_admitted(
+        &self,
+        url: &str,
+        admission: Option<&Admission>,
+    ) -> Result<Vec<u8>, LogError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -111,7 +121,7 @@ impl Fetcher {
                 self.counters.retries.fetch_add(1, Relaxed);
             }
             self.counters.requests.fetch_add(1, Relaxed);
-            let err = match self.get_once(url).await {
+            let err = match self.get_once(url, admission).await {
                 Ok(body) => {
                     self.counters.bytes.fetch_add(body.len() as u64, Relaxed);
                     if let Some(b) = &self.bandwidth {
@@ -161,7 +171,11 @@ impl Fetcher {
     }
 
     /// One attempt. On failure also returns the Retry-After the server asked for (429 / 503).
-    async fn get_once(&self, url: &str) -> Result<Vec<u8>, (LogError, Option<Duration>)> {
+    async fn get_once(
+        &self,
+        url: &str,
+        admission: Option<&Admission>,
+    ) -> Result<Vec<u8>, (LogError, Option<Duration>)> {
         let transport = |e: reqwest::Error| LogError::Transport {
             url: url.to_string(),
             message: error_chain(&e),
@@ -181,7 +195,7 @@ impl Fetcher {
                 .and_then(parse_retry_after);
             let retry_after =
                 retry_after.or((status.as_u16() == 429).then_some(self.policy.base_delay));
-            let body = read_limited(&mut resp, 4096).await.unwrap_or_default();
+            let body = read_limited(&mut resp, 4096, 0).await.unwrap_or_default();
             let body = String::from_utf8_lossy(&body).trim().to_string();
             return Err((
                 LogError::Status {
@@ -202,7 +216,13 @@ impl Fetcher {
                 None,
             ));
         }
-        match read_limited(&mut resp, limit + 1).await {
+        if let Some(a) = admission {
+            a.admit().await;
+        }
+        // Sized from Content-Length when the log sends it: growing a Vec by doubling would hold up to twice the
+        // body while it is read.
+        let capacity = resp.content_length().unwrap_or(0).min(limit as u64) as usize;
+        match read_limited(&mut resp, limit + 1, capacity).await {
             Ok(body) if body.len() > limit => Err((
                 LogError::TooLarge {
                     url: url.to_string(),
@@ -300,8 +320,9 @@ pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
 async fn read_limited(
     resp: &mut reqwest::Response,
     limit: usize,
+    capacity: usize,
 ) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
+    let mut body = Vec::with_capacity(capacity);
     while let Some(chunk) = resp.chunk().await? {
         body.extend_from_slice(&chunk);
         if body.len() >= limit {
@@ -350,7 +371,7 @@ pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
         // Few idle connections per log, closed after a while: every HTTP/1.1 connection keeps its read buffer
         // (up to ~400 KB once it carried a large get-entries answer), and with 100+ logs idle sockets were most of
         // the memory (scripts/bench-firehose.sh). A log polled every few seconds keeps its connections warm.
-        .pool_max_idle_per_host(4)
+        .pool_max_idle_per_host(1)
         .pool_idle_timeout(Duration::from_secs(30))
         .gzip(true)
         .build()

@@ -7,6 +7,7 @@
 //! CtLog::tree_at(n)           the collapsed tree at n, proven against a signed head (start mid-log)
 //! ```
 
+pub mod budget;
 pub mod counters;
 pub mod http;
 pub mod issuers;
@@ -14,6 +15,8 @@ pub mod rfc6962;
 pub mod static_ct;
 
 use std::future::Future;
+
+pub use budget::{Admission, InflightBudget};
 
 use crate::ct::leaf::LogEntry;
 use crate::ct::merkle::{CollapsedTree, Hash};
@@ -140,12 +143,14 @@ pub trait CtLog: Send + Sync + 'static {
     /// The newest tree head, with its signature verified against the log's key.
     fn latest_head(&self) -> impl Future<Output = Result<TreeHead, LogError>> + Send;
 
-    /// Exactly the entries `[start, end)`, in order. `head` is a verified head with `tree_size >= end`.
+    /// Exactly the entries `[start, end)`, in order. `head` is a verified head with `tree_size >= end`. The range
+    /// claims its share of the in-flight budget through `admission` once the log starts answering.
     fn fetch_range(
         &self,
         start: u64,
         end: u64,
         head: &TreeHead,
+        admission: &Admission,
     ) -> impl Future<Output = Result<Vec<RawEntry>, LogError>> + Send;
 
     /// A consistency proof between tree sizes `first < second` (RFC 6962 section 2.1.2).

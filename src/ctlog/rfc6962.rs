@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::http::Fetcher;
-use super::{CtLog, LogError, RawEntry, TreeHead};
+use super::{Admission, CtLog, LogError, RawEntry, TreeHead};
 use crate::ct::leaf;
 use crate::ct::merkle::{self, CollapsedTree, Hash};
 use crate::ct::sig::LogKey;
@@ -63,13 +63,18 @@ impl Rfc6962Log {
     }
 
     /// One `get-entries` call: at most `end - start` entries starting at `start` (maybe fewer).
-    async fn get_entries(&self, start: u64, end: u64) -> Result<Vec<RawEntry>, LogError> {
+    async fn get_entries(
+        &self,
+        start: u64,
+        end: u64,
+        admission: Option<&Admission>,
+    ) -> Result<Vec<RawEntry>, LogError> {
         let url = format!(
             "{}ct/v1/get-entries?start={start}&end={}",
             self.url,
             end - 1
         );
-        let body = self.fetcher.get(&url).await?;
+        let body = self.fetcher.get_admitted(&url, admission).await?;
         decode_get_entries(&body, start, end - start).map_err(|e| self.bad("get-entries", e))
     }
 }
@@ -168,11 +173,12 @@ impl CtLog for Rfc6962Log {
         start: u64,
         end: u64,
         _head: &TreeHead,
+        admission: &Admission,
     ) -> Result<Vec<RawEntry>, LogError> {
         let mut out = Vec::with_capacity((end - start) as usize);
         let mut next = start;
         while next < end {
-            let got = self.get_entries(next, end).await?;
+            let got = self.get_entries(next, end, Some(admission)).await?;
             if got.is_empty() {
                 return Err(self.bad(
                     "get-entries",
@@ -203,7 +209,7 @@ impl CtLog for Rfc6962Log {
         if size == 0 {
             return Ok(CollapsedTree::new());
         }
-        let last = self.get_entries(size - 1, size).await?;
+        let last = self.get_entries(size - 1, size, None).await?;
         let Some(last) = last.into_iter().next() else {
             return Err(self.bad(
                 "get-entries",

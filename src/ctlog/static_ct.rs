@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use super::http::Fetcher;
 use super::issuers::Issuers;
-use super::{CtLog, LogError, RawEntry, TreeHead};
+use super::{Admission, CtLog, LogError, RawEntry, TreeHead};
 use crate::ct::checkpoint::{self, CheckpointError};
 use crate::ct::leaf::{self, TileLeaf};
 use crate::ct::merkle::{self, CollapsedTree, Hash};
@@ -74,11 +74,12 @@ impl StaticCtLog {
         prefix: &str,
         index: u64,
         width: u64,
+        admission: Option<&Admission>,
     ) -> Result<(String, u64, Vec<u8>), LogError> {
         let path = format!("{prefix}/{}", tile_path(index, width));
         match self
             .fetcher
-            .get(&format!("{}{path}", self.monitoring_url))
+            .get_admitted(&format!("{}{path}", self.monitoring_url), admission)
             .await
         {
             Err(LogError::Status { status: 404, .. }) if width < TILE_WIDTH => {
@@ -86,7 +87,7 @@ impl StaticCtLog {
                 tracing::debug!(log = %self.monitoring_url, %path, "partial tile gone; fetching {full}");
                 let body = self
                     .fetcher
-                    .get(&format!("{}{full}", self.monitoring_url))
+                    .get_admitted(&format!("{}{full}", self.monitoring_url), admission)
                     .await?;
                 Ok((full, TILE_WIDTH, body))
             }
@@ -95,8 +96,15 @@ impl StaticCtLog {
     }
 
     /// The first `width` entries of data tile `index`, decoded (off the async threads: tiles are large).
-    async fn data_tile(&self, index: u64, width: u64) -> Result<Vec<TileLeaf>, LogError> {
-        let (path, _, body) = self.get_tile("tile/data", index, width).await?;
+    async fn data_tile(
+        &self,
+        index: u64,
+        width: u64,
+        admission: &Admission,
+    ) -> Result<Vec<TileLeaf>, LogError> {
+        let (path, _, body) = self
+            .get_tile("tile/data", index, width, Some(admission))
+            .await?;
         let first = index * TILE_WIDTH;
         let decoded = tokio::task::spawn_blocking(move || leaf::decode_data_tile(&body, first))
             .await
@@ -135,7 +143,7 @@ impl StaticCtLog {
             return Ok(t.clone());
         }
         let (path, fetched, body) = self
-            .get_tile(&format!("tile/{level}"), index, width)
+            .get_tile(&format!("tile/{level}"), index, width, None)
             .await?;
         let body = leaf::maybe_gunzip(&body).map_err(|e| self.bad(&path, e.to_string()))?;
         if body.len() as u64 != fetched * 32 {
@@ -336,6 +344,7 @@ impl CtLog for StaticCtLog {
         start: u64,
         end: u64,
         head: &TreeHead,
+        admission: &Admission,
     ) -> Result<Vec<RawEntry>, LogError> {
         let mut out = Vec::with_capacity((end - start) as usize);
         let mut next = start;
@@ -345,7 +354,7 @@ impl CtLog for StaticCtLog {
             // A partial tile only where the verified head ends inside it.
             let width = (head.tree_size - first).min(TILE_WIDTH);
             let take_to = end.min(first + width);
-            let leaves = self.data_tile(tile, width).await?;
+            let leaves = self.data_tile(tile, width, admission).await?;
             for l in leaves
                 .into_iter()
                 .skip((next - first) as usize)

@@ -18,12 +18,11 @@
 //! With a NATS stream, the first cycle re-reads `[published, committed)` (committed by a previous process but not
 //! acknowledged by JetStream), verifies it again and queues it for the stream only ([`republish`]).
 
-mod budget;
 mod pipeline;
 mod republish;
 mod start;
 
-pub use budget::InflightBudget;
+pub use crate::ctlog::budget::InflightBudget;
 
 use std::sync::Arc;
 use std::time::Duration;
