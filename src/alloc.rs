@@ -111,6 +111,32 @@ unsafe impl GlobalAlloc for SplitAlloc {
     }
 }
 
+/// mimalloc (v3) option numbers: `mi_option_e` in its `mimalloc.h` (libmimalloc-sys names only some of them; the
+/// test `mimalloc_option_numbers_are_the_ones_we_mean` checks them against the documented defaults).
+mod mi_option {
+    pub const ARENA_EAGER_COMMIT: i32 = 4;
+    pub const PURGE_DELAY: i32 = 15;
+    pub const PAGE_FULL_RETAIN: i32 = 36;
+}
+
+/// Milliseconds mimalloc waits before giving freed pages back (its default: 1000). Following 100 logs for 60 s
+/// (the simulator of `scripts/bench-firehose.sh`): default options 155 MB peak RSS and 137 MB at the end; these
+/// options with 100 ms 139 / 101 MB; with 0, 122 / 79 MB. The price of 0: every purge is a `madvise` (TLB
+/// shootdowns across threads), ~3.5 % of the CPU of a catch-up in `perf`.
+pub const PURGE_DELAY_MS: i64 = 0;
+
+/// Make mimalloc give memory back promptly instead of keeping it for reuse: arena memory committed as it is used
+/// (not the whole arena up front), freed pages purged after [`PURGE_DELAY_MS`] and no full pages retained per size
+/// class. Call once, first thing in `main`, before the first allocation reserves mimalloc's arena.
+pub fn configure_mimalloc() {
+    // SAFETY: mi_option_set only stores an option value; the numbers are mimalloc v3's (see `mi_option`).
+    unsafe {
+        libmimalloc_sys::mi_option_set(mi_option::ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(mi_option::PURGE_DELAY, PURGE_DELAY_MS as _);
+        libmimalloc_sys::mi_option_set(mi_option::PAGE_FULL_RETAIN, 0);
+    }
+}
+
 /// Tell the C library's malloc to serve every block of [`LARGE`] bytes or more with its own `mmap` (a fixed
 /// threshold: glibc otherwise raises it after the first such block is freed, and large blocks then fragment its
 /// heap), and to keep at most two arenas (SQLite, which allocates through malloc, runs on several threads; one arena
@@ -182,6 +208,18 @@ mod tests {
         );
         walk(64, &[small, large, small]);
         walk(4096, &[large, small, large * 2]);
+    }
+
+    #[test]
+    fn mimalloc_option_numbers_are_the_ones_we_mean() {
+        // Their defaults in mimalloc v3 (src/options.c): a renumbered enum would read other options' values.
+        let get = |o| unsafe { libmimalloc_sys::mi_option_get(o) };
+        assert_eq!(get(mi_option::ARENA_EAGER_COMMIT), 2);
+        assert_eq!(get(mi_option::PURGE_DELAY), 1000);
+        assert_eq!(get(mi_option::PAGE_FULL_RETAIN), 2);
+        configure_mimalloc();
+        assert_eq!(get(mi_option::PURGE_DELAY) as i64, PURGE_DELAY_MS);
+        assert_eq!(get(mi_option::ARENA_EAGER_COMMIT), 0);
     }
 
     #[test]

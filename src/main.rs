@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: ctwatch::alloc::SplitAlloc = ctwatch::alloc::SplitAlloc;
 
 fn main() -> ExitCode {
+    ctwatch::alloc::configure_mimalloc();
     ctwatch::alloc::configure_libc_malloc();
     keep_resident_memory_small();
     let cli = match Cli::try_parse() {
