@@ -218,7 +218,10 @@ mod tests {
         assert_eq!(get(mi_option::PURGE_DELAY), 1000);
         assert_eq!(get(mi_option::PAGE_FULL_RETAIN), 2);
         configure_mimalloc();
-        assert_eq!(get(mi_option::PURGE_DELAY) as i64, PURGE_DELAY_MS);
+        assert_eq!(
+            get(mi_option::PURGE_DELAY),
+            PURGE_DELAY_MS as std::os::raw::c_long
+        );
         assert_eq!(get(mi_option::ARENA_EAGER_COMMIT), 0);
     }
 
