@@ -61,7 +61,7 @@ impl InflightBudget {
 /// takes, and held until the admission is dropped.
 #[derive(Debug)]
 pub struct Admission {
-    budget: Option<InflightBudget>,
+    budget: InflightBudget,
     entries: u64,
     permit: Mutex<Option<OwnedSemaphorePermit>>,
 }
@@ -70,30 +70,18 @@ impl Admission {
     /// A claim for `entries` entries on `budget`.
     pub fn new(budget: &InflightBudget, entries: u64) -> Admission {
         Admission {
-            budget: Some(budget.clone()),
+            budget: budget.clone(),
             entries,
-            permit: Mutex::new(None),
-        }
-    }
-
-    /// No budget (tools and tests that fetch one range at a time).
-    pub fn unbounded() -> Admission {
-        Admission {
-            budget: None,
-            entries: 0,
             permit: Mutex::new(None),
         }
     }
 
     /// Wait for room in the budget, unless this range already has it.
     pub async fn admit(&self) {
-        let Some(budget) = &self.budget else {
-            return;
-        };
         if self.is_admitted() {
             return;
         }
-        let permit = budget.acquire(self.entries).await;
+        let permit = self.budget.acquire(self.entries).await;
         let mut slot = self.permit.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
             *slot = Some(permit);
@@ -136,8 +124,6 @@ mod tests {
         let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), other.admit());
         assert!(waiting.await.is_err(), "no room for a second range");
         drop(a);
-        assert_eq!(b.available(), 512);
-        Admission::unbounded().admit().await;
         assert_eq!(b.available(), 512);
     }
 

@@ -217,22 +217,8 @@ fn fetch_and_process<L: CtLog>(
         let admission = Admission::new(&budget, end - start);
         let before = counters.congestion();
         let started = tokio::time::Instant::now();
-        let mut p = fetch_once(
-            &*log,
-            &url,
-            (start, end),
-            &head,
-            &admission,
-            &watchlist,
-            store_all,
-            &outputs,
-        )
-        .await?;
-        if !p.malformed.is_empty() {
-            // A malformed entry may be a fault between us and the log (a proxy, a cache): ask once more before
-            // accepting it as malformed.
-            tracing::info!(log = %url, start, end, malformed = p.malformed.len(), "malformed entries; fetching the range again");
-            p = fetch_once(
+        let fetch = || {
+            fetch_once(
                 &*log,
                 &url,
                 (start, end),
@@ -242,7 +228,13 @@ fn fetch_and_process<L: CtLog>(
                 store_all,
                 &outputs,
             )
-            .await?;
+        };
+        let mut p = fetch().await?;
+        if !p.malformed.is_empty() {
+            // A malformed entry may be a fault between us and the log (a proxy, a cache): ask once more before
+            // accepting it as malformed.
+            tracing::info!(log = %url, start, end, malformed = p.malformed.len(), "malformed entries; fetching the range again");
+            p = fetch().await?;
             for m in &p.malformed {
                 tracing::warn!(log = %url, index = m.index, reason = %m.reason, "malformed log entry (stored; tailing continues)");
             }
