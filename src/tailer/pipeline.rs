@@ -73,12 +73,11 @@ pub(crate) fn ranges(from: u64, to: u64, size: u64) -> impl Iterator<Item = (u64
 pub(super) async fn catch_up<L: CtLog>(
     t: &mut Tailer<L>,
     mut tree: CollapsedTree,
-    head: TreeHead,
+    mut head: TreeHead,
     mode: Mode,
 ) -> Result<TailOutcome, TailError> {
-    let watchlist = t.watchlist.borrow().clone();
     let store_all = t.config.store_all && mode == Mode::Commit;
-    let end_at = match mode {
+    let mut end_at = match mode {
         Mode::Commit => head.tree_size,
         Mode::Republish { until } => until.min(head.tree_size),
     };
@@ -87,6 +86,13 @@ pub(super) async fn catch_up<L: CtLog>(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .set_max(t.config.parallel_requests.max(1));
+    // A live log that grows while it is being fetched: its head is polled on the usual cadence meanwhile and the
+    // catch-up extends to each newer head without draining its window (the head's round trip, seconds on a slow
+    // log, is hidden behind the downloads). Bounded in time so that the cycle's other duties (rewinds, read-only
+    // checks) still come round.
+    let following = mode == Mode::Commit && !t.config.once && t.final_head.is_none();
+    let follow_until = tokio::time::Instant::now() + FOLLOW_AT_MOST;
+    let mut head_poll = Box::pin(poll_head(t.log.clone(), t.config.poll_interval));
     let mut next_start = tree.size();
     let mut next_launch = tokio::time::Instant::now();
     let mut inflight = FuturesOrdered::new();
@@ -112,14 +118,10 @@ pub(super) async fn catch_up<L: CtLog>(
             let Some((_, end)) = ranges(next_start, end_at, size).next() else {
                 break;
             };
+            // The watchlist too: a long catch-up picks up an edited watchlist at its next range.
+            let watchlist = t.watchlist.borrow().clone();
             inflight.push_back(fetch_and_process(
-                t,
-                next_start,
-                end,
-                head,
-                watchlist.clone(),
-                store_all,
-                mode,
+                t, next_start, end, head, watchlist, store_all, mode,
             ));
             next_start = end;
             next_launch = tokio::time::Instant::now() + pace;
@@ -130,11 +132,33 @@ pub(super) async fn catch_up<L: CtLog>(
         }
         // Room in the window, but the next launch is paced: wake up for it too.
         let paced = waiting && inflight.len() < limit;
+        let follow = following && tokio::time::Instant::now() < follow_until;
         let next = tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => { outcome = TailOutcome::Shutdown; break; }
-            next = inflight.next(), if !inflight.is_empty() => next,
+            next = inflight.next(), if !inflight.is_empty() => Woke::Range(next),
+            polled = &mut head_poll, if follow => Woke::Head(polled),
             _ = tokio::time::sleep_until(next_launch), if paced => continue,
+        };
+        let next = match next {
+            Woke::Range(next) => next,
+            Woke::Head(polled) => {
+                head_poll.set(poll_head(t.log.clone(), t.config.poll_interval));
+                match polled {
+                    Ok(newer) => {
+                        if let Err(e) = follow_head(t, &mut head, newer).await {
+                            failure = Some(e);
+                            break;
+                        }
+                        end_at = head.tree_size;
+                    }
+                    // The next cycle's own poll reports a log that stopped answering.
+                    Err(e) => {
+                        tracing::debug!(log = %t.info.url, "head poll during a catch-up: {e}")
+                    }
+                }
+                continue;
+            }
         };
         match next {
             None => break,
@@ -165,7 +189,10 @@ pub(super) async fn catch_up<L: CtLog>(
                 // A long catch-up is contact too: health checks must not call a busy log silent.
                 t.stats.record_success();
                 pending.append(p);
-                if pending.leaf_hashes.len() as u64 >= t.config.batch_entries {
+                // A batch is committed when it is full, and whenever the downloads reach the head (a followed log
+                // may never be idle: what reached the head is reported now, not at the end of the catch-up).
+                let at_head = inflight.is_empty() && next_start == end_at;
+                if pending.leaf_hashes.len() as u64 >= t.config.batch_entries || at_head {
                     commit(t, &mut tree, std::mem::take(&mut pending), &head, mode).await?;
                 }
             }
@@ -187,6 +214,69 @@ pub(super) async fn catch_up<L: CtLog>(
         Some(e) => Err(e),
         None => Ok(outcome),
     }
+}
+
+/// What a catch-up woke up for.
+enum Woke<R> {
+    /// The oldest range in flight finished (`None`: nothing was in flight).
+    Range(Option<R>),
+    /// The head poll answered.
+    Head(Result<TreeHead, LogError>),
+}
+
+/// How long one catch-up keeps extending to newer heads before it lets its cycle end.
+const FOLLOW_AT_MOST: Duration = Duration::from_secs(120);
+
+/// The log's signed head, `after` from now.
+fn poll_head<L: CtLog>(
+    log: Arc<L>,
+    after: Duration,
+) -> impl std::future::Future<Output = Result<TreeHead, LogError>> + Send {
+    async move {
+        tokio::time::sleep(after).await;
+        log.latest_head().await
+    }
+}
+
+/// Adopt a head polled during a catch-up when it is newer than the one followed: recorded and observed like a
+/// cycle's head. An older head (another frontend of the log, lagging) is ignored; the same size with another root
+/// is a split view.
+async fn follow_head<L: CtLog>(
+    t: &Tailer<L>,
+    head: &mut TreeHead,
+    newer: TreeHead,
+) -> Result<(), TailError> {
+    if newer.tree_size == head.tree_size && newer.root_hash != head.root_hash {
+        return Err(LogError::Misbehaving {
+            log: t.info.url.clone(),
+            message: format!(
+                "two signed heads of size {} with different roots ({} and {})",
+                newer.tree_size,
+                hex::encode(head.root_hash),
+                hex::encode(newer.root_hash)
+            ),
+        }
+        .into());
+    }
+    if newer.tree_size <= head.tree_size {
+        return Ok(());
+    }
+    if newer.timestamp_ms < head.timestamp_ms {
+        return Err(LogError::Misbehaving {
+            log: t.info.url.clone(),
+            message: format!(
+                "signed head of size {} has timestamp {}, older than the head of size {} ({})",
+                newer.tree_size, newer.timestamp_ms, head.tree_size, head.timestamp_ms
+            ),
+        }
+        .into());
+    }
+    t.stats.observe_head(newer.tree_size, newer.timestamp_ms);
+    let store = t.store.clone();
+    let id = t.info.log_id;
+    blocking(move || store.record_head(&id, &newer)).await?;
+    *head = newer;
+    Ok(())
 }
 
 /// Fetch `[start, end)` within the global in-flight budget, then hash, decode and match it off the runtime.

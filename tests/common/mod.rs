@@ -187,10 +187,23 @@ pub async fn run_once_in(
     tail: TailConfig,
     registry: Arc<ctwatch::stats::Registry>,
 ) -> RunSummary {
+    let opts = run_options(env, log_list, watchlist, tail, registry);
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    ctwatch::run::run(opts, rx).await.unwrap()
+}
+
+/// In-process `ctwatch run` options: the log list file, a watchlist text, the environment's store and sink.
+pub fn run_options(
+    env: &Env,
+    log_list: &Path,
+    watchlist: &str,
+    tail: TailConfig,
+    registry: Arc<ctwatch::stats::Registry>,
+) -> RunOptions {
     let list = ctwatch::ct::loglist::parse(&std::fs::read(log_list).unwrap()).unwrap();
     let wl = Watchlist::parse_str("watch.txt", watchlist).unwrap();
     let sink: Arc<dyn Sink> = env.sink.clone();
-    let opts = RunOptions {
+    RunOptions {
         log_list: list,
         log_list_source: None,
         log_list_refresh: Duration::from_secs(3600),
@@ -210,9 +223,7 @@ pub async fn run_once_in(
         registry,
         service: Default::default(),
         probe: None,
-    };
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    ctwatch::run::run(opts, rx).await.unwrap()
+    }
 }
 
 /// tbs_sha256 values of reported certificate events (health alerts and other kinds are skipped), sorted.

@@ -50,6 +50,11 @@ pub struct ClientCounters {
     pub rate_limited: u64,
     pub server_errors: u64,
     pub bytes: u64,
+    /// Head requests (`get-sth`, `checkpoint`) answered while an entries request (`get-entries`, data tile) of the
+    /// same client was in flight: the client polls the head without pausing its downloads.
+    pub heads_during_fetch: u64,
+    /// Entries requests of this client in flight now.
+    pub fetching: u64,
 }
 
 struct Head {

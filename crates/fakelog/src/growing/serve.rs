@@ -81,8 +81,15 @@ async fn dispatch(State(log): State<Arc<GrowingLog>>, headers: HeaderMap, uri: U
         });
         return (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response();
     }
-    tokio::time::sleep(log.latency()).await;
     let path = uri.path().trim_start_matches('/');
+    let fetching = path == "ct/v1/get-entries" || path.starts_with("tile/data/");
+    let _fetching = fetching.then(|| Fetching::start(&log, &client));
+    if path == "ct/v1/get-sth" || path == "checkpoint" {
+        log.count(&client, |c| {
+            c.heads_during_fetch += u64::from(c.fetching > 0)
+        });
+    }
+    tokio::time::sleep(log.latency()).await;
     let query = parse_query(uri.query().unwrap_or(""));
     let a = match log.kind {
         Kind::Rfc6962 => rfc6962(&log, path, &query),
@@ -93,6 +100,25 @@ async fn dispatch(State(log): State<Arc<GrowingLog>>, headers: HeaderMap, uri: U
         c.bytes += a.body.len() as u64;
     });
     (a.status, [("content-type", a.content_type)], a.body).into_response()
+}
+
+/// An entries request in flight (also when the client gives up on it).
+struct Fetching<'a> {
+    log: &'a GrowingLog,
+    client: &'a str,
+}
+
+impl<'a> Fetching<'a> {
+    fn start(log: &'a GrowingLog, client: &'a str) -> Fetching<'a> {
+        log.count(client, |c| c.fetching += 1);
+        Fetching { log, client }
+    }
+}
+
+impl Drop for Fetching<'_> {
+    fn drop(&mut self) {
+        self.log.count(self.client, |c| c.fetching -= 1);
+    }
 }
 
 fn parse_query(q: &str) -> HashMap<String, String> {
