@@ -228,14 +228,9 @@ enum Woke<R> {
 const FOLLOW_AT_MOST: Duration = Duration::from_secs(120);
 
 /// The log's signed head, `after` from now.
-fn poll_head<L: CtLog>(
-    log: Arc<L>,
-    after: Duration,
-) -> impl std::future::Future<Output = Result<TreeHead, LogError>> + Send {
-    async move {
-        tokio::time::sleep(after).await;
-        log.latest_head().await
-    }
+async fn poll_head<L: CtLog>(log: Arc<L>, after: Duration) -> Result<TreeHead, LogError> {
+    tokio::time::sleep(after).await;
+    log.latest_head().await
 }
 
 /// Adopt a head polled during a catch-up when it is newer than the one followed: recorded and observed like a
