@@ -20,13 +20,39 @@ pub struct FetchCounters {
     pub bytes: AtomicU64,
 }
 
+/// Push-back answers (429, 5xx, transport errors): totals, or the difference between two readings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pushback {
+    pub rate_limited: u64,
+    pub server_errors: u64,
+    pub transport_errors: u64,
+}
+
+impl Pushback {
+    /// What happened between `earlier` and this reading.
+    pub fn since(&self, earlier: &Pushback) -> Pushback {
+        Pushback {
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
+            transport_errors: self
+                .transport_errors
+                .saturating_sub(earlier.transport_errors),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Pushback::default()
+    }
+}
+
 impl FetchCounters {
-    /// Push-back events so far (429 + 5xx + transport errors): when this moves during a request, the log (or the
-    /// path to it) is saturated.
-    pub fn congestion(&self) -> u64 {
-        self.rate_limited.load(Relaxed)
-            + self.server_errors.load(Relaxed)
-            + self.transport_errors.load(Relaxed)
+    /// Push-back answers so far: when they move, the log (or the path to it) may be saturated.
+    pub fn pushback(&self) -> Pushback {
+        Pushback {
+            rate_limited: self.rate_limited.load(Relaxed),
+            server_errors: self.server_errors.load(Relaxed),
+            transport_errors: self.transport_errors.load(Relaxed),
+        }
     }
 
     pub(crate) fn count_status(&self, status: u16) {

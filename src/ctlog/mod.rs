@@ -17,6 +17,7 @@ pub mod static_ct;
 use std::future::Future;
 
 pub use budget::{Admission, InflightBudget};
+pub use counters::Pushback;
 
 use crate::ct::leaf::LogEntry;
 use crate::ct::merkle::{CollapsedTree, Hash};

@@ -15,14 +15,17 @@ pub struct Concurrency {
     last_decrease: Option<Instant>,
     /// Smoothed time one range takes to download.
     latency: Option<Duration>,
+    /// When the last 5xx that did not shrink the window arrived.
+    lone_server_error: Option<Instant>,
 }
 
 /// The window keeps this share of itself at a push-back (0.5 would be classic AIMD; a log's random 5xx or a burst
 /// of 429s at the start of a poll is not a reason to lose half the throughput of a slow log).
 const DECREASE: f64 = 0.7;
 
-/// After a decrease, further push-back within this time counts as the same congestion event (requests that were
-/// already in flight answer 429 too), so one burst halves the window once.
+/// After a decrease, further push-back within this time, or within one round trip if that is longer, counts as the
+/// same congestion event (requests that were already in flight answer 429 too, and on a log answering in seconds
+/// they keep reporting it for a whole round trip), so one burst shrinks the window once.
 const DECREASE_HOLD: Duration = Duration::from_secs(2);
 
 impl Concurrency {
@@ -35,6 +38,7 @@ impl Concurrency {
             threshold: max,
             last_decrease: None,
             latency: None,
+            lone_server_error: None,
         }
     }
 
@@ -68,17 +72,45 @@ impl Concurrency {
         }
     }
 
-    /// The log pushed back (429, 5xx, timeout) during a request: halve the window, once per congestion event.
+    /// The log pushed back (429, 5xx, timeout) during a request: shrink the window, once per congestion event.
     pub fn on_congestion(&mut self, now: Instant) {
+        let hold = self.hold();
         if self
             .last_decrease
-            .is_some_and(|t| now.saturating_duration_since(t) < DECREASE_HOLD)
+            .is_some_and(|t| now.saturating_duration_since(t) < hold)
         {
             return;
         }
         self.last_decrease = Some(now);
         self.limit = (self.limit * DECREASE).max(1.0);
         self.threshold = self.limit;
+    }
+
+    /// Push-back answered since the last call (see [`crate::ctlog::Pushback::since`]); returns whether it shrank
+    /// the window. 429s and transport errors (timeouts, resets) are congestion. A 5xx is only when another one came
+    /// within the same round trip: a lone 5xx, which the retry fixed, is noise that logs answer at any load (1 % of
+    /// requests of a log answering in seconds would otherwise keep its window too small to keep up).
+    pub fn on_pushback(&mut self, now: Instant, p: &crate::ctlog::Pushback) -> bool {
+        if p.is_empty() {
+            return false;
+        }
+        let burst = p.rate_limited > 0
+            || p.transport_errors > 0
+            || p.server_errors > 1
+            || self
+                .lone_server_error
+                .is_some_and(|t| now.saturating_duration_since(t) < self.hold());
+        if burst {
+            self.on_congestion(now);
+        } else {
+            self.lone_server_error = Some(now);
+        }
+        burst
+    }
+
+    /// Push-back within this time of a decrease belongs to the same congestion event.
+    fn hold(&self) -> Duration {
+        self.latency.map_or(DECREASE_HOLD, |l| l.max(DECREASE_HOLD))
     }
 
     /// A range took `took` to download.
@@ -159,6 +191,59 @@ mod tests {
         c.set_max(1);
         c.on_success(true);
         assert_eq!(c.limit(), 1);
+    }
+
+    #[test]
+    fn a_lone_5xx_is_noise_a_burst_is_congestion() {
+        use crate::ctlog::Pushback;
+        let mut c = Concurrency::new(20, 64);
+        c.on_latency(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let one_5xx = Pushback {
+            server_errors: 1,
+            ..Pushback::default()
+        };
+        assert!(!c.on_pushback(t0, &Pushback::default()));
+        assert!(!c.on_pushback(t0, &one_5xx), "a lone 5xx");
+        assert!(!c.on_pushback(t0 + Duration::from_secs(10), &one_5xx));
+        assert_eq!(c.limit(), 20);
+        assert!(
+            c.on_pushback(t0 + Duration::from_secs(12), &one_5xx),
+            "a second 5xx within a round trip"
+        );
+        assert_eq!(c.limit(), 14);
+        let mut c = Concurrency::new(20, 64);
+        let two = Pushback {
+            server_errors: 2,
+            ..Pushback::default()
+        };
+        assert!(c.on_pushback(t0, &two), "two 5xx at once");
+        let mut c = Concurrency::new(20, 64);
+        let one_429 = Pushback {
+            rate_limited: 1,
+            ..Pushback::default()
+        };
+        assert!(c.on_pushback(t0, &one_429), "a 429 always");
+        let mut c = Concurrency::new(20, 64);
+        let timeout = Pushback {
+            transport_errors: 1,
+            ..Pushback::default()
+        };
+        assert!(c.on_pushback(t0, &timeout), "a timeout always");
+    }
+
+    #[test]
+    fn a_slow_log_shrinks_once_per_round_trip() {
+        let mut c = Concurrency::new(30, 64);
+        c.on_latency(Duration::from_secs(5));
+        let t0 = Instant::now();
+        // The requests in flight when the log answered one 5xx finish over the next round trip, each flagged.
+        for ms in [0, 1500, 3000, 4500] {
+            c.on_congestion(t0 + Duration::from_millis(ms));
+        }
+        assert_eq!(c.limit(), 21, "one decrease (30 * 0.7), not one per 2 s");
+        c.on_congestion(t0 + Duration::from_millis(5200));
+        assert_eq!(c.limit(), 14, "a new round trip, a new event");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::OptionFuture;
 use futures::stream::FuturesOrdered;
 
 use super::{TailError, TailOutcome, Tailer, blocking};
@@ -71,7 +72,7 @@ pub(crate) fn ranges(from: u64, to: u64, size: u64) -> impl Iterator<Item = (u64
 /// budget allow; results come back in order. A range during which the log pushed back (429, 5xx, timeouts) shrinks
 /// the window; a clean answer while more ranges were waiting grows it.
 pub(super) async fn catch_up<L: CtLog>(
-    t: &mut Tailer<L>,
+    t: &Tailer<L>,
     mut tree: CollapsedTree,
     mut head: TreeHead,
     mode: Mode,
@@ -92,7 +93,15 @@ pub(super) async fn catch_up<L: CtLog>(
     // checks) still come round.
     let following = mode == Mode::Commit && !t.config.once && t.final_head.is_none();
     let follow_until = tokio::time::Instant::now() + FOLLOW_AT_MOST;
-    let mut head_poll = Box::pin(poll_head(t.log.clone(), t.config.poll_interval));
+    let mut poll_at = tokio::time::Instant::now() + t.config.poll_interval;
+    let mut head_poll = Box::pin(poll_head(t.log.clone(), poll_at));
+    // One batch is verified and committed at a time, WHILE the next ranges download: its consistency proof is a
+    // round trip to the log (seconds on a slow log) that must not stall the window.
+    let mut committing: Option<Commit<'_>> = None;
+    let mut pushback = t.stats.fetch.pushback();
+    // The signed heads the downloads will pass (the followed ones), in order of size: a batch that ends exactly at
+    // one is verified by its root, without a consistency proof (a round trip to the log).
+    let mut heads = vec![head];
     let mut next_start = tree.size();
     let mut next_launch = tokio::time::Instant::now();
     let mut inflight = FuturesOrdered::new();
@@ -127,30 +136,58 @@ pub(super) async fn catch_up<L: CtLog>(
             next_launch = tokio::time::Instant::now() + pace;
         }
         let waiting = next_start < end_at;
-        if inflight.is_empty() && !waiting {
+        let at_head = inflight.is_empty() && !waiting;
+        if committing.is_none()
+            && let Some(against) = commit_point(
+                tree.size(),
+                pending.leaf_hashes.len() as u64,
+                &heads,
+                t.config.batch_entries,
+                at_head,
+            )
+        {
+            let batch = std::mem::take(&mut pending);
+            committing = Some(Box::pin(commit(t, tree.clone(), batch, against, mode)));
+        }
+        if at_head && committing.is_none() {
             break;
         }
         // Room in the window, but the next launch is paced: wake up for it too.
         let paced = waiting && inflight.len() < limit;
         let follow = following && tokio::time::Instant::now() < follow_until;
-        let next = tokio::select! {
+        let woke = tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => { outcome = TailOutcome::Shutdown; break; }
+            done = OptionFuture::from(committing.as_mut()), if committing.is_some() => {
+                Woke::Committed(done.expect("a commit is in flight"))
+            }
             next = inflight.next(), if !inflight.is_empty() => Woke::Range(next),
             polled = &mut head_poll, if follow => Woke::Head(polled),
             _ = tokio::time::sleep_until(next_launch), if paced => continue,
         };
-        let next = match next {
+        let next = match woke {
             Woke::Range(next) => next,
+            Woke::Committed(done) => {
+                committing = None;
+                // A batch that does not verify ends the catch-up at once: nothing after it can be committed.
+                tree = done?;
+                heads.retain(|h| h.tree_size > tree.size());
+                continue;
+            }
             Woke::Head(polled) => {
-                head_poll.set(poll_head(t.log.clone(), t.config.poll_interval));
+                // The cadence counts from when the last poll was sent, not answered (a slow log's round trip).
+                poll_at = (poll_at + t.config.poll_interval).max(tokio::time::Instant::now());
+                head_poll.set(poll_head(t.log.clone(), poll_at));
                 match polled {
                     Ok(newer) => {
                         if let Err(e) = follow_head(t, &mut head, newer).await {
                             failure = Some(e);
                             break;
                         }
-                        end_at = head.tree_size;
+                        if head.tree_size > end_at {
+                            end_at = head.tree_size;
+                            heads.push(head);
+                        }
                     }
                     // The next cycle's own poll reports a log that stopped answering.
                     Err(e) => {
@@ -171,43 +208,45 @@ pub(super) async fn catch_up<L: CtLog>(
                 failure = Some(e);
                 break;
             }
-            Some(Ok((p, congested, took))) => {
+            Some(Ok((p, took))) => {
                 {
+                    // What the log pushed back since the last range finished (429s, 5xx, timeouts: see
+                    // `Concurrency::on_pushback`).
+                    let now = t.stats.fetch.pushback();
                     let mut c = t
                         .stats
                         .concurrency
                         .lock()
                         .unwrap_or_else(|e| e.into_inner());
                     c.on_latency(took);
-                    if congested {
-                        c.on_congestion(std::time::Instant::now());
-                    } else {
+                    if !c.on_pushback(std::time::Instant::now(), &now.since(&pushback)) {
                         c.on_success(waiting);
                     }
+                    pushback = now;
                 }
                 t.stats.add_downloaded(p.leaf_hashes.len() as u64);
                 // A long catch-up is contact too: health checks must not call a busy log silent.
                 t.stats.record_success();
                 pending.append(p);
-                // A batch is committed when it is full, and whenever the downloads reach the head (a followed log
-                // may never be idle: what reached the head is reported now, not at the end of the catch-up).
-                let at_head = inflight.is_empty() && next_start == end_at;
-                if pending.leaf_hashes.len() as u64 >= t.config.batch_entries || at_head {
-                    commit(t, &mut tree, std::mem::take(&mut pending), &head, mode).await?;
-                }
             }
         }
     }
     drop(inflight);
-    // Finish the batch in hand: what was downloaded contiguously is verified and committed, even on shutdown or
-    // when a later range failed. The proof request is bounded so that shutdown stays prompt.
-    if !pending.leaf_hashes.is_empty() {
-        let flush = commit(t, &mut tree, pending, &head, mode);
-        match tokio::time::timeout(Duration::from_secs(20), flush).await {
-            Ok(r) => r?,
-            Err(_) => {
-                tracing::warn!(log = %t.info.url, "gave up committing the partial batch (proof timed out)")
-            }
+    // Finish the batches in hand: what was downloaded contiguously is verified and committed, even on shutdown or
+    // when a later range failed. The proof requests are bounded so that shutdown stays prompt.
+    let finish = async {
+        if let Some(c) = committing.take() {
+            tree = c.await?;
+        }
+        if !pending.leaf_hashes.is_empty() {
+            commit(t, tree.clone(), pending, head, mode).await?;
+        }
+        Ok::<(), TailError>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(20), finish).await {
+        Ok(r) => r?,
+        Err(_) => {
+            tracing::warn!(log = %t.info.url, "gave up committing the last batch (proof timed out)")
         }
     }
     match failure {
@@ -216,10 +255,43 @@ pub(super) async fn catch_up<L: CtLog>(
     }
 }
 
+/// A batch being verified and committed.
+type Commit<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<CollapsedTree, TailError>> + Send + 'a>,
+>;
+
+/// The head to verify and commit the pending batch against now, if it is time: when the batch ends exactly at a
+/// signed head (verified by its root alone, no proof request); when it is full and no head boundary is near (up to
+/// twice the batch size: a followed log's heads come every poll, and waiting for one saves a round trip); and when
+/// the downloads are done (`at_end`: against the last head, with a proof if the batch ends before it).
+fn commit_point(
+    tree_size: u64,
+    pending: u64,
+    heads: &[TreeHead],
+    batch_entries: u64,
+    at_end: bool,
+) -> Option<TreeHead> {
+    if pending == 0 {
+        return None;
+    }
+    let upto = tree_size + pending;
+    if let Some(h) = heads.iter().find(|h| h.tree_size == upto) {
+        return Some(*h);
+    }
+    let last = *heads.last()?;
+    let near = heads
+        .iter()
+        .find(|h| h.tree_size > upto)
+        .is_some_and(|h| h.tree_size - tree_size <= 2 * batch_entries);
+    (at_end || (pending >= batch_entries && !near)).then_some(last)
+}
+
 /// What a catch-up woke up for.
 enum Woke<R> {
     /// The oldest range in flight finished (`None`: nothing was in flight).
     Range(Option<R>),
+    /// The batch being committed is (or failed to be).
+    Committed(Result<CollapsedTree, TailError>),
     /// The head poll answered.
     Head(Result<TreeHead, LogError>),
 }
@@ -227,9 +299,9 @@ enum Woke<R> {
 /// How long one catch-up keeps extending to newer heads before it lets its cycle end.
 const FOLLOW_AT_MOST: Duration = Duration::from_secs(120);
 
-/// The log's signed head, `after` from now.
-async fn poll_head<L: CtLog>(log: Arc<L>, after: Duration) -> Result<TreeHead, LogError> {
-    tokio::time::sleep(after).await;
+/// The log's signed head, asked for at `at`.
+async fn poll_head<L: CtLog>(log: Arc<L>, at: tokio::time::Instant) -> Result<TreeHead, LogError> {
+    tokio::time::sleep_until(at).await;
     log.latest_head().await
 }
 
@@ -275,8 +347,7 @@ async fn follow_head<L: CtLog>(
 }
 
 /// Fetch `[start, end)` within the global in-flight budget, then hash, decode and match it off the runtime.
-/// Also says whether the log pushed back (429, 5xx, transport errors) while this range was in flight, and how long
-/// the download took.
+/// Also says how long the download took.
 fn fetch_and_process<L: CtLog>(
     t: &Tailer<L>,
     start: u64,
@@ -285,12 +356,11 @@ fn fetch_and_process<L: CtLog>(
     watchlist: Arc<Watchlist>,
     store_all: bool,
     mode: Mode,
-) -> impl std::future::Future<Output = Result<(Processed, bool, std::time::Duration), TailError>> + use<L>
+) -> impl std::future::Future<Output = Result<(Processed, std::time::Duration), TailError>> + use<L>
 {
     let log = t.log.clone();
     let url = t.info.url.clone();
     let budget = t.config.inflight.clone();
-    let counters = t.stats.fetch.clone();
     // Republished entries were on the live feed when they were committed.
     let feed = t.feed.clone().filter(|_| mode == Mode::Commit);
     let outputs = Outputs {
@@ -300,7 +370,6 @@ fn fetch_and_process<L: CtLog>(
     async move {
         // Held until the range is processed (the end of this block); claimed when the log starts answering.
         let admission = Admission::new(&budget, end - start);
-        let before = counters.congestion();
         let started = tokio::time::Instant::now();
         let fetch = || {
             fetch_once(
@@ -325,8 +394,7 @@ fn fetch_and_process<L: CtLog>(
             }
         }
         let took = started.elapsed();
-        let congested = counters.congestion() != before;
-        Ok((p, congested, took))
+        Ok((p, took))
     }
 }
 
@@ -349,24 +417,24 @@ async fn fetch_once<L: CtLog>(
         .map_err(|e| TailError::Internal(format!("processing task failed: {e}")))
 }
 
-/// Verify a processed batch against the signed head and commit it with the log's new position.
+/// Verify a processed batch (the entries after `tree`) against the signed head and commit it with the log's new
+/// position. Returns the tree that now includes the batch.
 async fn commit<L: CtLog>(
-    t: &mut Tailer<L>,
-    tree: &mut CollapsedTree,
+    t: &Tailer<L>,
+    tree: CollapsedTree,
     batch: Processed,
-    head: &TreeHead,
+    head: TreeHead,
     mode: Mode,
-) -> Result<(), TailError> {
+) -> Result<CollapsedTree, TailError> {
     let start = tree.size();
-    let mut next = tree.clone();
+    let mut next = tree;
     for h in &batch.leaf_hashes {
         next.push(*h);
     }
-    verify_against_head(t, &next, head).await?;
+    verify_against_head(t, &next, &head).await?;
     if let Mode::Republish { .. } = mode {
-        *tree = next;
-        stream(t, tree, batch.stream).await;
-        return Ok(());
+        stream(t, &next, batch.stream).await;
+        return Ok(next);
     }
     let feed_items = batch.feed;
     let stream_messages = batch.stream;
@@ -376,7 +444,7 @@ async fn commit<L: CtLog>(
         log: t.info.clone(),
         start,
         tree: next.clone(),
-        head: *head,
+        head,
         entries: batch.entries,
         malformed: batch.malformed,
         entry_count,
@@ -384,19 +452,18 @@ async fn commit<L: CtLog>(
     };
     let store = t.store.clone();
     let outcome = blocking(move || store.commit_batch(&b)).await?;
-    *tree = next;
     if let Some(f) = &t.feed {
         f.feed.publish(feed_items); // verified and committed: now it may be streamed
     }
-    stream(t, tree, stream_messages).await;
+    stream(t, &next, stream_messages).await;
     t.stats.add_malformed(malformed);
-    t.stats.set_verified(tree.size());
+    t.stats.set_verified(next.size());
     t.stats.add_processed(entry_count);
     if outcome.new_events > 0 {
         t.outbox.wake();
     }
-    tracing::debug!(log = %t.info.url, size = tree.size(), new_certs = outcome.new_certificates, "committed");
-    Ok(())
+    tracing::debug!(log = %t.info.url, size = next.size(), new_certs = outcome.new_certificates, "committed");
+    Ok(next)
 }
 
 /// Queue a verified batch for the NATS stream, waiting while the publisher's queue is full (backpressure). On
@@ -593,7 +660,56 @@ fn malformed(index: u64, reason: String, r: &mut RawEntry) -> MalformedEntry {
 
 #[cfg(test)]
 mod tests {
-    use super::ranges;
+    use super::{commit_point, ranges};
+    use crate::ctlog::TreeHead;
+
+    fn head(size: u64) -> TreeHead {
+        TreeHead {
+            tree_size: size,
+            timestamp_ms: size,
+            root_hash: [size as u8; 32],
+        }
+    }
+
+    #[test]
+    fn batches_end_at_signed_heads_where_they_can() {
+        let heads = [head(1000), head(1500), head(9000)];
+        assert_eq!(
+            commit_point(0, 0, &heads, 4096, true),
+            None,
+            "nothing to commit"
+        );
+        assert_eq!(
+            commit_point(0, 1000, &heads, 4096, false),
+            Some(head(1000)),
+            "at a head: no proof needed"
+        );
+        assert_eq!(
+            commit_point(1000, 256, &heads, 4096, false),
+            None,
+            "not yet"
+        );
+        assert_eq!(
+            commit_point(1500, 4096, &heads, 4096, false),
+            None,
+            "full, but a head is within two batches: wait for it"
+        );
+        assert_eq!(
+            commit_point(1500, 7500, &heads, 4096, false),
+            Some(head(9000))
+        );
+        let far = [head(100_000)];
+        assert_eq!(
+            commit_point(0, 4096, &far, 4096, false),
+            Some(head(100_000)),
+            "full and far from a head: commit with a consistency proof"
+        );
+        assert_eq!(
+            commit_point(0, 10, &far, 4096, true),
+            Some(head(100_000)),
+            "downloads done (a republish ends before the head)"
+        );
+    }
 
     #[test]
     fn ranges_are_aligned_and_cover_everything() {
