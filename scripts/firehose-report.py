@@ -114,13 +114,18 @@ def report(work):
     watch = [l.strip().lstrip(".") for l in open(f"{work}/watch.txt") if l.strip()]
     matches = matching_templates(work, watch)
     samples = {}
+    by_minute = {}
     last = {}
+    first_t = None
     for line in open(f"{work}/samples.tsv"):
         t, monitor, log_id, size = line.rstrip("\n").split("\t")
         if log_id not in logs:
             continue
         t, size = int(t), int(size)
-        samples.setdefault((monitor, logs[log_id]["class"]), []).append(lag(logs[log_id], t, size))
+        first_t = first_t if first_t is not None else t
+        x = lag(logs[log_id], t, size)
+        samples.setdefault((monitor, logs[log_id]["class"]), []).append(x)
+        by_minute.setdefault((monitor, logs[log_id]["class"]), {}).setdefault((t - first_t) // 60000, []).append(x)
         last[(monitor, log_id)] = (t, size)
     served = {}
     for line in open(f"{work}/sim/served.tsv"):
@@ -140,6 +145,11 @@ def report(work):
             behind = sum(1 for x in finals if x > 30)
             print(f"{monitor:<12} {cls:<8} {len(finals):>4} {pct(lags, 50):>9.1f} {pct(lags, 99):>9.1f} "
                   f"{max(lags):>9.1f} {max(finals):>15.1f} {behind:>13}")
+    print()
+    print(f"{'monitor':<12} {'class':<8} lag_p99_s per minute of the run")
+    for (monitor, cls), minutes in sorted(by_minute.items()):
+        row = " ".join(f"{pct(minutes[m], 99):>6.1f}" for m in sorted(minutes))
+        print(f"{monitor:<12} {cls:<8} {row}")
     print()
     print(f"{'monitor':<12} {'cpu_%':>6} {'peak_rss_mb':>11} {'fetched_mb':>10} {'requests':>8} {'429s':>6} "
           f"{'5xx':>5} {'matches':>7} {'unique':>6} {'expected':>8}")

@@ -1,14 +1,14 @@
 //! One task per log: poll the signed head, catch up to it, repeat.
 //!
 //! ```text
-//!  latest_head() --verify sig, monotonic--> head
-//!       |
-//!  ranges [verified, head) --fetch_range x parallel (buffered: back in order)--> RawEntry
+//!  latest_head() --verify sig, monotonic--> head   (polled again every poll interval while the catch-up runs:
+//!       |                                           a growing log's newer heads extend it)
+//!  ranges [verified, head) --fetch_range x adaptive window (finish in any order, put back in order)--> RawEntry
 //!       |                                                      (spawn_blocking)
 //!  process: leaf hash, decode cert, match watchlist --> Processed ranges
 //!       |
-//!  accumulate up to batch_entries --> push hashes into the collapsed tree
-//!       |
+//!  accumulate to a signed head's size, or batch_entries --> push hashes into the collapsed tree
+//!       |                                                   (one batch at a time, while the downloads go on)
 //!  verify: root == head.root, or consistency proof (tree.size -> head.size) --mismatch--> loud error, no commit
 //!       |
 //!  Store::commit_batch (entries + matches + events + new position, ONE transaction) --> wake the outbox

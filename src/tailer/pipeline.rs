@@ -1,11 +1,13 @@
 //! The catch-up pipeline of one log: parallel ordered downloads, CPU work off the runtime, verified commits.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::StreamExt;
 use futures::future::OptionFuture;
-use futures::stream::FuturesOrdered;
+use futures::stream::FuturesUnordered;
 
 use super::{TailError, TailOutcome, Tailer, blocking};
 use crate::ct::cert::{self, CertInfo};
@@ -66,11 +68,12 @@ pub(crate) fn ranges(from: u64, to: u64, size: u64) -> impl Iterator<Item = (u64
 }
 
 /// Download, verify and commit entries `[tree.size(), head.tree_size)` (with [`Mode::Republish`]: verify and
-/// stream `[tree.size(), until)`).
+/// stream `[tree.size(), until)`). A live log is followed past `head` while it grows (see `following`).
 ///
 /// Ranges are launched while the log's adaptive window ([`crate::stats::Concurrency`]) and the global in-flight
-/// budget allow; results come back in order. A range during which the log pushed back (429, 5xx, timeouts) shrinks
-/// the window; a clean answer while more ranges were waiting grows it.
+/// budget allow; results are put back in order. Push-back from the log (429s, timeouts, bursts of 5xx) shrinks the
+/// window; a clean answer while more ranges were waiting grows it. One batch at a time is verified and committed
+/// while the downloads go on.
 pub(super) async fn catch_up<L: CtLog>(
     t: &Tailer<L>,
     mut tree: CollapsedTree,
@@ -104,7 +107,11 @@ pub(super) async fn catch_up<L: CtLog>(
     let mut heads = vec![head];
     let mut next_start = tree.size();
     let mut next_launch = tokio::time::Instant::now();
-    let mut inflight = FuturesOrdered::new();
+    // Ranges finish in any order and free their slot in the window at once (a slow answer does not hold the
+    // others'); they are put back in order before they join the batch. `appended` is where the batch ends.
+    let mut inflight = FuturesUnordered::new();
+    let mut arrived: BTreeMap<u64, (u64, Processed)> = BTreeMap::new();
+    let mut appended = tree.size();
     let mut pending = Processed::default();
     let mut shutdown = t.shutdown.clone();
     let mut outcome = TailOutcome::CaughtUp;
@@ -118,20 +125,25 @@ pub(super) async fn catch_up<L: CtLog>(
                 .unwrap_or_else(|e| e.into_inner());
             (c.limit(), c.pace())
         };
+        // The range size is read each time: an RFC 6962 log may have taught us its (shorter) page size.
+        let size = t.log.range_size().max(1);
+        // Ranges that finished early wait for the ones before them: at most two windows ahead.
+        let horizon = 2 * limit as u64 * size;
         while inflight.len() < limit
             && next_start < end_at
+            && next_start - appended < horizon
             && tokio::time::Instant::now() >= next_launch
         {
-            // The range size is read each time: an RFC 6962 log may have taught us its (shorter) page size.
-            let size = t.log.range_size().max(1);
             let Some((_, end)) = ranges(next_start, end_at, size).next() else {
                 break;
             };
             // The watchlist too: a long catch-up picks up an edited watchlist at its next range.
             let watchlist = t.watchlist.borrow().clone();
-            inflight.push_back(fetch_and_process(
-                t, next_start, end, head, watchlist, store_all, mode,
-            ));
+            let start = next_start;
+            inflight.push(
+                fetch_and_process(t, start, end, head, watchlist, store_all, mode)
+                    .map(move |r| (start, end, r)),
+            );
             next_start = end;
             next_launch = tokio::time::Instant::now() + pace;
         }
@@ -199,7 +211,7 @@ pub(super) async fn catch_up<L: CtLog>(
         };
         match next {
             None => break,
-            Some(Err(e)) => {
+            Some((_, _, Err(e))) => {
                 t.stats
                     .concurrency
                     .lock()
@@ -208,7 +220,7 @@ pub(super) async fn catch_up<L: CtLog>(
                 failure = Some(e);
                 break;
             }
-            Some(Ok((p, took))) => {
+            Some((start, end, Ok((p, took)))) => {
                 {
                     // What the log pushed back since the last range finished (429s, 5xx, timeouts: see
                     // `Concurrency::on_pushback`).
@@ -227,7 +239,11 @@ pub(super) async fn catch_up<L: CtLog>(
                 t.stats.add_downloaded(p.leaf_hashes.len() as u64);
                 // A long catch-up is contact too: health checks must not call a busy log silent.
                 t.stats.record_success();
-                pending.append(p);
+                arrived.insert(start, (end, p));
+                while let Some((end, p)) = arrived.remove(&appended) {
+                    appended = end;
+                    pending.append(p);
+                }
             }
         }
     }
