@@ -76,7 +76,7 @@ pub struct RunArgs {
     /// 5xx and timeouts) [default: 32].
     #[arg(long)]
     pub parallel_requests: Option<usize>,
-    /// Memory for entries downloaded but not yet processed, across all logs, in MiB [default: 64].
+    /// Memory for entries downloaded but not yet processed, across all logs, in MiB [default: 32].
     #[arg(long, value_name = "MIB")]
     pub max_inflight_mb: Option<u64>,
     /// Cap on download bandwidth across all logs, per second: e.g. 100mbit, 12MB [default: no cap].

@@ -296,7 +296,7 @@ impl Settings {
         )?;
         let inflight_mb = pick(
             ("--max-inflight-mb", "tail.max_inflight_mb"),
-            (args.max_inflight_mb, t.max_inflight_mb, 64),
+            (args.max_inflight_mb, t.max_inflight_mb, 32),
             (4, 65_536),
         )?;
         let bandwidth = match args.max_bandwidth.as_ref().or(t.max_bandwidth.as_ref()) {
@@ -510,7 +510,7 @@ mod tests {
         let s = Settings::resolve(&RunArgs::default(), &cfg).unwrap();
         assert_eq!(s.tail.poll_interval, Duration::from_secs(5));
         assert_eq!(s.tail.parallel_requests, 32);
-        assert_eq!(s.tail.inflight.entries(), (64 << 20) / 16384);
+        assert_eq!(s.tail.inflight.entries(), (32 << 20) / 16384);
         assert_eq!(s.page_size, 256);
         assert_eq!(s.tail.start_at, StartAt::End);
         assert_eq!(s.log_list, crate::logsource::GOOGLE_LOG_LIST_URL);

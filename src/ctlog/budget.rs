@@ -99,7 +99,7 @@ impl Admission {
 
 impl Default for InflightBudget {
     fn default() -> Self {
-        InflightBudget::from_bytes(64 << 20)
+        InflightBudget::from_bytes(32 << 20)
     }
 }
 
