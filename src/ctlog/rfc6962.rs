@@ -85,7 +85,21 @@ impl Rfc6962Log {
 /// so the tailer can record it; only a body that is not the expected JSON, or a `leaf_input` that is not base64, is
 /// an error (the message names the entry index and field).
 pub fn decode_get_entries(body: &[u8], start: u64, wanted: u64) -> Result<Vec<RawEntry>, String> {
-    let resp: GetEntries = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    // The fields borrow from the body (base64 has nothing JSON escapes, so no copy is made for the leaf, which is
+    // decoded at once; only `extra_data` is kept).
+    #[derive(Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        entries: Vec<Item<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Item<'a> {
+        #[serde(borrow)]
+        leaf_input: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        extra_data: std::borrow::Cow<'a, str>,
+    }
+    let resp: Body = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
     let mut out = Vec::with_capacity(resp.entries.len().min(wanted));
     for (i, item) in resp.entries.into_iter().take(wanted).enumerate() {
@@ -98,7 +112,7 @@ pub fn decode_get_entries(body: &[u8], start: u64, wanted: u64) -> Result<Vec<Ra
         let entry = leaf::decode_rfc6962_leaf(&leaf_input).map_err(|e| e.to_string());
         out.push(RawEntry {
             leaf_input,
-            extra_data: item.extra_data,
+            extra_data: item.extra_data.into_owned(),
             entry,
         });
     }
