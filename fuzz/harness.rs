@@ -152,11 +152,11 @@ pub fn log_json(data: &[u8]) {
             }
         }
         1 => {
-            if let Ok(mut entries) = rfc6962::decode_get_entries(body, 0, 256) {
+            if let Ok(mut entries) = rfc6962::decode_get_entries(body.to_vec().into(), 0, 256) {
                 for raw in entries.iter_mut().take(4) {
                     if let Ok(entry) = raw.entry.as_mut() {
                         // What the tailer does for an entry that matters: read the served extra_data.
-                        ctwatch::ctlog::RawEntry::complete(entry, &raw.extra_data);
+                        ctwatch::ctlog::RawEntry::complete(entry, raw.extra_data.as_bytes());
                         facts(entry);
                     }
                 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rand::RngExt;
 use tokio::time::Instant;
 
+use super::body::Body;
 use super::counters::FetchCounters;
 use super::{Admission, LogError};
 
@@ -99,7 +100,7 @@ impl Fetcher {
     }
 
     /// GET `url`, retrying transient failures; returns the body of a 200 response.
-    pub async fn get(&self, url: &str) -> Result<Vec<u8>, LogError> {
+    pub async fn get(&self, url: &str) -> Result<Body, LogError> {
         self.get_admitted(url, None).await
     }
 
@@ -109,7 +110,7 @@ impl Fetcher {
         &self,
         url: &str,
         admission: Option<&Admission>,
-    ) -> Result<Vec<u8>, LogError> {
+    ) -> Result<Body, LogError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -175,7 +176,7 @@ impl Fetcher {
         &self,
         url: &str,
         admission: Option<&Admission>,
-    ) -> Result<Vec<u8>, (LogError, Option<Duration>)> {
+    ) -> Result<Body, (LogError, Option<Duration>)> {
         let transport = |e: reqwest::Error| LogError::Transport {
             url: url.to_string(),
             message: error_chain(&e),
@@ -321,8 +322,8 @@ async fn read_limited(
     resp: &mut reqwest::Response,
     limit: usize,
     capacity: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::with_capacity(capacity);
+) -> Result<Body, reqwest::Error> {
+    let mut body = Body::with_capacity(capacity);
     while let Some(chunk) = resp.chunk().await? {
         body.extend_from_slice(&chunk);
         if body.len() >= limit {

@@ -5,6 +5,7 @@
 //! chain(fingerprints) -> memory -> (one fetch at a time) memory again -> SQLite cache -> GET issuer/<hex> -> check SHA-256
 //! ```
 
+use crate::ctlog::body::Body;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -113,7 +114,7 @@ impl Issuers {
             return Ok(self.remember(fp, Lookup::Found(Arc::new(der))));
         }
         let url = format!("{}issuer/{}", self.prefix, hex::encode(fp));
-        let problem = match self.fetcher.get(&url).await {
+        let problem = match self.fetcher.get(&url).await.map(Body::into_vec) {
             Ok(der) => {
                 let got: [u8; 32] = Sha256::digest(&der).into();
                 if &got == fp {

@@ -7,6 +7,7 @@
 //! CtLog::tree_at(n)           the collapsed tree at n, proven against a signed head (start mid-log)
 //! ```
 
+pub mod body;
 pub mod budget;
 pub mod counters;
 pub mod http;
@@ -15,7 +16,9 @@ pub mod rfc6962;
 pub mod static_ct;
 
 use std::future::Future;
+use std::sync::Arc;
 
+pub use body::Body;
 pub use budget::{Admission, InflightBudget};
 pub use counters::Pushback;
 
@@ -36,16 +39,16 @@ pub struct RawEntry {
     pub leaf_input: Vec<u8>,
     /// RFC 6962 `extra_data` as served, still base64 (empty for tiled logs, whose chain is resolved by the
     /// client): decoded by [`RawEntry::complete`] only for the entries that matter.
-    pub extra_data: String,
+    pub extra_data: ExtraData,
     /// The decoded entry, or why it could not be decoded (the entry is then stored as malformed). For an RFC 6962
     /// entry, only the leaf until [`RawEntry::complete`].
     pub entry: Result<LogEntry, String>,
 }
 
 impl RawEntry {
-    /// Decode the served `extra_data` into `entry`'s unverified fields (`pre_certificate`, `chain`, or
-    /// `chain_error`: a log cannot hide an entry by garbling it). A no-op for tiled entries.
-    pub fn complete(entry: &mut LogEntry, extra_data: &str) {
+    /// Decode the served `extra_data` (base64) into `entry`'s unverified fields (`pre_certificate`, `chain`, or
+    /// `chain_error`: a log cannot hide an entry by garbling it). A no-op for tiled entries (empty `extra_data`).
+    pub fn complete(entry: &mut LogEntry, extra_data: &[u8]) {
         if extra_data.is_empty() {
             return;
         }
@@ -64,9 +67,41 @@ impl RawEntry {
     /// base64).
     pub fn extra_data_bytes(&self) -> Vec<u8> {
         use base64::Engine;
+        let text = self.extra_data.as_bytes();
         base64::engine::general_purpose::STANDARD
-            .decode(&self.extra_data)
-            .unwrap_or_else(|_| self.extra_data.as_bytes().to_vec())
+            .decode(text)
+            .unwrap_or_else(|_| text.to_vec())
+    }
+}
+
+/// RFC 6962 `extra_data` as served (base64 text), left where it arrived: most entries of the firehose never need
+/// it (only entries that match, are stored or are streamed read it), and it is the larger half of a `get-entries`
+/// answer, so it is not copied out per entry but kept as a range of the response body, which the entries of one
+/// answer share until they are processed.
+#[derive(Clone, Default)]
+pub enum ExtraData {
+    /// None served (tiled logs).
+    #[default]
+    Empty,
+    /// `body[range]`.
+    InBody(Arc<Body>, std::ops::Range<usize>),
+    /// Its own copy (the JSON string had escapes, or a test built it).
+    Owned(Vec<u8>),
+}
+
+impl ExtraData {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            ExtraData::Empty => &[],
+            ExtraData::InBody(body, range) => &body[range.clone()],
+            ExtraData::Owned(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Debug for ExtraData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExtraData({} bytes)", self.as_bytes().len())
     }
 }
 

@@ -5,6 +5,7 @@
 //! verification that uses it (a consistency proof against the signed checkpoint root), so a lying tile can only
 //! make verification fail, never pass.
 
+use super::body::Body;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -75,7 +76,7 @@ impl StaticCtLog {
         index: u64,
         width: u64,
         admission: Option<&Admission>,
-    ) -> Result<(String, u64, Vec<u8>), LogError> {
+    ) -> Result<(String, u64, Body), LogError> {
         let path = format!("{prefix}/{}", tile_path(index, width));
         match self
             .fetcher
@@ -374,7 +375,7 @@ impl CtLog for StaticCtLog {
                 }
                 out.push(RawEntry {
                     leaf_input: l.merkle_leaf_input,
-                    extra_data: String::new(),
+                    extra_data: Default::default(),
                     entry: Ok(entry),
                 });
             }

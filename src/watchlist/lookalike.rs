@@ -50,6 +50,15 @@ pub struct LookalikeIndex {
     skeletons: MultiMap,
     /// Registrable domains the watchlist names: their names are genuine, never look-alikes.
     own: foldhash::HashSet<String>,
+    /// Bit `n` (n < 64; bit 63 also stands for every longer length) is set when some brand in `neighbours` has `n`
+    /// characters. A token is within one edit of a brand only if their lengths differ by at most one, so most
+    /// tokens of the firehose (`www`, `mail`, a 20-character host label) are ruled out before any hashing.
+    lengths: u64,
+}
+
+/// The bit of [`LookalikeIndex::lengths`] for a length in characters.
+fn length_bit(chars: usize) -> u64 {
+    1u64 << chars.min(63)
 }
 
 impl LookalikeIndex {
@@ -71,6 +80,7 @@ impl LookalikeIndex {
                 index
                     .neighbours
                     .insert(&brand.label, id, with_deletions, &mut hashes);
+                index.lengths |= length_bit(chars);
             }
             // Keywords' homoglyphs are found inside labels by the keyword automaton (`keyword.rs`).
             if chars >= HOMOGLYPH_MIN_CHARS && !brand.is_keyword {
@@ -104,7 +114,7 @@ impl LookalikeIndex {
         let Some(head) = strip_public_suffix(name) else {
             return;
         };
-        let last = head.split('.').count() - 1;
+        let last = head.bytes().filter(|&b| b == b'.').count();
         for (i, label) in head.split('.').enumerate() {
             // Domain brands are compared with the registrable label only: `mail.com` as a brand must not make every
             // `mail.<anything>` a look-alike. Keywords are looked for in every label.
@@ -124,8 +134,15 @@ impl LookalikeIndex {
     }
 
     fn check_token(&self, token: &str, scope: Scope, scratch: &mut Scratch, found: &mut Vec<u32>) {
-        // Shorter tokens cannot be within one edit of a brand long enough for the typo or exact checks.
-        if token.chars().count() >= EXACT_MIN_CHARS {
+        // Shorter tokens cannot be within one edit of a brand long enough for the typo or exact checks, nor can
+        // tokens whose length is more than one away from every brand's.
+        let chars = if token.is_ascii() {
+            token.len()
+        } else {
+            token.chars().count()
+        };
+        let near = length_bit(chars.saturating_sub(1)) | length_bit(chars) | length_bit(chars + 1);
+        if chars >= EXACT_MIN_CHARS && self.lengths & near != 0 {
             self.check_neighbours(token, scope, scratch, found);
         }
         if scope == Scope::AllBrands && !self.skeletons.is_empty() {
@@ -198,7 +215,15 @@ pub fn fold_into(s: &str, out: &mut String) {
     out.clear();
     if s.is_ascii() {
         let table = ascii_fold_table();
-        out.extend(s.bytes().map(|b| table[b as usize].as_str()));
+        out.reserve(s.len());
+        for b in s.bytes() {
+            let f = table[b as usize].as_str();
+            match f.as_bytes() {
+                // Most ASCII characters fold to one ASCII character: a byte push, not a string copy.
+                &[one] if one.is_ascii() => out.push(char::from(one)),
+                _ => out.push_str(f),
+            }
+        }
     } else {
         out.push_str(&full_fold(s));
     }

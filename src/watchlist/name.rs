@@ -111,7 +111,8 @@ pub fn label_count(name: &str) -> usize {
 
 /// True when some label is punycode, i.e. the Unicode form differs from the ASCII one.
 pub fn has_idn_label(name: &str) -> bool {
-    name.split('.').any(|l| l.starts_with("xn--"))
+    // Nearly no name has one: a substring search settles the common case before the labels are walked.
+    name.contains("xn--") && name.split('.').any(|l| l.starts_with("xn--"))
 }
 
 /// Unicode form of a single label: `xn--` labels are decoded, anything else (including undecodable garbage, and

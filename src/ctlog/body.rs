@@ -1,0 +1,177 @@
+//! Response bodies in reused buffers.
+//!
+//! A `get-entries` answer or a data tile is 0.1–2 MB, read into one contiguous buffer and freed as soon as its
+//! entries are decoded and matched. Blocks that large come fresh from the kernel (see `crate::alloc`), so every
+//! body used to cost a page fault and a zeroed page per 4 KiB written, then an `munmap`: in `perf` of a catch-up
+//! (`scripts/bench-cpu.sh`) about a quarter of the CPU went to the kernel's memory management. A [`Body`] is read
+//! into a buffer taken from a small process-wide pool and goes back to it when dropped, its pages still mapped.
+//!
+//! The pool keeps at most [`RETAINED_BYTES`] of buffers (and no single buffer over [`MAX_POOLED`]): the
+//! buffers in use are bounded by the in-flight budget, and the pool only adds what was recently in use and is
+//! idle now, so resident memory still follows the load.
+
+use std::sync::Mutex;
+
+/// The most buffer capacity the pool keeps while no one uses it.
+pub const RETAINED_BYTES: usize = 12 * 1024 * 1024;
+
+/// Buffers larger than this are not kept (a rare oversized answer should not stay resident).
+pub const MAX_POOLED: usize = 4 * 1024 * 1024;
+
+/// Smaller buffers come from the small-block allocator at no page-fault cost: not worth keeping.
+const MIN_POOLED: usize = 64 * 1024;
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    free: Vec::new(),
+    bytes: 0,
+});
+
+struct Pool {
+    /// Idle buffers, empty (length 0), any capacity in `MIN_POOLED..=MAX_POOLED`.
+    free: Vec<Vec<u8>>,
+    /// Sum of their capacities.
+    bytes: usize,
+}
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An empty buffer with room for at least `capacity` bytes: the smallest idle one that fits, else the largest
+/// idle one (grown by the caller as it writes), else a new one.
+fn take(capacity: usize) -> Vec<u8> {
+    let mut p = pool();
+    let fits = p
+        .free
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.capacity() >= capacity)
+        .min_by_key(|(_, b)| b.capacity())
+        .map(|(i, _)| i);
+    let pick = fits.or_else(|| {
+        p.free
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i)
+    });
+    match pick {
+        Some(i) => {
+            let mut b = p.free.swap_remove(i);
+            p.bytes -= b.capacity();
+            drop(p);
+            b.reserve(capacity);
+            b
+        }
+        None => {
+            drop(p);
+            Vec::with_capacity(capacity)
+        }
+    }
+}
+
+/// Give a buffer back: kept if it is of a size worth keeping and the pool has room, else freed.
+fn give(mut b: Vec<u8>) {
+    let cap = b.capacity();
+    if !(MIN_POOLED..=MAX_POOLED).contains(&cap) {
+        return;
+    }
+    b.clear();
+    let mut p = pool();
+    if p.bytes + cap <= RETAINED_BYTES {
+        p.bytes += cap;
+        p.free.push(b);
+    }
+}
+
+/// The capacity the pool holds now (for tests and `/metrics`-style diagnostics).
+pub fn pooled_bytes() -> usize {
+    pool().bytes
+}
+
+/// A response body: bytes in a buffer that returns to the pool when dropped.
+#[derive(Default)]
+pub struct Body(Vec<u8>);
+
+impl Body {
+    /// An empty body with room for `capacity` bytes, from the pool when it has a buffer.
+    pub fn with_capacity(capacity: usize) -> Body {
+        Body(take(capacity))
+    }
+
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// The bytes as a plain vector (the buffer leaves the pool for good).
+    pub fn into_vec(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body(v)
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.0));
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Body({} bytes)", self.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool is process-wide and tests run in parallel: this one test exercises it alone, with sizes no
+    /// other test uses, and checks properties that hold whatever else is in the pool.
+    #[test]
+    fn buffers_are_reused_and_the_pool_stays_bounded() {
+        let size = 300 * 1024 + 17;
+        let mut a = Body::with_capacity(size);
+        a.extend_from_slice(&vec![7u8; size]);
+        let ptr = a.as_ptr();
+        drop(a);
+        // The same buffer comes back, empty, for a request that fits it.
+        let b = Body::with_capacity(size - 1000);
+        assert!(b.is_empty());
+        assert_eq!(b.as_ptr(), ptr, "the idle buffer was reused");
+        drop(b);
+
+        // Oversized and tiny buffers are not kept.
+        let before = pooled_bytes();
+        drop(Body::from(Vec::<u8>::with_capacity(MAX_POOLED + 1)));
+        drop(Body::from(Vec::<u8>::with_capacity(1000)));
+        assert!(pooled_bytes() <= before.max(RETAINED_BYTES));
+
+        // However many are dropped, the pool keeps at most RETAINED_BYTES.
+        let many: Vec<Body> = (0..64)
+            .map(|_| Body::from(Vec::<u8>::with_capacity(MAX_POOLED)))
+            .collect();
+        drop(many);
+        assert!(pooled_bytes() <= RETAINED_BYTES, "{}", pooled_bytes());
+        assert!(pooled_bytes() >= RETAINED_BYTES - MAX_POOLED);
+    }
+
+    #[test]
+    fn into_vec_keeps_the_bytes() {
+        let mut a = Body::with_capacity(10);
+        a.extend_from_slice(b"hello");
+        assert_eq!(a.into_vec(), b"hello");
+    }
+}
