@@ -451,8 +451,11 @@ mod tests {
         assert!(crate::ct::cert::leaf_info(entry).is_ok());
     }
 
+    /// (leaf_input, extra_data) of each item.
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
     /// What a decode gives, comparable across the fast and the general path.
-    fn fields(body: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    fn fields(body: &[u8]) -> Result<Fields, String> {
         let entries = decode_get_entries(body.to_vec().into(), 0, 1000)?;
         Ok(entries
             .into_iter()
