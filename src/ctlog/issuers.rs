@@ -68,17 +68,19 @@ impl Issuers {
     /// still verified by the tree and matched on its own names, and a shorter chain never puts the wrong
     /// certificate at position 0. Transient failures (after the fetcher's retries) are errors: the tile is tried
     /// again later.
+    /// The certificates are shared (one copy per issuer, however many entries name it); an entry that matters gets
+    /// its own copies when it is completed ([`super::ExtraData::complete`]).
     pub async fn chain(
         &self,
         fingerprints: &[[u8; 32]],
-    ) -> Result<(Vec<Vec<u8>>, Option<[u8; 32]>), LogError> {
+    ) -> Result<(Vec<Arc<Vec<u8>>>, Option<[u8; 32]>), LogError> {
         let mut chain = Vec::with_capacity(fingerprints.len().min(MAX_CHAIN));
         // A log controls how many fingerprints an entry lists (up to 2,048 fit a TileLeaf): resolving them all would
         // fetch that many issuers and copy each into every entry of the tile. What the chain check can use is the
         // issuer and, behind a precertificate signing certificate, the CA; a few more are shown in the live feed.
         for fp in fingerprints.iter().take(MAX_CHAIN) {
             match self.get(fp).await? {
-                Lookup::Found(der) => chain.push(der.as_ref().clone()),
+                Lookup::Found(der) => chain.push(der),
                 Lookup::Unavailable(_) => return Ok((chain, Some(*fp))),
             }
         }

@@ -38,10 +38,11 @@ pub struct RawEntry {
     /// The Merkle tree leaf bytes (RFC 6962 MerkleTreeLeaf); its hash is what the tree commits to.
     pub leaf_input: Vec<u8>,
     /// RFC 6962 `extra_data` as served, still base64 (empty for tiled logs, whose chain is resolved by the
-    /// client): decoded by [`RawEntry::complete`] only for the entries that matter.
+    /// client, which keeps the chain its fingerprints name here): read by [`ExtraData::complete`] only for the entries
+    /// that matter.
     pub extra_data: ExtraData,
     /// The decoded entry, or why it could not be decoded (the entry is then stored as malformed). For an RFC 6962
-    /// entry, only the leaf until [`RawEntry::complete`].
+    /// entry, only the leaf until [`ExtraData::complete`].
     pub entry: Result<LogEntry, String>,
 }
 
@@ -87,14 +88,42 @@ pub enum ExtraData {
     InBody(Arc<Body>, std::ops::Range<usize>),
     /// Its own copy (the JSON string had escapes, or a test built it).
     Owned(Vec<u8>),
+    /// A tiled log's chain, resolved from the TileLeaf's fingerprints (shared with every entry naming the same
+    /// issuers), cut before `missing`, the first certificate the log does not serve.
+    Chain {
+        chain: Vec<Arc<Vec<u8>>>,
+        missing: Option<[u8; 32]>,
+    },
 }
 
 impl ExtraData {
+    /// The RFC 6962 `extra_data` text as served (empty for tiled logs).
     pub fn as_bytes(&self) -> &[u8] {
         match self {
-            ExtraData::Empty => &[],
+            ExtraData::Empty | ExtraData::Chain { .. } => &[],
             ExtraData::InBody(body, range) => &body[range.clone()],
             ExtraData::Owned(v) => v,
+        }
+    }
+
+    /// Fill in what the log served next to `entry`'s leaf (unverified): `pre_certificate` and `chain` from an RFC
+    /// 6962 `extra_data`, or the chain a tiled log's fingerprints named; what could not be read goes to
+    /// `chain_error`.
+    pub fn complete(&self, entry: &mut LogEntry) {
+        match self {
+            ExtraData::Chain { chain, missing } => {
+                entry.chain = chain.iter().map(|c| c.as_ref().clone()).collect();
+                if let Some(fp) = missing
+                    && entry.chain_error.is_none()
+                {
+                    entry.chain_error = Some(format!(
+                        "chain[{}]: the log does not serve issuer/{}",
+                        entry.chain.len(),
+                        hex::encode(fp)
+                    ));
+                }
+            }
+            other => RawEntry::complete(entry, other.as_bytes()),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! verification that uses it (a consistency proof against the signed checkpoint root), so a lying tile can only
 //! make verification fail, never pass.
 
+use super::ExtraData;
 use super::body::Body;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -361,22 +362,11 @@ impl CtLog for StaticCtLog {
                 .skip((next - first) as usize)
                 .take((take_to - next) as usize)
             {
-                let mut entry = l.entry;
                 let (chain, missing) = self.issuers.chain(&l.chain_fingerprints).await?;
-                entry.chain = chain;
-                if let Some(fp) = missing
-                    && entry.chain_error.is_none()
-                {
-                    let position = entry.chain.len();
-                    entry.chain_error = Some(format!(
-                        "chain[{position}]: the log does not serve issuer/{}",
-                        hex::encode(fp)
-                    ));
-                }
                 out.push(RawEntry {
                     leaf_input: l.merkle_leaf_input,
-                    extra_data: Default::default(),
-                    entry: Ok(entry),
+                    extra_data: ExtraData::Chain { chain, missing },
+                    entry: Ok(l.entry),
                 });
             }
             next = take_to;

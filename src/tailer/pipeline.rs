@@ -597,7 +597,7 @@ fn process(
         // only by `--store-all` stay `Unchecked`: no verdict depends on them, and verifying every entry of the
         // firehose would cap ingest near 1,000 entries/s per core (a precert is then stored without the served
         // pre_certificate, whose bytes nothing proved).
-        RawEntry::complete(&mut entry, r.extra_data.as_bytes());
+        r.extra_data.complete(&mut entry);
         if !matches.is_empty() {
             info.apply_chain(chain::check(&entry));
             if let Some(reason) = info.chain.error() {
