@@ -156,7 +156,7 @@ pub fn log_json(data: &[u8]) {
                 for raw in entries.iter_mut().take(4) {
                     if let Ok(entry) = raw.entry.as_mut() {
                         // What the tailer does for an entry that matters: read the served extra_data.
-                        ctwatch::ctlog::RawEntry::complete(entry, raw.extra_data.as_bytes());
+                        raw.extra_data.complete(entry);
                         facts(entry);
                     }
                 }

@@ -5,7 +5,6 @@
 //! chain(fingerprints) -> memory -> (one fetch at a time) memory again -> SQLite cache -> GET issuer/<hex> -> check SHA-256
 //! ```
 
-use crate::ctlog::body::Body;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::LogError;
+use super::body::Body;
 use super::http::Fetcher;
 
 /// Where issuer certificates are cached across runs (they are immutable; each is fetched once).
@@ -68,6 +68,7 @@ impl Issuers {
     /// still verified by the tree and matched on its own names, and a shorter chain never puts the wrong
     /// certificate at position 0. Transient failures (after the fetcher's retries) are errors: the tile is tried
     /// again later.
+    ///
     /// The certificates are shared (one copy per issuer, however many entries name it); an entry that matters gets
     /// its own copies when it is completed ([`super::ExtraData::complete`]).
     pub async fn chain(

@@ -47,23 +47,6 @@ pub struct RawEntry {
 }
 
 impl RawEntry {
-    /// Decode the served `extra_data` (base64) into `entry`'s unverified fields (`pre_certificate`, `chain`, or
-    /// `chain_error`: a log cannot hide an entry by garbling it). A no-op for tiled entries (empty `extra_data`).
-    pub fn complete(entry: &mut LogEntry, extra_data: &[u8]) {
-        if extra_data.is_empty() {
-            return;
-        }
-        use base64::Engine;
-        match base64::engine::general_purpose::STANDARD.decode(extra_data) {
-            Ok(bytes) => crate::ct::leaf::attach_extra_data(entry, &bytes),
-            Err(e) => {
-                entry.pre_certificate = None;
-                entry.chain = Vec::new();
-                entry.chain_error = Some(format!("extra_data is not base64: {e}"));
-            }
-        }
-    }
-
     /// The served `extra_data` as bytes, for the record of a malformed entry (the text itself when it is not
     /// base64).
     pub fn extra_data_bytes(&self) -> Vec<u8> {
@@ -123,7 +106,22 @@ impl ExtraData {
                     ));
                 }
             }
-            other => RawEntry::complete(entry, other.as_bytes()),
+            other => {
+                // RFC 6962: a log cannot hide an entry by garbling what it serves next to the leaf.
+                let text = other.as_bytes();
+                if text.is_empty() {
+                    return;
+                }
+                use base64::Engine;
+                match base64::engine::general_purpose::STANDARD.decode(text) {
+                    Ok(bytes) => crate::ct::leaf::attach_extra_data(entry, &bytes),
+                    Err(e) => {
+                        entry.pre_certificate = None;
+                        entry.chain = Vec::new();
+                        entry.chain_error = Some(format!("extra_data is not base64: {e}"));
+                    }
+                }
+            }
         }
     }
 }

@@ -82,7 +82,7 @@ impl Rfc6962Log {
 
 /// Decode a `get-entries` body asked for from `start`: at most `wanted` items (a log may answer fewer; extra ones
 /// are ignored), each leaf base64-decoded and decoded; `extra_data` stays as served, in the body, until
-/// [`RawEntry::complete`] (only entries that matter need it). A leaf that does not decode is kept with the reason in
+/// [`ExtraData::complete`] (only entries that matter need it). A leaf that does not decode is kept with the reason in
 /// [`RawEntry::entry`], so the tailer can record it; only a body that is not the expected JSON, or a `leaf_input`
 /// that is not base64, is an error (the message names the entry index and field).
 pub fn decode_get_entries(body: Body, start: u64, wanted: u64) -> Result<Vec<RawEntry>, String> {
@@ -406,7 +406,6 @@ impl CtLog for Rfc6962Log {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctlog::RawEntry;
 
     /// The real navigli entries 0..=255 as served.
     fn body() -> Vec<u8> {
@@ -425,7 +424,7 @@ mod tests {
         let entry = raw.entry.as_mut().unwrap();
         // The leaf alone: nothing from extra_data yet.
         assert!(entry.pre_certificate.is_none() && entry.chain.is_empty());
-        RawEntry::complete(entry, raw.extra_data.as_bytes());
+        raw.extra_data.complete(entry);
         assert!(entry.pre_certificate.is_some() && !entry.chain.is_empty());
         assert_eq!(entry.chain_error, None);
         // A log serving garbage next to a leaf: the entry still decodes (from its leaf), the reason is recorded.
@@ -439,7 +438,7 @@ mod tests {
         let raw = &mut entries[0];
         assert_eq!(raw.extra_data_bytes(), b"!!not base64!!");
         let entry = raw.entry.as_mut().unwrap();
-        RawEntry::complete(entry, raw.extra_data.as_bytes());
+        raw.extra_data.complete(entry);
         assert!(
             entry
                 .chain_error
