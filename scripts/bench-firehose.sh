@@ -5,8 +5,9 @@
 # own latencies, 32-entry pages, rate limits with 429 + Retry-After and random 5xx), runs `ctwatch run` against
 # all of it and certspotter 0.16 (Debian package) against its RFC 6962 part AT THE SAME TIME, for SECONDS, then
 # prints per monitor and log class the p50 / p99 / max lag (seconds of growth not yet verified, sampled every 2 s),
-# how far behind each log was at the end, CPU %, peak RSS, bytes fetched, requests / 429s / 5xx seen by the logs,
-# and matches reported (lines, unique certificates) against the matches expected for what each monitor verified.
+# how far behind each log was at the end, CPU %, peak RSS (and RSS / threads sampled from /proc), bytes fetched,
+# requests / 429s / 5xx seen by the logs, and matches reported (lines, unique certificates) against the matches
+# expected for what each monitor verified.
 #
 #   scripts/bench-firehose.sh [SECONDS]                     default 300
 #   RATE=10000 HOT_RATE=1500 scripts/bench-firehose.sh      the 10,000 entries/s firehose
@@ -48,6 +49,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
   ${CTWATCH_ARGS:-} \
   > "$work/ctwatch.out" 2> "$work/ctwatch.err" &
 timers=($!)
+for _ in $(seq 50); do c=$(pgrep -P "${timers[0]}" || true); [ -n "$c" ] && { echo "$c" > "$work/ctwatch.pid"; break; }; sleep 0.1; done
 if [ "$CERTSPOTTER" = 1 ]; then
   mkdir -p "$work/cs-config" "$work/cs-state"
   printf '.mexi.my\n.nip.io\n' > "$work/cs-watchlist"

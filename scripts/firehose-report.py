@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Sampling and report for scripts/bench-firehose.sh (see there).
 
-  firehose-report.py sample WORK   every 2 s, append each monitor's verified size per log to WORK/samples.tsv
+  firehose-report.py sample WORK   every 2 s, append each monitor's verified size per log to WORK/samples.tsv, and
+                                   ctwatch's resident memory and thread count (/proc, pid in WORK/ctwatch.pid)
+                                   to WORK/proc.tsv
   firehose-report.py report WORK   print the lag / resources / matches table
 
 Lag of a log at time t = seconds since the oldest entry the monitor has not verified yet was published (0 when
@@ -45,8 +47,18 @@ def certspotter_positions(work):
     return out
 
 
+def proc_status(work):
+    """ctwatch's VmRSS (kB), RssAnon (kB) and Threads from /proc, or None before it runs / after it ends."""
+    try:
+        pid = open(f"{work}/ctwatch.pid").read().strip()
+        fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
+        return tuple(int(fields[k].split()[0]) for k in ("VmRSS", "RssAnon", "Threads"))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def sample(work):
-    with open(f"{work}/samples.tsv", "a") as f:
+    with open(f"{work}/samples.tsv", "a") as f, open(f"{work}/proc.tsv", "a") as p:
         while True:
             now = int(time.time() * 1000)
             for monitor, positions in (("ctwatch", ctwatch_positions(work)),
@@ -54,7 +66,12 @@ def sample(work):
                 for log_id, size in positions.items():
                     f.write(f"{now}\t{monitor}\t{log_id}\t{size}\n")
             f.flush()
-            time.sleep(2)
+            for _ in range(10):  # /proc every 0.2 s: peaks are short
+                st = proc_status(work)
+                if st:
+                    p.write(f"{int(time.time() * 1000)}\t" + "\t".join(map(str, st)) + "\n")
+                time.sleep(0.2)
+            p.flush()
 
 
 def pct(values, p):
@@ -170,7 +187,26 @@ def report(work):
         print(f"{monitor:<12} {100 * cpu / wall:>6.1f} {rss:>11.1f} {s[3] / 1e6:>10.1f} {s[0]:>8} {s[1]:>6} "
               f"{s[2]:>5} {reported:>7} {unique:>6} {expected:>8}")
 
+    proc_summary(work)
     metrics_summary(work, logs)
+
+
+def proc_summary(work):
+    """ctwatch's resident memory and threads over the run, sampled from /proc every 0.2 s."""
+    path = f"{work}/proc.tsv"
+    if not os.path.exists(path):
+        return
+    rows = [tuple(map(int, line.split("\t")[1:])) for line in open(path) if line.count("\t") == 3]
+    if not rows:
+        return
+    rss = [r[0] / 1024 for r in rows]
+    anon = [r[1] / 1024 for r in rows]
+    threads = [r[2] for r in rows]
+    print()
+    print(f"{'ctwatch /proc':<14} {'samples':>7} {'rss_p50_mb':>10} {'rss_p90_mb':>10} {'rss_max_mb':>10} "
+          f"{'anon_max_mb':>11} {'threads_p50':>11} {'threads_max':>11}")
+    print(f"{'':<14} {len(rows):>7} {pct(rss, 50):>10.1f} {pct(rss, 90):>10.1f} {max(rss):>10.1f} "
+          f"{max(anon):>11.1f} {pct(threads, 50):>11} {max(threads):>11}")
 
 
 def metrics_summary(work, logs):

@@ -22,6 +22,10 @@
 # the script then exits 1. Reproduce one with `RUSTC_BOOTSTRAP=1 cargo fuzz run -a <target> <file>` (in fuzz/),
 # keep it under fuzz/regressions/<target>/ (tests/fuzz_regressions.rs replays those in `cargo nextest run`), fix.
 #
+# FUZZ_PRINT_PCS=1 runs with ASLR off and `-print_pcs=1`, then prints scripts/fuzz-pcs.py's table: which code
+# (ctwatch's own or a dependency's: regex, psl, idna...) the coverage grew in, and when each last grew. libFuzzer's
+# `cov` counts the dependencies' edges too; ctwatch's own plateau is the row `ctwatch`.
+#
 # libFuzzer's output is kept in fuzz/logs/<target>.log. Columns: seconds run, total executions, final cov (edges) and ft (features) as libFuzzer reports them, corpus
 # size, when coverage last grew (seconds into the run: a plateau shows as a time well before the end), the edges
 # found in the last minute (a plateau: 0 or a handful), findings. A rerun starts from the corpus the last one left,
@@ -36,6 +40,12 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 san=(-s "${FUZZ_SANITIZER:-address}")
+pcs=()
+prefix=()
+if [ "${FUZZ_PRINT_PCS:-0}" = 1 ]; then
+    pcs=(-print_pcs=1)
+    prefix=(setarch -R) # fixed load address: scripts/fuzz-pcs.py symbolizes the printed PCs afterwards
+fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
@@ -59,9 +69,9 @@ for t in "${targets[@]}"; do
     touch "$log.start"
     start=$(date +%s)
     set +e
-    nice -n 19 "${run[@]}" \
+    nice -n 19 "${prefix[@]}" "${run[@]}" \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -report_slow_units=2 \
-        -print_final_stats=1 2>&1 |
+        -print_final_stats=1 "${pcs[@]}" 2>&1 |
         while IFS= read -r line; do printf '%s %s\n' "$(($(date +%s) - start))" "$line"; done >"$log"
     rc=${PIPESTATUS[0]}
     set -e
@@ -104,6 +114,9 @@ for t in "${targets[@]}"; do
     rows+=("$(printf '%-14s %6s %11s %6s %6s %6s %8s %8s  %-8s %s' "$t" "$elapsed" "${execs:-?}" "${cov:-?}" \
         "${ft:-?}" "${corp:-?}" "${grew}s" "$late" "$findings" "$status")")
     printf '%s\n' "${rows[-1]}" >&2
+    if [ ${#pcs[@]} -gt 0 ]; then
+        python3 ../scripts/fuzz-pcs.py "$log" "${FUZZ_BIN_DIR:-target/x86_64-unknown-linux-gnu/release}/$t" >&2 || true
+    fi
 done
 printf '%-14s %6s %11s %6s %6s %6s %8s %8s  %-8s %s\n' target secs execs cov ft corpus cov-grew cov-1min findings result
 printf '%s\n' "${rows[@]}"

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(blocking_threads())
         .build()
     {
         Ok(rt) => rt,
@@ -51,6 +52,23 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// Threads for blocking work (SQLite calls, hashing and matching a fetched range, decoding a tile): a few per
+/// core. tokio's default (512) lets the pool grow one thread per queued call; following 100 logs that meant ~80
+/// threads, each keeping its own allocator heap, for work two cores do anyway (RSS followed the thread count:
+/// scripts/bench-firehose.sh). No blocking task waits for another one, so a small pool only queues work.
+/// `CTWATCH_BLOCKING_THREADS` overrides.
+fn blocking_threads() -> usize {
+    if let Some(n) = std::env::var("CTWATCH_BLOCKING_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return n;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * 4).max(8)
 }
 
 /// Log lines on stderr: `warn` by default (`-v` info, `-vv` debug; `RUST_LOG` overrides), colours only on a

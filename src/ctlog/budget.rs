@@ -7,7 +7,8 @@
 //! processing after it are bounded. The claim is given back once the range is hashed, decoded and matched (what
 //! remains until the commit is small: leaf hashes and the few matches). Waiters are served in arrival order
 //! (tokio's semaphore is fair), so a log catching up with a deep backlog, which only ever has its window of ranges
-//! answered, cannot starve the logs that are live.
+//! answered, cannot starve the logs that are live. A request is only sent once the budget has room for its range
+//! ([`Admission::wait_for_room`]), so that while processing is behind, answers do not pile up in HTTP buffers.
 
 use std::sync::{Arc, Mutex};
 
@@ -86,6 +87,19 @@ impl Admission {
         if slot.is_none() {
             *slot = Some(permit);
         }
+    }
+
+    /// Wait until the budget has room for this range, without claiming it: called before each request is sent.
+    /// While processing is behind (the budget full), new requests wait here instead of going out: an answer that
+    /// then waits in [`Admission::admit`] is not free, since its HTTP connection has already read up to a read
+    /// buffer's worth of the body (~400 KB once a connection carried a large answer), and at a catch-up of 100
+    /// logs those buffers were most of the peak memory (scripts/bench-firehose.sh).
+    pub async fn wait_for_room(&self) {
+        if self.is_admitted() {
+            return;
+        }
+        // Taking the permits and giving them back at once keeps the semaphore's arrival order.
+        drop(self.budget.acquire(self.entries).await);
     }
 
     /// Whether the range holds its share of the budget now.

@@ -104,8 +104,9 @@ impl Fetcher {
         self.get_admitted(url, None).await
     }
 
-    /// [`Fetcher::get`] for entries: once the log answers 200, wait for `admission` (room in the global in-flight
-    /// budget) before reading the body. A request that waits on a slow log holds no budget.
+    /// [`Fetcher::get`] for entries: sent once the global in-flight budget has room for `admission`'s range, and
+    /// once the log answers 200, claims that room before reading the body. A request that waits on a slow log
+    /// holds no budget.
     pub async fn get_admitted(
         &self,
         url: &str,
@@ -120,6 +121,9 @@ impl Fetcher {
             }
             if attempt > 1 {
                 self.counters.retries.fetch_add(1, Relaxed);
+            }
+            if let Some(a) = admission {
+                a.wait_for_room().await;
             }
             self.counters.requests.fetch_add(1, Relaxed);
             let err = match self.get_once(url, admission).await {

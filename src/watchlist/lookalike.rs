@@ -21,7 +21,7 @@
 use std::sync::OnceLock;
 
 use super::multimap::MultiMap;
-use super::name::{label_to_unicode, registrable, strip_public_suffix};
+use super::name::{SuffixSplit, label_to_unicode};
 use super::typo::{Hashes, TypoIndex, edit_distance_at_most_one};
 
 const TYPO_MIN_CHARS: usize = 5;
@@ -99,19 +99,24 @@ impl LookalikeIndex {
         self.brands.is_empty()
     }
 
-    /// True for names under a registrable domain the watchlist names: never look-alikes.
-    pub fn is_genuine(&self, name: &str) -> bool {
-        // No own domain listed: nothing is genuine, and the public-suffix lookup is skipped.
-        !self.own.is_empty() && registrable(name).is_some_and(|r| self.own.contains(r))
+    /// True for names under a registrable domain the watchlist names: never look-alikes. `split` is the name
+    /// (ASCII, lower case, without a leading `*.`) cut at its public suffix ([`super::name::split_public_suffix`]).
+    pub fn is_genuine(&self, split: Option<SuffixSplit<'_>>) -> bool {
+        split.is_some_and(|s| self.own.contains(s.registrable))
     }
 
-    /// Brand ids whose label `name` imitates (ASCII, lower case, without a leading `*.`); may repeat an id.
-    /// The caller checks [`LookalikeIndex::is_genuine`] first.
-    pub fn find(&self, name: &str, scratch: &mut Scratch, found: &mut Vec<u32>) {
+    /// Brand ids whose label the name cut as `split` imitates; may repeat an id. The caller checks
+    /// [`LookalikeIndex::is_genuine`] first.
+    pub fn find(
+        &self,
+        split: Option<SuffixSplit<'_>>,
+        scratch: &mut Scratch,
+        found: &mut Vec<u32>,
+    ) {
         if self.brands.is_empty() {
             return;
         }
-        let Some(head) = strip_public_suffix(name) else {
+        let Some(SuffixSplit { head, .. }) = split else {
             return;
         };
         let last = head.bytes().filter(|&b| b == b'.').count();

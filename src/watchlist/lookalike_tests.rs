@@ -27,8 +27,9 @@ fn index() -> LookalikeIndex {
 /// The distinct item ids `name` is reported for.
 fn imitated(index: &LookalikeIndex, name: &str) -> Vec<u32> {
     let mut found = Vec::new();
-    if !index.is_genuine(name) {
-        index.find(name, &mut Scratch::default(), &mut found);
+    let split = super::super::name::split_public_suffix(name);
+    if !index.is_genuine(split) {
+        index.find(split, &mut Scratch::default(), &mut found);
     }
     let mut items: Vec<u32> = found.iter().map(|&id| index.brand(id).item).collect();
     items.sort_unstable();

@@ -17,7 +17,10 @@ use std::cell::OnceCell;
 use super::index::Index;
 use super::keyword::KeywordHit;
 use super::lookalike::{self, fold_into};
-use super::name::{has_idn_label, normalize_cert_name, parent, suffixes, to_unicode};
+use super::name::{
+    SuffixSplit, has_idn_label, normalize_cert_name, parent, split_public_suffix, suffixes,
+    to_unicode,
+};
 use super::parse::{IssuerRule, normalize_issuer_text};
 use super::{Match, MatchInput, MatchKind};
 
@@ -159,10 +162,14 @@ fn match_name(
     } else {
         Cow::Borrowed(name)
     };
-    // Only keywords and look-alikes ask whether the name is one of the list's own domains (a public-suffix
-    // lookup per name): skip it for lists without either.
-    let genuine = (!index.keywords.is_empty() || !index.lookalike.is_empty())
-        && index.lookalike.is_genuine(base.unwrap_or(name));
+    // Only keywords and look-alikes ask whether the name is one of the list's own domains, and look-alikes which
+    // labels precede its public suffix: one suffix lookup per name serves both, skipped for lists without either.
+    let split = if index.keywords.is_empty() && index.lookalike.is_empty() {
+        None
+    } else {
+        split_public_suffix(base.unwrap_or(name))
+    };
+    let genuine = index.lookalike.is_genuine(split);
     let mut hits = std::mem::take(&mut scratch.hits);
     hits.clear();
     structural_hits(index, name, base, &mut hits);
@@ -170,7 +177,7 @@ fn match_name(
     regex_hits(index, name, &mut hits);
     keyword_hits(index, name, &unicode, !genuine, scratch, &mut hits);
     if !genuine {
-        lookalike_hits(index, base.unwrap_or(name), scratch, &mut hits);
+        lookalike_hits(index, split, scratch, &mut hits);
     }
     hits.retain(|hit| {
         let tags = &index.items[hit.item as usize].tags;
@@ -340,7 +347,12 @@ fn keyword_hits(
 
 /// Typosquats and homoglyph labels. Look-alikes of items that matched the name in another way are dropped:
 /// `paypall-login.com` is a keyword match of `~paypal`, not also a look-alike of it.
-fn lookalike_hits(index: &Index, base: &str, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
+fn lookalike_hits(
+    index: &Index,
+    split: Option<SuffixSplit<'_>>,
+    scratch: &mut Scratch,
+    hits: &mut Vec<Hit>,
+) {
     if index.lookalike.is_empty() {
         return;
     }
@@ -348,7 +360,7 @@ fn lookalike_hits(index: &Index, base: &str, scratch: &mut Scratch, hits: &mut V
         brands, lookalike, ..
     } = scratch;
     brands.clear();
-    index.lookalike.find(base, lookalike, brands);
+    index.lookalike.find(split, lookalike, brands);
     for &brand in brands.iter() {
         let item = index.lookalike.brand(brand).item;
         if !hits.iter().any(|h| h.item == item) {

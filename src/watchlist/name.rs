@@ -137,17 +137,36 @@ pub fn to_unicode(name: &str) -> Cow<'_, str> {
     Cow::Owned(labels.join("."))
 }
 
+/// A name cut at its public suffix, from one Public Suffix List lookup: `a.example.co.uk` has the head `a.example`
+/// and the registrable domain `example.co.uk`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuffixSplit<'a> {
+    /// Labels left of the public suffix (`a.example`).
+    pub head: &'a str,
+    /// The registrable domain ("eTLD+1"): the head's last label and the suffix (`example.co.uk`).
+    pub registrable: &'a str,
+}
+
+/// `None` when nothing is left of the public suffix (the name is itself a suffix). Unknown TLDs count as suffixes
+/// (the PSL `*` rule).
+pub fn split_public_suffix(name: &str) -> Option<SuffixSplit<'_>> {
+    let name = name.strip_suffix('.').unwrap_or(name); // fully qualified `example.com.`
+    let suffix = psl::suffix_str(name)?;
+    let head = name.strip_suffix(suffix)?.strip_suffix('.')?;
+    let last = head.rfind('.').map_or(0, |dot| dot + 1);
+    if head.len() == last {
+        return None; // empty head or empty last label (`.co.uk`, `a..co.uk`)
+    }
+    Some(SuffixSplit {
+        head,
+        registrable: &name[last..],
+    })
+}
+
 /// The registrable domain ("eTLD+1") by the Public Suffix List, e.g. `example.co.uk` for `a.example.co.uk`.
 /// `None` when the name is itself a public suffix. Unknown TLDs count as suffixes (the PSL `*` rule).
 pub fn registrable(name: &str) -> Option<&str> {
-    psl::domain_str(name)
-}
-
-/// Labels of `name` left of its public suffix (`a.example.co.uk` -> `a.example`), or `None` if nothing is left.
-pub fn strip_public_suffix(name: &str) -> Option<&str> {
-    let suffix = psl::suffix_str(name)?;
-    let head = name.strip_suffix(suffix)?.strip_suffix('.')?;
-    (!head.is_empty()).then_some(head)
+    split_public_suffix(name).map(|s| s.registrable)
 }
 
 #[cfg(test)]
@@ -239,11 +258,56 @@ mod tests {
     }
 
     #[test]
+    fn one_suffix_lookup_gives_what_the_psl_crate_calls_the_domain() {
+        let names = [
+            "example.com",
+            "www.example.co.uk",
+            "a.b.c.example.com.au",
+            "co.uk",
+            "com",
+            "example.unknowntld",
+            "x.example.unknowntld",
+            "foo.github.io",
+            "github.io",
+            "a..example.com",
+            ".example.com",
+            "example.com.",
+            "",
+            ".",
+            "..",
+            "xn--bcher-kva.de",
+            "*.example.com",
+            "a.b.kawasaki.jp",
+            "city.kawasaki.jp",
+            "a.city.kawasaki.jp",
+        ];
+        for name in names {
+            assert_eq!(
+                registrable(name),
+                psl::domain_str(name),
+                "registrable domain of {name:?}"
+            );
+        }
+        // One difference, on purpose: an empty label is no registrable domain (psl answers `.co.uk`).
+        assert_eq!(psl::domain_str("a..co.uk"), Some(".co.uk"));
+        assert_eq!(registrable("a..co.uk"), None);
+        assert_eq!(registrable(".co.uk"), None);
+    }
+
+    #[test]
     fn registrable_domains_follow_the_public_suffix_list() {
         assert_eq!(registrable("a.b.example.co.uk"), Some("example.co.uk"));
         assert_eq!(registrable("co.uk"), None);
-        assert_eq!(strip_public_suffix("a.example.co.uk"), Some("a.example"));
-        assert_eq!(strip_public_suffix("co.uk"), None);
-        assert_eq!(strip_public_suffix("example.com"), Some("example"));
+        assert_eq!(
+            split_public_suffix("a.b.example.co.uk"),
+            Some(SuffixSplit {
+                head: "a.b.example",
+                registrable: "example.co.uk"
+            })
+        );
+        let head = |name| split_public_suffix(name).map(|s| s.head);
+        assert_eq!(head("a.example.co.uk"), Some("a.example"));
+        assert_eq!(head("co.uk"), None);
+        assert_eq!(head("example.com"), Some("example"));
     }
 }

@@ -252,8 +252,8 @@ impl FakeTiledLog {
         })
     }
 
-    /// Count a request (by endpoint and by path); a fault may answer it instead (503 every Nth request, 429 every
-    /// Nth tile request).
+    /// Count a request (by endpoint and by path); a fault may answer it instead (429 every Nth tile request, 503
+    /// every Nth request).
     fn gate(&self, endpoint: &str, path: &str) -> Option<Response> {
         let tile = endpoint == "data" || endpoint == "hash";
         let (total, tiles) = {
@@ -269,11 +269,8 @@ impl FakeTiledLog {
             )
         };
         let f = self.faults.lock().unwrap().clone();
-        if f.server_error_every > 0 && total.is_multiple_of(f.server_error_every) {
-            return Some(
-                (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response(),
-            );
-        }
+        // The 429 first: every Nth tile request is rate limited whatever else fell on it, so that a test can count
+        // on it (a 503 that fell on the same request used to take its place, depending on request order).
         if tile && f.rate_limit_every > 0 && tiles.is_multiple_of(f.rate_limit_every) {
             let after = f.retry_after_secs.to_string();
             return Some(
@@ -283,6 +280,11 @@ impl FakeTiledLog {
                     "slow down",
                 )
                     .into_response(),
+            );
+        }
+        if f.server_error_every > 0 && total.is_multiple_of(f.server_error_every) {
+            return Some(
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response(),
             );
         }
         None
