@@ -2,6 +2,7 @@
 //! jitter on transient errors, and a per-log gate so that one 429 pauses every request to that log for as long
 //! as its Retry-After asks.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,7 +67,13 @@ pub struct Fetcher {
     gate: Arc<Mutex<Option<Instant>>>,
     counters: Arc<FetchCounters>,
     bandwidth: Option<Arc<Bandwidth>>,
+    /// How long this log took to answer lately (to its response headers), in ms: a moving average.
+    answer_ms: Arc<AtomicU64>,
 }
+
+/// A log that answers within this waits for room in the in-flight budget before each entries request is sent; a
+/// slower one is asked at once (see [`Fetcher::get_admitted`]).
+const ANSWERS_SOON: Duration = Duration::from_secs(1);
 
 impl Fetcher {
     pub fn new(client: reqwest::Client, policy: RetryPolicy) -> Fetcher {
@@ -76,6 +83,7 @@ impl Fetcher {
             gate: Arc::new(Mutex::new(None)),
             counters: Arc::default(),
             bandwidth: None,
+            answer_ms: Arc::default(),
         }
     }
 
@@ -104,9 +112,13 @@ impl Fetcher {
         self.get_admitted(url, None).await
     }
 
-    /// [`Fetcher::get`] for entries: sent once the global in-flight budget has room for `admission`'s range, and
-    /// once the log answers 200, claims that room before reading the body. A request that waits on a slow log
-    /// holds no budget.
+    /// [`Fetcher::get`] for entries: once the log answers 200, claims room for `admission`'s range in the global
+    /// in-flight budget before reading the body. A request that waits on a slow log holds no budget.
+    ///
+    /// To a log that answers within [`ANSWERS_SOON`], the request is only sent once the budget has room: an answer
+    /// that waits for room is not free (its connection has read up to a buffer's worth of the body, ~400 KB), and
+    /// waiting before asking costs such a log nothing. A slow log is asked at once: by the time it answers, the
+    /// budget has moved on, and asking late would add the wait to its seconds of latency (the busiest logs).
     pub async fn get_admitted(
         &self,
         url: &str,
@@ -122,7 +134,9 @@ impl Fetcher {
             if attempt > 1 {
                 self.counters.retries.fetch_add(1, Relaxed);
             }
-            if let Some(a) = admission {
+            if let Some(a) = admission
+                && Duration::from_millis(self.answer_ms.load(Relaxed)) < ANSWERS_SOON
+            {
                 a.wait_for_room().await;
             }
             self.counters.requests.fetch_add(1, Relaxed);
@@ -157,6 +171,14 @@ impl Fetcher {
         }
     }
 
+    /// Fold one answer time into the moving average (a quarter weight: a few answers move it).
+    fn note_answer_time(&self, took: Duration) {
+        let took = took.as_millis().min(u64::MAX as u128) as u64;
+        let _ = self.answer_ms.fetch_update(Relaxed, Relaxed, |avg| {
+            Some(if avg == 0 { took } else { (avg * 3 + took) / 4 })
+        });
+    }
+
     async fn wait_gate(&self) {
         loop {
             let until = *self.gate.lock().unwrap_or_else(|e| e.into_inner());
@@ -185,6 +207,7 @@ impl Fetcher {
             url: url.to_string(),
             message: error_chain(&e),
         };
+        let sent = Instant::now();
         let mut resp = self
             .client
             .get(url)
@@ -192,6 +215,7 @@ impl Fetcher {
             .send()
             .await
             .map_err(|e| (transport(e), None))?;
+        self.note_answer_time(sent.elapsed());
         let status = resp.status();
         if !status.is_success() {
             let retry_after = resp
@@ -385,6 +409,85 @@ pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ctlog::InflightBudget;
+    use crate::ctlog::budget::ENTRY_BYTES_ESTIMATE;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An HTTP/1.1 server on 127.0.0.1 that counts requests and answers each `ok` after `delay`.
+    async fn counting_server(delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/entries", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match conn.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        buf.clear();
+                        count.fetch_add(1, Relaxed);
+                        tokio::time::sleep(delay).await;
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if conn.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// Whether an entries request is sent while the in-flight budget is full, to a log that answered in `delay`.
+    async fn sent_while_the_budget_is_full(delay: Duration) -> bool {
+        let (url, seen) = counting_server(delay).await;
+        let fetcher = Fetcher::new(build_client().unwrap(), RetryPolicy::default());
+        let budget = InflightBudget::from_bytes(256 * ENTRY_BYTES_ESTIMATE);
+        // One answer teaches the fetcher how fast this log is.
+        let first = Admission::new(&budget, 256);
+        assert_eq!(
+            &*fetcher.get_admitted(&url, Some(&first)).await.unwrap(),
+            b"ok"
+        );
+        drop(first);
+        let full = budget.acquire(256).await;
+        let waiting = {
+            let (fetcher, url, budget) = (fetcher.clone(), url.clone(), budget.clone());
+            tokio::spawn(async move {
+                let a = Admission::new(&budget, 256);
+                fetcher
+                    .get_admitted(&url, Some(&a))
+                    .await
+                    .map(|b| b.to_vec())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = seen.load(Relaxed) == 2;
+        assert!(!waiting.is_finished(), "the body is not read without room");
+        drop(full);
+        assert_eq!(waiting.await.unwrap().unwrap(), b"ok");
+        assert_eq!(seen.load(Relaxed), 2);
+        sent
+    }
+
+    #[tokio::test]
+    async fn a_log_that_answers_soon_is_asked_only_when_the_budget_has_room() {
+        assert!(!sent_while_the_budget_is_full(Duration::ZERO).await);
+    }
+
+    #[tokio::test]
+    async fn a_slow_log_is_asked_at_once_and_its_answer_waits_for_room() {
+        assert!(sent_while_the_budget_is_full(ANSWERS_SOON + Duration::from_millis(200)).await);
+    }
 
     #[test]
     fn bandwidth_units() {
