@@ -44,6 +44,7 @@ pcs=()
 prefix=()
 if [ "${FUZZ_PRINT_PCS:-0}" = 1 ]; then
     pcs=(-print_pcs=1)
+    command -v llvm-symbolizer >/dev/null || { apt-get update -qq && apt-get install -y -qq llvm >/dev/null; }
     prefix=(setarch -R) # fixed load address: scripts/fuzz-pcs.py symbolizes the printed PCs afterwards
 fi
 targets=("$@")
