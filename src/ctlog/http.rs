@@ -173,7 +173,7 @@ impl Fetcher {
 
     /// Fold one answer time into the moving average (a quarter weight: a few answers move it).
     fn note_answer_time(&self, took: Duration) {
-        let took = took.as_millis().min(u64::MAX as u128) as u64;
+        let took = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         let _ = self.answer_ms.fetch_update(Relaxed, Relaxed, |avg| {
             Some(if avg == 0 { took } else { (avg * 3 + took) / 4 })
         });

@@ -99,6 +99,11 @@ impl LookalikeIndex {
         self.brands.is_empty()
     }
 
+    /// Whether the watchlist names any domain of its own (else no name is genuine).
+    pub fn has_own_domains(&self) -> bool {
+        !self.own.is_empty()
+    }
+
     /// True for names under a registrable domain the watchlist names: never look-alikes. `split` is the name
     /// (ASCII, lower case, without a leading `*.`) cut at its public suffix ([`super::name::split_public_suffix`]).
     pub fn is_genuine(&self, split: Option<SuffixSplit<'_>>) -> bool {

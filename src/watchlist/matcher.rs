@@ -162,9 +162,11 @@ fn match_name(
     } else {
         Cow::Borrowed(name)
     };
-    // Only keywords and look-alikes ask whether the name is one of the list's own domains, and look-alikes which
-    // labels precede its public suffix: one suffix lookup per name serves both, skipped for lists without either.
-    let split = if index.keywords.is_empty() && index.lookalike.is_empty() {
+    // Look-alikes ask which labels precede the name's public suffix; keywords and look-alikes ask whether it is
+    // one of the list's own domains (only when the list names any). One suffix lookup per name serves both, and
+    // none is made when neither asks.
+    let asks_genuine = !index.keywords.is_empty() && index.lookalike.has_own_domains();
+    let split = if index.lookalike.is_empty() && !asks_genuine {
         None
     } else {
         split_public_suffix(base.unwrap_or(name))
