@@ -210,9 +210,9 @@ pub fn der(data: &[u8]) {
     let entry = |entry_type, signed_entry: &[u8], chain: &[&[u8]]| LogEntry {
         timestamp_ms: 0,
         entry_type,
-        signed_entry: signed_entry.to_vec(),
+        signed_entry: signed_entry.to_vec().into(),
         issuer_key_hash: (entry_type == EntryType::Precert).then_some([0; 32]),
-        pre_certificate: (entry_type == EntryType::Precert).then(|| certificate.to_vec()),
+        pre_certificate: (entry_type == EntryType::Precert).then(|| certificate.to_vec().into()),
         chain: chain.iter().map(|c| c.to_vec()).collect(),
         chain_error: None,
     };

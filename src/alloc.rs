@@ -7,7 +7,9 @@
 //! allocated on one thread and freed on another, fragmented mimalloc's arena: following 100 growing logs
 //! (`scripts/bench-firehose.sh`), the arena kept ~370 MB resident for a heap that peaked near 90 MB. Blocks of
 //! [`LARGE`] bytes or more go to `malloc`, told at start-up ([`configure_libc_malloc`]) to serve them with their own
-//! `mmap`, so each is returned to the system when freed and resident memory follows what is live.
+//! `mmap`, so each is returned to the system when freed and resident memory follows what is live. Blocks up to
+//! [`RECYCLED_MAX`] come in power-of-two size classes, and a few freed ones per class stay mapped for the next
+//! allocation of their class (`recycled`): the HTTP client's read buffers are allocated about once per `recv`.
 //!
 //! Sound because Rust passes `dealloc` and `realloc` the layout the block was allocated with: the size decides the
 //! allocator at every step, and a `realloc` that crosses [`LARGE`] moves the block from one to the other.
@@ -27,7 +29,118 @@ fn is_large(size: usize) -> bool {
     size >= LARGE
 }
 
+/// Large blocks up to this size are allocated in power-of-two size classes and a few freed ones of each class are
+/// kept mapped for the next allocation of that class (see [`recycled`]).
+pub const RECYCLED_MAX: usize = 1024 * 1024;
+
+/// Size classes `LARGE << c` for `c < CLASSES`, up to [`RECYCLED_MAX`].
+const CLASSES: usize = (RECYCLED_MAX / LARGE).trailing_zeros() as usize + 1;
+
+/// Freed blocks kept per size class: at most `SLOTS * (64 KiB + 128 KiB + … + 1 MiB)` = ~7.8 MB stay resident
+/// while idle.
+const SLOTS: usize = 4;
+
+/// Freed large blocks of each size class, kept mapped for reuse.
+///
+/// Why: the HTTP client's read buffer asks for a new block of a few hundred KB whenever the chunk it handed out
+/// last is still in use, i.e. about once per `recv`. As fresh `mmap`s, each cost a page fault and a zeroed page
+/// per 4 KiB written, then an `munmap` with TLB shootdowns: in `perf` of an RFC 6962 catch-up
+/// (`scripts/bench-cpu.sh`), ~20 % of the CPU. Serving such blocks from the C library's heap instead (a higher
+/// `mmap` threshold) saved that but kept the heap's high-water mark resident (peak RSS 144 MB instead of 113 MB in
+/// `scripts/bench-firehose.sh` at 10,000 entries/s); a handful of recycled blocks per class keeps most of the saving
+/// at a bounded cost. Lock-free (the allocator must not allocate or block): a slot is a pointer swapped in and out.
+mod recycled {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+
+    use super::{CLASSES, LARGE, RECYCLED_MAX, SLOTS};
+
+    /// Bytes at the start of a kept block that stay resident.
+    const RESIDENT: usize = 64 * 1024;
+
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+    #[allow(clippy::declare_interior_mutable_const)]
+    const CLASS: [AtomicPtr<u8>; SLOTS] = [EMPTY; SLOTS];
+    static FREE: [[AtomicPtr<u8>; SLOTS]; CLASSES] = [CLASS; CLASSES];
+
+    /// The class of a block of `size` bytes (`LARGE..=RECYCLED_MAX`), if it is in one.
+    pub fn class_of(size: usize) -> Option<usize> {
+        (LARGE..=RECYCLED_MAX)
+            .contains(&size)
+            .then(|| (size.next_power_of_two() / LARGE).trailing_zeros() as usize)
+    }
+
+    /// Bytes of a block of class `c`.
+    pub fn class_size(c: usize) -> usize {
+        LARGE << c
+    }
+
+    /// A kept block of class `c`, if there is one.
+    pub fn take(c: usize) -> *mut u8 {
+        for slot in &FREE[c] {
+            if !slot.load(Ordering::Relaxed).is_null() {
+                let p = slot.swap(std::ptr::null_mut(), Ordering::Acquire);
+                if !p.is_null() {
+                    return p;
+                }
+            }
+        }
+        std::ptr::null_mut()
+    }
+
+    /// Keep a freed block of class `c`; false when every slot is taken (the caller frees it).
+    ///
+    /// Only its first [`RESIDENT`] bytes stay resident: the rest is given back (`MADV_DONTNEED`; it reads as zeros
+    /// and is faulted in again if written). A read buffer is mostly written at its start (one `recv` before the
+    /// client moves on to another block), and a block that carried every page a past user wrote would make each
+    /// idle connection's buffer fully resident: following 100 logs, that was +38 MB of RSS.
+    pub fn keep(c: usize, p: *mut u8) -> bool {
+        if !FREE[c]
+            .iter()
+            .any(|slot| slot.load(Ordering::Relaxed).is_null())
+        {
+            return false;
+        }
+        let page = 4096;
+        let from = (p as usize + RESIDENT).next_multiple_of(page);
+        let to = (p as usize + class_size(c)) / page * page;
+        if to > from {
+            // SAFETY: [from, to) lies within the block, which is ours (freed by its user, not yet kept or freed),
+            // and is whole pages of an anonymous private mapping or heap: DONTNEED only drops their contents.
+            unsafe {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
+            }
+        }
+        FREE[c].iter().any(|slot| {
+            slot.compare_exchange(
+                std::ptr::null_mut(),
+                p,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        })
+    }
+}
+
+/// The size class of a large block with this layout, if it is recycled (plain alignment only).
+fn recycled_class(layout: Layout) -> Option<usize> {
+    if layout.align() <= MALLOC_ALIGN {
+        recycled::class_of(layout.size())
+    } else {
+        None
+    }
+}
+
 unsafe fn large_alloc(layout: Layout) -> *mut u8 {
+    if let Some(c) = recycled_class(layout) {
+        let p = recycled::take(c);
+        if !p.is_null() {
+            return p;
+        }
+        // SAFETY: plain malloc of a non-zero size; the whole class, so that any block of the class fits.
+        return unsafe { libc::malloc(recycled::class_size(c)).cast() };
+    }
     if layout.align() <= MALLOC_ALIGN {
         // SAFETY: plain malloc of a non-zero size (LARGE > 0).
         unsafe { libc::malloc(layout.size()).cast() }
@@ -40,6 +153,17 @@ unsafe fn large_alloc(layout: Layout) -> *mut u8 {
             _ => std::ptr::null_mut(),
         }
     }
+}
+
+/// Free a block of [`LARGE`] bytes or more allocated by [`large_alloc`] with `layout`.
+unsafe fn large_free(ptr: *mut u8, layout: Layout) {
+    if let Some(c) = recycled_class(layout)
+        && recycled::keep(c, ptr)
+    {
+        return;
+    }
+    // SAFETY: the block came from malloc/posix_memalign/realloc.
+    unsafe { libc::free(ptr.cast()) }
 }
 
 unsafe impl GlobalAlloc for SplitAlloc {
@@ -55,6 +179,16 @@ unsafe impl GlobalAlloc for SplitAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if is_large(layout.size()) {
+            if let Some(c) = recycled_class(layout) {
+                let p = recycled::take(c);
+                if !p.is_null() {
+                    // SAFETY: a kept block of this class has at least layout.size() writable bytes.
+                    unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
+                    return p;
+                }
+                // SAFETY: calloc of one non-zero-sized element, the whole class.
+                return unsafe { libc::calloc(1, recycled::class_size(c)).cast() };
+            }
             if layout.align() <= MALLOC_ALIGN {
                 // SAFETY: calloc of one non-zero-sized element.
                 unsafe { libc::calloc(1, layout.size()).cast() }
@@ -75,8 +209,8 @@ unsafe impl GlobalAlloc for SplitAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if is_large(layout.size()) {
-            // SAFETY: blocks of this size were allocated by malloc/calloc/posix_memalign/realloc above.
-            unsafe { libc::free(ptr.cast()) }
+            // SAFETY: blocks of this size were allocated by large_alloc (or calloc/realloc) above.
+            unsafe { large_free(ptr, layout) }
         } else {
             // SAFETY: blocks of this size came from mimalloc.
             unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
@@ -84,13 +218,24 @@ unsafe impl GlobalAlloc for SplitAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new_class = if layout.align() <= MALLOC_ALIGN {
+            recycled::class_of(new_size)
+        } else {
+            None
+        };
         match (is_large(layout.size()), is_large(new_size)) {
-            // SAFETY (both arms): the block belongs to the allocator its old size names, and so will the result.
+            // SAFETY: the block belongs to mimalloc, and so will the result.
             (false, false) => unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) },
-            (true, true) if layout.align() <= MALLOC_ALIGN => unsafe {
+            // Within its size class: the block already has room.
+            (true, true) if new_class.is_some() && recycled_class(layout) == new_class => ptr,
+            // Both past the recycled classes: the C library's realloc (an `mremap`). A block of a recycled class
+            // is a malloc'd block of its class size, so it may grow this way too.
+            (true, true) if layout.align() <= MALLOC_ALIGN && new_class.is_none() => unsafe {
+                // SAFETY: the block came from malloc/calloc/realloc.
                 libc::realloc(ptr.cast(), new_size).cast()
             },
-            // Crossing LARGE (or an over-aligned large block): allocate where the new size belongs, copy, free.
+            // Anything else (crossing LARGE, into or between recycled classes, over-aligned): allocate where the new
+            // size belongs, copy, free.
             _ => {
                 // SAFETY: new_size is non-zero and, rounded to the alignment, does not overflow (GlobalAlloc's
                 // contract for realloc).
@@ -125,6 +270,9 @@ mod mi_option {
 /// shootdowns across threads), ~3.5 % of the CPU of a catch-up in `perf`.
 pub const PURGE_DELAY_MS: i64 = 0;
 
+/// The environment variable `MIMALLOC_PURGE_DELAY`, when set, overrides [`PURGE_DELAY_MS`] (to trade memory for
+/// CPU on a machine with room).
+///
 /// Make mimalloc give memory back promptly instead of keeping it for reuse: arena memory committed as it is used
 /// (not the whole arena up front), freed pages purged after [`PURGE_DELAY_MS`] and no full pages retained per size
 /// class. Call once, first thing in `main`, before the first allocation reserves mimalloc's arena.
@@ -132,7 +280,9 @@ pub fn configure_mimalloc() {
     // SAFETY: mi_option_set only stores an option value; the numbers are mimalloc v3's (see `mi_option`).
     unsafe {
         libmimalloc_sys::mi_option_set(mi_option::ARENA_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set(mi_option::PURGE_DELAY, PURGE_DELAY_MS as _);
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            libmimalloc_sys::mi_option_set(mi_option::PURGE_DELAY, PURGE_DELAY_MS as _);
+        }
         libmimalloc_sys::mi_option_set(mi_option::PAGE_FULL_RETAIN, 0);
     }
 }
@@ -208,6 +358,59 @@ mod tests {
         );
         walk(64, &[small, large, small]);
         walk(4096, &[large, small, large * 2]);
+    }
+
+    #[test]
+    fn realloc_keeps_contents_across_recycled_size_classes() {
+        walk(
+            1,
+            &[
+                LARGE + 5,
+                LARGE * 2,        // same class as LARGE + 5
+                LARGE * 2 + 1,    // next class
+                RECYCLED_MAX,     // last class
+                RECYCLED_MAX + 1, // past the classes (C library realloc)
+                RECYCLED_MAX * 3,
+                LARGE * 3, // back into a class
+                LARGE - 1, // back to mimalloc
+            ],
+        );
+    }
+
+    #[test]
+    fn size_classes_are_powers_of_two_from_large_to_recycled_max() {
+        assert_eq!(recycled::class_of(LARGE - 1), None);
+        assert_eq!(recycled::class_of(LARGE), Some(0));
+        assert_eq!(recycled::class_of(LARGE + 1), Some(1));
+        assert_eq!(recycled::class_of(2 * LARGE), Some(1));
+        assert_eq!(recycled::class_of(RECYCLED_MAX), Some(CLASSES - 1));
+        assert_eq!(recycled::class_of(RECYCLED_MAX + 1), None);
+        for size in [LARGE, LARGE + 1, 300 * 1024, RECYCLED_MAX] {
+            let c = recycled::class_of(size).unwrap();
+            assert!(recycled::class_size(c) >= size && recycled::class_size(c) < 2 * size);
+        }
+    }
+
+    #[test]
+    fn a_block_grows_in_place_within_its_class_and_freed_blocks_are_reused() {
+        let a = SplitAlloc;
+        // A size no other test uses, so that the slots of its class are this test's alone… as far as the
+        // process-wide allocator goes: other threads may take a kept block, so reuse is checked as "some block
+        // of the class came back", not which.
+        let layout = Layout::from_size_align(700 * 1024, 8).unwrap();
+        unsafe {
+            let p = a.alloc(layout);
+            assert!(!p.is_null());
+            let q = a.realloc(p, layout, 1000 * 1024);
+            assert_eq!(p, q, "700 KB -> 1000 KB stays in the 1 MiB class: no move");
+            let layout = Layout::from_size_align(1000 * 1024, 8).unwrap();
+            std::ptr::write_bytes(q, 0xab, layout.size());
+            a.dealloc(q, layout);
+            // Zeroed allocations of a recycled block are zero.
+            let z = a.alloc_zeroed(layout);
+            assert!((0..layout.size()).step_by(4093).all(|i| *z.add(i) == 0));
+            a.dealloc(z, layout);
+        }
     }
 
     #[test]

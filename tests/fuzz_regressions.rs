@@ -130,7 +130,7 @@ fn x509_entry(certificate: Vec<u8>) -> LogEntry {
     LogEntry {
         timestamp_ms: 0,
         entry_type: EntryType::X509,
-        signed_entry: certificate,
+        signed_entry: certificate.into(),
         issuer_key_hash: None,
         pre_certificate: None,
         chain: Vec::new(),
@@ -195,7 +195,7 @@ fn a_leaf_with_100k_names_is_read_in_linear_time() {
     let entry = LogEntry {
         timestamp_ms: 0,
         entry_type: EntryType::Precert,
-        signed_entry: tbs_with_names(&names),
+        signed_entry: tbs_with_names(&names).into(),
         issuer_key_hash: Some([0; 32]),
         pre_certificate: None,
         chain: Vec::new(),

@@ -245,7 +245,11 @@ fn navigli_pre_certificates_are_the_extracted_files() {
     ] {
         let der = fixture(&format!("{dir}/{file}"));
         let entry = navigli_entry(index);
-        assert_eq!(entry.pre_certificate.as_ref(), Some(&der), "entry {index}");
+        assert_eq!(
+            entry.pre_certificate.as_deref(),
+            Some(&der[..]),
+            "entry {index}"
+        );
         assert_eq!(
             cert_info(&entry).unwrap().cert_sha256,
             Some(sha256(&der)),
@@ -270,6 +274,32 @@ const TILES: [(&str, u64, usize); 5] = [
     ("003.p/10", 768, 10),
 ];
 
+/// Decoding a tile copies nothing per entry: the certificate, the pre_certificate and the Merkle leaf are views of
+/// the downloaded tile.
+#[test]
+fn tile_entries_are_views_of_the_tile_buffer() {
+    let tile = bytes::Bytes::from(fixture("static-ct/navigli2025h2/tile/data/000"));
+    let range = tile.as_ptr() as usize..tile.as_ptr() as usize + tile.len();
+    let inside = |b: &[u8]| range.contains(&(b.as_ptr() as usize));
+    let leaves = ctwatch::ct::leaf::decode_data_tile_bytes(&tile, 0).unwrap();
+    assert_eq!(leaves.len(), 256);
+    let mut precerts = 0;
+    for l in &leaves {
+        assert!(inside(&l.entry.signed_entry));
+        if let Some(pre) = &l.entry.pre_certificate {
+            assert!(inside(pre));
+            precerts += 1;
+        }
+        match &l.leaf {
+            ctwatch::ct::leaf::MerkleLeaf::TimestampedEntry(te) => assert!(inside(te)),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(precerts > 0);
+    // The same entries as the copying decoder gives.
+    assert_eq!(leaves, decode_data_tile(&tile, 0).unwrap());
+}
+
 #[test]
 fn data_tiles_match_the_rfc6962_form_and_the_level0_hash_tiles() {
     let json = navigli_json();
@@ -285,14 +315,19 @@ fn data_tiles_match_the_rfc6962_form_and_the_level0_hash_tiles() {
         for (pos, leaf) in leaves.iter().enumerate() {
             let index = first as usize + pos;
             let (leaf_input, extra) = &json[index];
-            assert_eq!(&leaf.merkle_leaf_input, leaf_input, "index {index}");
+            assert_eq!(&leaf.leaf.to_vec(), leaf_input, "index {index}");
             assert_eq!(leaf.leaf_index, Some(index as u64));
             let mut hashed = vec![0u8];
-            hashed.extend_from_slice(&leaf.merkle_leaf_input);
+            hashed.extend_from_slice(&leaf.leaf.to_vec());
             assert_eq!(
                 sha256(&hashed),
                 hashes[32 * pos..32 * pos + 32],
                 "leaf hash {index}"
+            );
+            assert_eq!(
+                leaf.leaf.hash(),
+                hashes[32 * pos..32 * pos + 32],
+                "leaf hash {index}, hashed in parts"
             );
 
             let rfc = decode_rfc6962(leaf_input, extra).unwrap();
@@ -459,7 +494,7 @@ fn x509_entry_for(source: &str) -> LogEntry {
     let x509 = |cert: Vec<u8>, chain: Vec<Vec<u8>>| LogEntry {
         timestamp_ms: 0,
         entry_type: EntryType::X509,
-        signed_entry: cert,
+        signed_entry: cert.into(),
         issuer_key_hash: None,
         pre_certificate: None,
         chain,
@@ -741,7 +776,7 @@ fn garbage_certificates_are_errors_that_say_what() {
     let entry = |cert: &[u8]| LogEntry {
         timestamp_ms: 0,
         entry_type: EntryType::X509,
-        signed_entry: cert.to_vec(),
+        signed_entry: bytes::Bytes::copy_from_slice(cert),
         issuer_key_hash: None,
         pre_certificate: None,
         chain: Vec::new(),
@@ -845,7 +880,7 @@ fn the_cheap_name_walk_refuses_what_the_full_parse_refuses_in_names() {
     let entry = |cert: &[u8]| LogEntry {
         timestamp_ms: 0,
         entry_type: EntryType::X509,
-        signed_entry: cert.to_vec(),
+        signed_entry: bytes::Bytes::copy_from_slice(cert),
         issuer_key_hash: None,
         pre_certificate: None,
         chain: Vec::new(),

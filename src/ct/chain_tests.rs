@@ -83,6 +83,13 @@ pub(crate) fn leaf_tbs(pre_certificate: &[u8], psc: Option<&[u8]>) -> Vec<u8> {
     der::build_constructed(der::TAG_SEQUENCE, &parts)
 }
 
+/// Flip the lowest bit of byte `at` of a served pre_certificate.
+fn flip(pre: &mut Option<bytes::Bytes>, at: usize) {
+    let mut v = pre.as_ref().unwrap().to_vec();
+    v[at] ^= 0x01;
+    *pre = Some(v.into());
+}
+
 fn spki_hash(cert: &[u8]) -> [u8; 32] {
     sha256(Cert::parse(cert, "c").unwrap().spki)
 }
@@ -91,9 +98,9 @@ fn precert_entry(pre: &[u8], leaf_tbs: Vec<u8>, ca: &[u8], chain: Vec<Vec<u8>>) 
     LogEntry {
         timestamp_ms: 1,
         entry_type: EntryType::Precert,
-        signed_entry: leaf_tbs,
+        signed_entry: leaf_tbs.into(),
         issuer_key_hash: Some(spki_hash(ca)),
-        pre_certificate: Some(pre.to_vec()),
+        pre_certificate: Some(bytes::Bytes::copy_from_slice(pre)),
         chain,
         chain_error: None,
     }
@@ -158,7 +165,7 @@ fn a_precert_signing_certificate_needs_its_ca_proven_too() {
     );
     // The leaf names another issuer than the signing certificate's.
     let mut entry = mmd();
-    entry.signed_entry = leaf_tbs(entry.pre_certificate.as_ref().unwrap(), Some(&gts_ca()));
+    entry.signed_entry = leaf_tbs(entry.pre_certificate.as_ref().unwrap(), Some(&gts_ca())).into();
     assert_eq!(check(&entry), Err(ChainError::PrecertMismatch));
 }
 
@@ -203,13 +210,12 @@ fn a_pre_certificate_that_is_not_the_leafs_is_refused() {
     assert_eq!(check(&entry), Err(ChainError::PrecertMismatch));
     // A pre_certificate edited by the log: it is no longer the leaf's.
     let (mut entry, _) = gts();
-    entry.pre_certificate.as_mut().unwrap()[15] ^= 0x01; // in the serial number
+    flip(&mut entry.pre_certificate, 15); // in the serial number
     assert_eq!(check(&entry), Err(ChainError::PrecertMismatch));
     // The leaf's TBS with a signature that is not the CA's: its hash would not be the precert's.
     let (mut entry, _) = gts();
-    let pre = entry.pre_certificate.as_mut().unwrap();
-    let last = pre.len() - 1;
-    pre[last] ^= 0x01;
+    let last = entry.pre_certificate.as_ref().unwrap().len() - 1;
+    flip(&mut entry.pre_certificate, last);
     assert_eq!(
         check(&entry),
         Err(ChainError::BadSignature {
@@ -219,7 +225,7 @@ fn a_pre_certificate_that_is_not_the_leafs_is_refused() {
     );
     // Garbage.
     let (mut entry, _) = gts();
-    entry.pre_certificate = Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]);
+    entry.pre_certificate = Some(vec![0x30, 0x03, 0x02, 0x01, 0x01].into());
     assert!(matches!(check(&entry), Err(ChainError::Malformed { .. })));
     entry.pre_certificate = None;
     assert_eq!(check(&entry), Err(ChainError::NoPreCertificate));

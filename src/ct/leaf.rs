@@ -36,7 +36,10 @@
 
 use std::io::Read;
 
+use bytes::Bytes;
 use serde::Serialize;
+
+use crate::ct::merkle::{self, Hash};
 use thiserror::Error;
 
 /// A data tile holds at most this many entries (static-ct-api: tiles are 256 entries wide).
@@ -140,12 +143,13 @@ pub struct LogEntry {
     pub timestamp_ms: u64,
     pub entry_type: EntryType,
     /// Verified (in the leaf). x509: the certificate DER. precert: the TBSCertificate (poison removed by the log;
-    /// issuer and authority key id rewritten when a precertificate signing certificate was used).
-    pub signed_entry: Vec<u8>,
+    /// issuer and authority key id rewritten when a precertificate signing certificate was used). A view of the
+    /// downloaded buffer (no copy per entry); copy it out to keep it beyond the batch.
+    pub signed_entry: Bytes,
     /// precert only, verified (in the leaf): SHA-256 of the issuing CA's SubjectPublicKeyInfo.
     pub issuer_key_hash: Option<[u8; 32]>,
     /// precert only, NOT verified: the pre_certificate DER as served; `None` when it could not be read.
-    pub pre_certificate: Option<Vec<u8>>,
+    pub pre_certificate: Option<Bytes>,
     /// NOT verified: chain certificate DERs, issuer first, as served.
     pub chain: Vec<Vec<u8>>,
     /// Why the unverified fields (`pre_certificate`, `chain`) could not be read, if they could not.
@@ -163,13 +167,48 @@ impl LogEntry {
     }
 }
 
+/// An entry's Merkle tree leaf (RFC 6962 `MerkleTreeLeaf`: version 0, leaf type 0, then the `TimestampedEntry`),
+/// what the tree commits to, as downloaded: an RFC 6962 `leaf_input` is the whole leaf, a static-ct TileLeaf starts
+/// with the `TimestampedEntry` alone. Either is a view of the downloaded buffer: nothing is copied per entry to
+/// hash it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MerkleLeaf {
+    /// The whole `MerkleTreeLeaf` (RFC 6962 `leaf_input`).
+    Whole(Bytes),
+    /// The `TimestampedEntry` of a leaf whose version and leaf type are 0 (static-ct).
+    TimestampedEntry(Bytes),
+}
+
+impl MerkleLeaf {
+    /// The leaf hash the tree commits to: SHA-256(0x00 | MerkleTreeLeaf).
+    pub fn hash(&self) -> Hash {
+        match self {
+            MerkleLeaf::Whole(leaf) => merkle::leaf_hash(leaf),
+            MerkleLeaf::TimestampedEntry(te) => merkle::leaf_hash_parts(&[&[0, 0], te]),
+        }
+    }
+
+    /// The `MerkleTreeLeaf` bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            MerkleLeaf::Whole(leaf) => leaf.to_vec(),
+            MerkleLeaf::TimestampedEntry(te) => {
+                let mut v = Vec::with_capacity(2 + te.len());
+                v.extend_from_slice(&[0, 0]);
+                v.extend_from_slice(te);
+                v
+            }
+        }
+    }
+}
+
 /// One entry of a static-ct data tile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TileLeaf {
     /// The entry; `chain` is empty (see `chain_fingerprints`, resolved by the client).
     pub entry: LogEntry,
-    /// `0x00 0x00 | TimestampedEntry`: the RFC 6962 MerkleTreeLeaf, i.e. what the Merkle tree hashes.
-    pub merkle_leaf_input: Vec<u8>,
+    /// The Merkle tree leaf: the TileLeaf's TimestampedEntry.
+    pub leaf: MerkleLeaf,
     /// From the `leaf_index` extension (type 0, 40-bit big-endian), when present.
     pub leaf_index: Option<u64>,
     /// SHA-256 of each chain certificate, issuer first; fetch them from `issuer/<hex>`.
@@ -324,7 +363,7 @@ pub fn decode_rfc6962(leaf_input: &[u8], extra_data: &[u8]) -> Result<LogEntry, 
 pub fn attach_extra_data(entry: &mut LogEntry, extra_data: &[u8]) {
     match decode_extra_data(entry.entry_type, extra_data) {
         Ok((pre, chain)) => {
-            entry.pre_certificate = pre;
+            entry.pre_certificate = pre.map(Bytes::from);
             entry.chain = chain;
             entry.chain_error = None;
         }
@@ -339,6 +378,11 @@ pub fn attach_extra_data(entry: &mut LogEntry, extra_data: &[u8]) {
 /// Decode the RFC 6962 `leaf_input` alone (what the tree proves): `pre_certificate` and `chain` stay empty until
 /// [`attach_extra_data`].
 pub fn decode_rfc6962_leaf(leaf_input: &[u8]) -> Result<LogEntry, LeafError> {
+    decode_rfc6962_leaf_bytes(&Bytes::copy_from_slice(leaf_input))
+}
+
+/// [`decode_rfc6962_leaf`] of a leaf in a shared buffer: the entry's `signed_entry` is a view of it, not a copy.
+pub fn decode_rfc6962_leaf_bytes(leaf_input: &Bytes) -> Result<LogEntry, LeafError> {
     let mut leaf = Reader::new(leaf_input);
     let version = leaf.uint(1, "leaf_input")? as u8;
     if version != 0 {
@@ -353,7 +397,7 @@ pub fn decode_rfc6962_leaf(leaf_input: &[u8]) -> Result<LogEntry, LeafError> {
     Ok(LogEntry {
         timestamp_ms: te.timestamp_ms,
         entry_type: te.entry_type,
-        signed_entry: te.signed_der.to_vec(),
+        signed_entry: leaf_input.slice_ref(te.signed_der),
         issuer_key_hash: te.issuer_key_hash,
         pre_certificate: None,
         chain: Vec::new(),
@@ -411,12 +455,12 @@ fn parse_leaf_index(extensions: &[u8], base: usize) -> Result<Option<u64>, LeafE
 /// The pre_certificate and the fingerprint list are outside the Merkle leaf: when their framing holds but their
 /// content is unusable (an empty pre_certificate, a list length that is not a multiple of 32) the entry still
 /// decodes, with `chain_error` set. Only framing that makes the next entry unfindable is an error.
-fn read_tile_leaf(r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
+///
+/// `tile` is the buffer the reader reads: the entry's byte fields are views of it.
+fn read_tile_leaf(tile: &Bytes, r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
     let start = r.pos;
     let te = read_timestamped_entry(r, "tile entry")?;
-    let mut merkle_leaf_input = Vec::with_capacity(2 + r.pos - start);
-    merkle_leaf_input.extend_from_slice(&[0, 0]);
-    merkle_leaf_input.extend_from_slice(&r.buf[start..r.pos]);
+    let leaf = MerkleLeaf::TimestampedEntry(tile.slice_ref(&r.buf[start..r.pos]));
     let leaf_index = parse_leaf_index(te.extensions, te.extensions_offset)?;
 
     let mut chain_error = None;
@@ -435,7 +479,7 @@ fn read_tile_leaf(r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
                 );
                 None
             } else {
-                Some(pre_certificate.to_vec())
+                Some(tile.slice_ref(pre_certificate))
             }
         }
     };
@@ -458,13 +502,13 @@ fn read_tile_leaf(r: &mut Reader<'_>) -> Result<TileLeaf, LeafError> {
         entry: LogEntry {
             timestamp_ms: te.timestamp_ms,
             entry_type: te.entry_type,
-            signed_entry: te.signed_der.to_vec(),
+            signed_entry: tile.slice_ref(te.signed_der),
             issuer_key_hash: te.issuer_key_hash,
             pre_certificate,
             chain: Vec::new(),
             chain_error,
         },
-        merkle_leaf_input,
+        leaf,
         leaf_index,
         chain_fingerprints,
     })
@@ -493,19 +537,36 @@ pub fn maybe_gunzip(body: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, LeafError
 /// A missing `leaf_index` extension is tolerated (`TileLeaf::leaf_index` is `None`); a present but wrong one is an
 /// error, since it means the tile is not the one we asked for.
 pub fn decode_data_tile(body: &[u8], first_index: u64) -> Result<Vec<TileLeaf>, LeafError> {
-    let body = maybe_gunzip(body)?;
+    let body = match maybe_gunzip(body)? {
+        std::borrow::Cow::Borrowed(b) => Bytes::copy_from_slice(b),
+        std::borrow::Cow::Owned(v) => Bytes::from(v),
+    };
+    decode_plain_tile(&body, first_index)
+}
+
+/// [`decode_data_tile`] of a tile in a shared buffer (gunzipped if it was compressed): the entries' byte fields
+/// are views of it, not copies.
+pub fn decode_data_tile_bytes(body: &Bytes, first_index: u64) -> Result<Vec<TileLeaf>, LeafError> {
+    match maybe_gunzip(body)? {
+        std::borrow::Cow::Borrowed(_) => decode_plain_tile(body, first_index),
+        std::borrow::Cow::Owned(v) => decode_plain_tile(&Bytes::from(v), first_index),
+    }
+}
+
+/// The entries of an uncompressed data tile.
+fn decode_plain_tile(body: &Bytes, first_index: u64) -> Result<Vec<TileLeaf>, LeafError> {
     if body.is_empty() {
         return Err(LeafError::EmptyTile);
     }
-    let mut r = Reader::new(&body);
-    let mut leaves = Vec::new();
+    let mut r = Reader::new(body);
+    let mut leaves = Vec::with_capacity(TILE_WIDTH);
     while r.remaining() > 0 {
         let position = leaves.len();
         if position == TILE_WIDTH {
             return Err(LeafError::TooManyEntries { offset: r.offset() });
         }
         let expected = first_index.saturating_add(position as u64);
-        let leaf = read_tile_leaf(&mut r).map_err(|e| LeafError::InTileEntry {
+        let leaf = read_tile_leaf(body, &mut r).map_err(|e| LeafError::InTileEntry {
             position,
             index: expected,
             source: Box::new(e),

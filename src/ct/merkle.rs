@@ -60,6 +60,16 @@ pub fn leaf_hash(leaf_input: &[u8]) -> Hash {
     sha256(&[&[0x00], leaf_input])
 }
 
+/// [`leaf_hash`] of a leaf given in parts (concatenated).
+pub fn leaf_hash_parts(parts: &[&[u8]]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0x00]);
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
 /// Hash of an interior node: SHA-256(0x01 | left | right).
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     sha256(&[&[0x01], left, right])

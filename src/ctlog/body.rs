@@ -103,6 +103,11 @@ impl Body {
         self.0.extend_from_slice(bytes);
     }
 
+    /// The buffer, to write into.
+    pub fn as_mut_vec(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+
     /// The bytes as a plain vector (the buffer leaves the pool for good).
     pub fn into_vec(mut self) -> Vec<u8> {
         std::mem::take(&mut self.0)
@@ -112,6 +117,12 @@ impl Body {
 impl From<Vec<u8>> for Body {
     fn from(v: Vec<u8>) -> Body {
         Body(v)
+    }
+}
+
+impl AsRef<[u8]> for Body {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 

@@ -22,7 +22,7 @@ pub use body::Body;
 pub use budget::{Admission, InflightBudget};
 pub use counters::Pushback;
 
-use crate::ct::leaf::LogEntry;
+use crate::ct::leaf::{LogEntry, MerkleLeaf};
 use crate::ct::merkle::{CollapsedTree, Hash};
 
 /// A tree head whose signature was verified.
@@ -35,8 +35,8 @@ pub struct TreeHead {
 
 /// One log entry as downloaded, before certificate parsing.
 pub struct RawEntry {
-    /// The Merkle tree leaf bytes (RFC 6962 MerkleTreeLeaf); its hash is what the tree commits to.
-    pub leaf_input: Vec<u8>,
+    /// The Merkle tree leaf; its hash is what the tree commits to.
+    pub leaf: MerkleLeaf,
     /// RFC 6962 `extra_data` as served, still base64 (empty for tiled logs, whose chain is resolved by the
     /// client, which keeps the chain its fingerprints name here): read by [`ExtraData::complete`] only for the entries
     /// that matter.

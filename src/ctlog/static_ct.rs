@@ -108,9 +108,12 @@ impl StaticCtLog {
             .get_tile("tile/data", index, width, Some(admission))
             .await?;
         let first = index * TILE_WIDTH;
-        let decoded = tokio::task::spawn_blocking(move || leaf::decode_data_tile(&body, first))
-            .await
-            .map_err(|e| self.bad(&path, format!("decoding task failed: {e}")))?;
+        let decoded = tokio::task::spawn_blocking(move || {
+            // The entries are views of the tile, which returns to the buffer pool when the last is dropped.
+            leaf::decode_data_tile_bytes(&bytes::Bytes::from_owner(body), first)
+        })
+        .await
+        .map_err(|e| self.bad(&path, format!("decoding task failed: {e}")))?;
         let mut leaves = decoded.map_err(|e| self.bad(&path, error_chain(&e)))?;
         if (leaves.len() as u64) < width {
             return Err(self.bad(&path, format!("{} entries, want {width}", leaves.len())));
@@ -364,7 +367,7 @@ impl CtLog for StaticCtLog {
             {
                 let (chain, missing) = self.issuers.chain(&l.chain_fingerprints).await?;
                 out.push(RawEntry {
-                    leaf_input: l.merkle_leaf_input,
+                    leaf: l.leaf,
                     extra_data: ExtraData::Chain { chain, missing },
                     entry: Ok(l.entry),
                 });

@@ -29,7 +29,7 @@ pub fn certificate_events_for(
     let entry = LogEntry {
         timestamp_ms,
         entry_type: EntryType::X509,
-        signed_entry: der.to_vec(),
+        signed_entry: bytes::Bytes::copy_from_slice(der),
         issuer_key_hash: None,
         pre_certificate: None,
         chain: Vec::new(),

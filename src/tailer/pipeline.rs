@@ -558,7 +558,7 @@ fn process(
     };
     for (i, mut r) in raw.into_iter().enumerate() {
         let index = start + i as u64;
-        out.leaf_hashes.push(merkle::leaf_hash(&r.leaf_input));
+        out.leaf_hashes.push(r.leaf.hash());
         let mut entry = match std::mem::replace(&mut r.entry, Err(String::new())) {
             Ok(e) => e,
             Err(reason) => {
@@ -612,8 +612,12 @@ fn process(
             continue;
         }
         let der = match entry.entry_type {
-            EntryType::X509 => Some(entry.signed_entry),
-            EntryType::Precert => entry.pre_certificate.filter(|_| info.chain.is_proven()),
+            // Copied out of the downloaded buffer, which is then freed with the range.
+            EntryType::X509 => Some(entry.signed_entry.to_vec()),
+            EntryType::Precert => entry
+                .pre_certificate
+                .filter(|_| info.chain.is_proven())
+                .map(|b| b.to_vec()),
         };
         out.entries.push(StoredEntry {
             index,
@@ -669,7 +673,7 @@ fn malformed(index: u64, reason: String, r: &mut RawEntry) -> MalformedEntry {
     MalformedEntry {
         index,
         reason,
-        leaf_input: std::mem::take(&mut r.leaf_input),
+        leaf_input: r.leaf.to_vec(),
         extra_data: r.extra_data_bytes(),
     }
 }

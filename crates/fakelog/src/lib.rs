@@ -415,7 +415,7 @@ pub fn synthesize(templates: &[FakeEntry], n: usize) -> Vec<FakeEntry> {
 fn serial_of(e: &FakeEntry) -> Option<Vec<u8>> {
     let entry = ctwatch::ct::leaf::decode_rfc6962(&e.leaf_input, &e.extra_data).ok()?;
     let tbs = match entry.entry_type {
-        ctwatch::ct::leaf::EntryType::Precert => entry.signed_entry.clone(),
+        ctwatch::ct::leaf::EntryType::Precert => entry.signed_entry.to_vec(),
         ctwatch::ct::leaf::EntryType::X509 => {
             ctwatch::ct::cert::tbs_of_certificate(&entry.signed_entry)
                 .ok()?

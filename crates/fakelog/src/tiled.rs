@@ -129,10 +129,9 @@ impl FakeTiledLog {
                 .map_err(|e| format!("{}: {e}", full.display()))?;
             let mut rebuilt = Vec::with_capacity(body.len());
             for l in &leaves {
-                let bytes =
-                    tile_leaf_bytes(&l.merkle_leaf_input[2..], &l.entry, &l.chain_fingerprints);
+                let bytes = tile_leaf_bytes(&l.leaf.to_vec()[2..], &l.entry, &l.chain_fingerprints);
                 rebuilt.extend_from_slice(&bytes);
-                log.push(bytes, merkle::leaf_hash(&l.merkle_leaf_input));
+                log.push(bytes, l.leaf.hash());
             }
             if rebuilt != body {
                 return Err(format!("{}: re-encoding differs", full.display()));

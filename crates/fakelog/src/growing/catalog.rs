@@ -184,7 +184,7 @@ mod tests {
                 let (tile, hash) = cat.tile_leaf(t, uid, 1_800_000_000_000, 77);
                 let leaves = leaf::decode_data_tile(&tile, 77).unwrap();
                 assert_eq!(leaves[0].leaf_index, Some(77));
-                assert_eq!(merkle::leaf_hash(&leaves[0].merkle_leaf_input), hash);
+                assert_eq!(leaves[0].leaf.hash(), hash);
                 let info2 = ctwatch::ct::cert::cert_info(&leaves[0].entry).unwrap();
                 assert_eq!(info2.tbs_sha256, info.tbs_sha256);
             }
