@@ -123,17 +123,17 @@ mod recycled {
     }
 }
 
-/// The size class of a large block with this layout, if it is recycled (plain alignment only).
-fn recycled_class(layout: Layout) -> Option<usize> {
-    if layout.align() <= MALLOC_ALIGN {
-        recycled::class_of(layout.size())
+/// The size class of a large block of `size` bytes aligned to `align`, if it is recycled (plain alignment only).
+fn recycled_class(size: usize, align: usize) -> Option<usize> {
+    if align <= MALLOC_ALIGN {
+        recycled::class_of(size)
     } else {
         None
     }
 }
 
 unsafe fn large_alloc(layout: Layout) -> *mut u8 {
-    if let Some(c) = recycled_class(layout) {
+    if let Some(c) = recycled_class(layout.size(), layout.align()) {
         let p = recycled::take(c);
         if !p.is_null() {
             return p;
@@ -157,7 +157,7 @@ unsafe fn large_alloc(layout: Layout) -> *mut u8 {
 
 /// Free a block of [`LARGE`] bytes or more allocated by [`large_alloc`] with `layout`.
 unsafe fn large_free(ptr: *mut u8, layout: Layout) {
-    if let Some(c) = recycled_class(layout)
+    if let Some(c) = recycled_class(layout.size(), layout.align())
         && recycled::keep(c, ptr)
     {
         return;
@@ -179,7 +179,7 @@ unsafe impl GlobalAlloc for SplitAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if is_large(layout.size()) {
-            if let Some(c) = recycled_class(layout) {
+            if let Some(c) = recycled_class(layout.size(), layout.align()) {
                 let p = recycled::take(c);
                 if !p.is_null() {
                     // SAFETY: a kept block of this class has at least layout.size() writable bytes.
@@ -218,16 +218,13 @@ unsafe impl GlobalAlloc for SplitAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new_class = if layout.align() <= MALLOC_ALIGN {
-            recycled::class_of(new_size)
-        } else {
-            None
-        };
+        let old_class = recycled_class(layout.size(), layout.align());
+        let new_class = recycled_class(new_size, layout.align());
         match (is_large(layout.size()), is_large(new_size)) {
             // SAFETY: the block belongs to mimalloc, and so will the result.
             (false, false) => unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) },
             // Within its size class: the block already has room.
-            (true, true) if new_class.is_some() && recycled_class(layout) == new_class => ptr,
+            (true, true) if new_class.is_some() && old_class == new_class => ptr,
             // Both past the recycled classes: the C library's realloc (an `mremap`). A block of a recycled class
             // is a malloc'd block of its class size, so it may grow this way too.
             (true, true) if layout.align() <= MALLOC_ALIGN && new_class.is_none() => unsafe {

@@ -38,9 +38,9 @@ use std::io::Read;
 
 use bytes::Bytes;
 use serde::Serialize;
+use thiserror::Error;
 
 use crate::ct::merkle::{self, Hash};
-use thiserror::Error;
 
 /// A data tile holds at most this many entries (static-ct-api: tiles are 256 entries wide).
 pub const TILE_WIDTH: usize = 256;
@@ -184,7 +184,7 @@ impl MerkleLeaf {
     pub fn hash(&self) -> Hash {
         match self {
             MerkleLeaf::Whole(leaf) => merkle::leaf_hash(leaf),
-            MerkleLeaf::TimestampedEntry(te) => merkle::leaf_hash_parts(&[&[0, 0], te]),
+            MerkleLeaf::TimestampedEntry(te) => merkle::leaf_hash_of_timestamped_entry(te),
         }
     }
 
@@ -537,11 +537,7 @@ pub fn maybe_gunzip(body: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, LeafError
 /// A missing `leaf_index` extension is tolerated (`TileLeaf::leaf_index` is `None`); a present but wrong one is an
 /// error, since it means the tile is not the one we asked for.
 pub fn decode_data_tile(body: &[u8], first_index: u64) -> Result<Vec<TileLeaf>, LeafError> {
-    let body = match maybe_gunzip(body)? {
-        std::borrow::Cow::Borrowed(b) => Bytes::copy_from_slice(b),
-        std::borrow::Cow::Owned(v) => Bytes::from(v),
-    };
-    decode_plain_tile(&body, first_index)
+    decode_data_tile_bytes(&Bytes::copy_from_slice(body), first_index)
 }
 
 /// [`decode_data_tile`] of a tile in a shared buffer (gunzipped if it was compressed): the entries' byte fields

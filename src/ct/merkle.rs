@@ -60,14 +60,9 @@ pub fn leaf_hash(leaf_input: &[u8]) -> Hash {
     sha256(&[&[0x00], leaf_input])
 }
 
-/// [`leaf_hash`] of a leaf given in parts (concatenated).
-pub fn leaf_hash_parts(parts: &[&[u8]]) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x00]);
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
+/// [`leaf_hash`] of the MerkleTreeLeaf wrapping `timestamped_entry` (version 0, leaf type 0), without building it.
+pub fn leaf_hash_of_timestamped_entry(timestamped_entry: &[u8]) -> Hash {
+    sha256(&[&[0x00, 0x00, 0x00], timestamped_entry])
 }
 
 /// Hash of an interior node: SHA-256(0x01 | left | right).

@@ -94,11 +94,11 @@ impl Rfc6962Log {
 pub fn decode_get_entries(body: Body, start: u64, wanted: u64) -> Result<Vec<RawEntry>, String> {
     let body = Arc::new(body);
     let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
-    let items: Vec<(Text, Text)> = match scan_get_entries(&body) {
+    let mut items: Vec<(Text, Text)> = match scan_get_entries(&body) {
         Some(items) => items,
         None => parse_get_entries(&body)?,
     };
-    let items = &items[..items.len().min(wanted)];
+    items.truncate(wanted);
     // Every leaf is decoded into one buffer (from the pool of response buffers), which the entries share: no
     // allocation or copy per entry.
     let decoded_len: usize = items
@@ -116,13 +116,13 @@ pub fn decode_get_entries(body: Body, start: u64, wanted: u64) -> Result<Vec<Raw
     let leaves = bytes::Bytes::from_owner(leaves);
     let mut out = Vec::with_capacity(items.len());
     let mut begin = 0;
-    for ((_, extra_data), end) in items.iter().zip(ends) {
+    for ((_, extra_data), end) in items.into_iter().zip(ends) {
         let leaf = leaves.slice(begin..end);
         begin = end;
         let entry = leaf::decode_rfc6962_leaf_bytes(&leaf).map_err(|e| e.to_string());
         let extra_data = match extra_data {
-            Text::InBody(range) => ExtraData::InBody(body.clone(), range.clone()),
-            Text::Owned(s) => ExtraData::Owned(s.clone().into_bytes()),
+            Text::InBody(range) => ExtraData::InBody(body.clone(), range),
+            Text::Owned(s) => ExtraData::Owned(s.into_bytes()),
         };
         out.push(RawEntry {
             leaf: MerkleLeaf::Whole(leaf),

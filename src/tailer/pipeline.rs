@@ -563,7 +563,7 @@ fn process(
             Ok(e) => e,
             Err(reason) => {
                 out.malformed
-                    .push(malformed(index, format!("leaf: {reason}"), &mut r));
+                    .push(malformed(index, format!("leaf: {reason}"), &r));
                 continue;
             }
         };
@@ -573,7 +573,7 @@ fn process(
             Ok(names) => names,
             Err(e) => {
                 out.malformed
-                    .push(malformed(index, format!("certificate: {e}"), &mut r));
+                    .push(malformed(index, format!("certificate: {e}"), &r));
                 continue;
             }
         };
@@ -587,7 +587,7 @@ fn process(
             Ok(info) => info,
             Err(e) => {
                 out.malformed
-                    .push(malformed(index, format!("certificate: {e}"), &mut r));
+                    .push(malformed(index, format!("certificate: {e}"), &r));
                 continue;
             }
         };
@@ -669,7 +669,7 @@ fn render(
 }
 
 /// The record of an entry that could not be read: its leaf and what the log served next to it, as bytes.
-fn malformed(index: u64, reason: String, r: &mut RawEntry) -> MalformedEntry {
+fn malformed(index: u64, reason: String, r: &RawEntry) -> MalformedEntry {
     MalformedEntry {
         index,
         reason,
