@@ -341,8 +341,8 @@ fn data_tiles_match_the_rfc6962_form_and_the_level0_hash_tiles() {
                 "index {index}"
             );
             let fingerprints: Vec<[u8; 32]> = rfc.chain.iter().map(|c| sha256(c)).collect();
-            assert_eq!(leaf.chain_fingerprints, fingerprints, "index {index}");
-            for fp in &leaf.chain_fingerprints {
+            assert_eq!(*leaf.chain_fingerprints, fingerprints[..], "index {index}");
+            for fp in leaf.chain_fingerprints.iter() {
                 let issuer = fixture(&format!(
                     "static-ct/navigli2025h2/issuer/{}",
                     hex::encode(fp)

@@ -428,8 +428,19 @@ fn names_of_tbs(tbs_der: &[u8]) -> Result<LeafNames, CertError> {
                 return Ok(());
             };
             let cn = cn.trim();
-            if let Ok(ip) = cn.parse::<IpAddr>() {
+            // Only a CN that starts with a digit or holds a ':' can be an IP literal.
+            if (cn.starts_with(|c: char| c.is_ascii_digit()) || cn.contains(':'))
+                && let Ok(ip) = cn.parse::<IpAddr>()
+            {
                 ips.push(ip.to_string());
+                return Ok(());
+            }
+            // Nearly always the CN repeats a SAN: nothing to add, no need to look further (a short list is
+            // scanned; a long one is left to the set in `UniqueNames`).
+            let bare = cn.strip_suffix('.').unwrap_or(cn);
+            if dns.list.len() <= UniqueNames::SCAN
+                && dns.list.iter().any(|name| name.eq_ignore_ascii_case(bare))
+            {
                 return Ok(());
             }
             let cn = normalize_dns_name(cn);

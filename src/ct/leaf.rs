@@ -212,7 +212,26 @@ pub struct TileLeaf {
     /// From the `leaf_index` extension (type 0, 40-bit big-endian), when present.
     pub leaf_index: Option<u64>,
     /// SHA-256 of each chain certificate, issuer first; fetch them from `issuer/<hex>`.
-    pub chain_fingerprints: Vec<[u8; 32]>,
+    pub chain_fingerprints: Fingerprints,
+}
+
+/// The chain fingerprints of a TileLeaf (32 bytes each): a view of the tile, not a copy per entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fingerprints(Bytes);
+
+impl Fingerprints {
+    /// `None` unless `list` is whole fingerprints.
+    pub fn new(list: Bytes) -> Option<Fingerprints> {
+        list.len().is_multiple_of(32).then_some(Fingerprints(list))
+    }
+}
+
+impl std::ops::Deref for Fingerprints {
+    type Target = [[u8; 32]];
+
+    fn deref(&self) -> &[[u8; 32]] {
+        self.0.as_chunks::<32>().0
+    }
 }
 
 /// A cursor over one buffer. Errors report `base + pos`, so a reader over a nested vector reports offsets in the
@@ -485,17 +504,16 @@ fn read_tile_leaf(tile: &Bytes, r: &mut Reader<'_>) -> Result<TileLeaf, LeafErro
     };
     let list_offset = r.offset();
     let list = r.vector(2, "tile entry: certificate_chain")?;
-    let chain_fingerprints = if list.len().is_multiple_of(32) {
-        list.chunks_exact(32)
-            .map(|c| c.try_into().expect("chunk of 32"))
-            .collect()
-    } else {
-        let e = LeafError::BadFingerprintList {
-            offset: list_offset,
-            len: list.len(),
-        };
-        chain_error.get_or_insert(e.to_string());
-        Vec::new()
+    let chain_fingerprints = match Fingerprints::new(tile.slice_ref(list)) {
+        Some(fingerprints) => fingerprints,
+        None => {
+            let e = LeafError::BadFingerprintList {
+                offset: list_offset,
+                len: list.len(),
+            };
+            chain_error.get_or_insert(e.to_string());
+            Fingerprints::default()
+        }
     };
 
     Ok(TileLeaf {

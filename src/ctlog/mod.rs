@@ -74,7 +74,7 @@ pub enum ExtraData {
     /// A tiled log's chain, resolved from the TileLeaf's fingerprints (shared with every entry naming the same
     /// issuers), cut before `missing`, the first certificate the log does not serve.
     Chain {
-        chain: Vec<Arc<Vec<u8>>>,
+        chain: Arc<[Arc<Vec<u8>>]>,
         missing: Option<[u8; 32]>,
     },
 }

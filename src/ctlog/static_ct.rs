@@ -14,7 +14,7 @@ use super::http::Fetcher;
 use super::issuers::Issuers;
 use super::{Admission, CtLog, LogError, RawEntry, TreeHead};
 use crate::ct::checkpoint::{self, CheckpointError};
-use crate::ct::leaf::{self, TileLeaf};
+use crate::ct::leaf::{self, Fingerprints, TileLeaf};
 use crate::ct::merkle::{self, CollapsedTree, Hash};
 use crate::ct::sig::LogKey;
 
@@ -353,6 +353,8 @@ impl CtLog for StaticCtLog {
     ) -> Result<Vec<RawEntry>, LogError> {
         let mut out = Vec::with_capacity((end - start) as usize);
         let mut next = start;
+        // Neighbouring entries nearly always name the same issuers: they share one resolved chain.
+        let mut last: Option<(Fingerprints, ExtraData)> = None;
         while next < end {
             let tile = next / TILE_WIDTH;
             let first = tile * TILE_WIDTH;
@@ -365,10 +367,23 @@ impl CtLog for StaticCtLog {
                 .skip((next - first) as usize)
                 .take((take_to - next) as usize)
             {
-                let (chain, missing) = self.issuers.chain(&l.chain_fingerprints).await?;
+                let extra_data = match &last {
+                    Some((fingerprints, chain)) if *fingerprints == l.chain_fingerprints => {
+                        chain.clone()
+                    }
+                    _ => {
+                        let (chain, missing) = self.issuers.chain(&l.chain_fingerprints).await?;
+                        let chain = ExtraData::Chain {
+                            chain: chain.into(),
+                            missing,
+                        };
+                        last = Some((l.chain_fingerprints, chain.clone()));
+                        chain
+                    }
+                };
                 out.push(RawEntry {
                     leaf: l.leaf,
-                    extra_data: ExtraData::Chain { chain, missing },
+                    extra_data,
                     entry: Ok(l.entry),
                 });
             }

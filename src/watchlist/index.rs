@@ -56,6 +56,11 @@ pub struct Index {
     pub exact_children: MultiMap,
     /// Wildcard items by the parent they cover one label under.
     pub wildcard: MultiMap,
+    /// The last two labels ([`tail`]) of every key of `domain`, `exact` and `wildcard`: every key a certificate
+    /// name can reach is a label suffix of it, so a name whose own tail is not here (nearly every name of the
+    /// firehose) skips the lookups. A key of the two `_children` maps is the parent of a key of `domain` or
+    /// `exact`, with the same tail unless it is a single label (see [`Index::may_cover`]).
+    pub tails: foldhash::HashSet<Box<str>>,
     pub regex_set: Option<RegexSet>,
     /// Pattern i of `regex_set` belongs to item `regex_items[i]`.
     pub regex_items: Vec<u32>,
@@ -76,7 +81,35 @@ pub struct BuildError {
     pub message: String,
 }
 
+/// The last two labels of a name (`b.c` of `a.b.c`), or the name itself when it has fewer.
+pub fn tail(name: &str) -> &str {
+    let mut dots = name.bytes().enumerate().rev().filter(|&(_, b)| b == b'.');
+    match (dots.next(), dots.next()) {
+        (Some(_), Some((second, _))) => &name[second + 1..],
+        _ => name,
+    }
+}
+
 impl Index {
+    /// Whether some domain, exact or wildcard item may cover `name` (`base`: without the `*.` of a wildcard
+    /// name). False when no key ends with the name's last two labels nor is a single label equal to its last one,
+    /// so that none is a label suffix of it: that settles most names at once.
+    pub fn may_cover(&self, name: &str, base: Option<&str>) -> bool {
+        if self.tails.is_empty() {
+            return false;
+        }
+        // `*.com`: the children of a single label (`example.com` under `com`) have another tail.
+        if base.is_some_and(|b| !b.contains('.')) {
+            return true;
+        }
+        if self.tails.contains(tail(name)) {
+            return true;
+        }
+        // A single-label key (`internal`, a TLD) is its own tail.
+        let last = name.rsplit_once('.').map_or(name, |(_, last)| last);
+        last.len() != name.len() && self.tails.contains(last)
+    }
+
     /// `parsed` pairs each valid item with its file name.
     pub fn build(parsed: Vec<(&str, ParsedItem)>) -> Result<Index, BuildError> {
         let mut builder = Builder::default();
@@ -123,6 +156,7 @@ impl Builder {
         match &item.pattern {
             Pattern::Domain(name) => {
                 index.domain.insert(name, id);
+                index.tails.insert(tail(name).into());
                 if let Some(p) = parent(name) {
                     index.domain_children.insert(p, id);
                 }
@@ -144,6 +178,7 @@ impl Builder {
             }
             Pattern::Exact(name) => {
                 index.exact.insert(name, id);
+                index.tails.insert(tail(name).into());
                 if let Some(p) = parent(name).filter(|_| !name.starts_with("*.")) {
                     index.exact_children.insert(p, id);
                 }
@@ -152,6 +187,7 @@ impl Builder {
             }
             Pattern::Wildcard(p) => {
                 index.wildcard.insert(p, id);
+                index.tails.insert(tail(p).into());
                 self.own.extend(registrable(p).map(str::to_string));
             }
             Pattern::Regex(pattern) => {

@@ -54,6 +54,35 @@ pub struct LookalikeIndex {
     /// characters. A token is within one edit of a brand only if their lengths differ by at most one, so most
     /// tokens of the firehose (`www`, `mail`, a 20-character host label) are ruled out before any hashing.
     lengths: u64,
+    /// With few brands in `neighbours` (up to [`MASK_SCAN`]): each one's characters as a set ([`char_mask`]), its
+    /// length in characters and its id. A token within one edit of a brand has at most one character the brand
+    /// lacks and lacks at most one of the brand's, so two bit operations per brand rule out nearly every token
+    /// without the token's deletion hashes (a dozen hash lookups).
+    masks: Option<Vec<(u64, usize, u32)>>,
+    /// Bit `b` is set when some skeleton in `skeletons` starts with the ASCII byte `b`; `skeleton_starts_wide`
+    /// when one starts otherwise. An ASCII token's skeleton starts with its first character's, so most tokens are
+    /// never folded.
+    skeleton_starts: u128,
+    skeleton_starts_wide: bool,
+}
+
+/// Up to this many typo brands, [`LookalikeIndex::masks`] is scanned instead of hashing deletions.
+const MASK_SCAN: usize = 32;
+
+/// The characters of `s` as a set of bits: `a`–`z`, `0`–`9`, `-` and `_` have their own, other characters share.
+/// Any mapping of characters to bits keeps the one-edit test of [`LookalikeIndex::masks`] exact in what it rules
+/// out; shared bits only let more tokens through to the exact check.
+fn char_mask(s: &str) -> u64 {
+    s.chars().fold(0, |mask, c| {
+        let bit = match c {
+            'a'..='z' => c as u32 - 'a' as u32,
+            '0'..='9' => 26 + (c as u32 - '0' as u32),
+            '-' => 36,
+            '_' => 37,
+            _ => 38 + c as u32 % 26,
+        };
+        mask | 1 << bit
+    })
 }
 
 /// The bit of [`LookalikeIndex::lengths`] for a length in characters.
@@ -85,6 +114,21 @@ impl LookalikeIndex {
             // Keywords' homoglyphs are found inside labels by the keyword automaton (`keyword.rs`).
             if chars >= HOMOGLYPH_MIN_CHARS && !brand.is_keyword {
                 index.skeletons.insert(&fold(&brand.label), id);
+            }
+        }
+        let typo_brands: Vec<(u64, usize, u32)> = brands
+            .iter()
+            .enumerate()
+            .map(|(id, b)| (char_mask(&b.label), b.label.chars().count(), id as u32))
+            .filter(|&(_, chars, _)| chars >= EXACT_MIN_CHARS)
+            .collect();
+        if typo_brands.len() <= MASK_SCAN {
+            index.masks = Some(typo_brands);
+        }
+        for skeleton in index.skeletons.keys() {
+            match skeleton.as_bytes().first() {
+                Some(&b) if b.is_ascii() => index.skeleton_starts |= 1u128 << b,
+                _ => index.skeleton_starts_wide = true,
             }
         }
         index.brands = brands;
@@ -155,13 +199,32 @@ impl LookalikeIndex {
         if chars >= EXACT_MIN_CHARS && self.lengths & near != 0 {
             self.check_neighbours(token, scope, scratch, found);
         }
-        if scope == Scope::AllBrands && !self.skeletons.is_empty() {
+        if scope == Scope::AllBrands
+            && !self.skeletons.is_empty()
+            && (!token.is_ascii() || self.may_fold_to_skeleton(token))
+        {
             fold_into(token, &mut scratch.folded);
             for id in self.skeletons.get(&scratch.folded) {
                 if self.brands[id as usize].label != token {
                     found.push(id);
                 }
             }
+        }
+    }
+
+    /// Whether the skeleton of `token` (ASCII) may be one of `skeletons`, by its first byte.
+    fn may_fold_to_skeleton(&self, token: &str) -> bool {
+        let Some(&first) = token.as_bytes().first() else {
+            return true;
+        };
+        match ascii_fold_table()[usize::from(first & 0x7f)]
+            .as_bytes()
+            .first()
+        {
+            Some(&b) if b.is_ascii() && !self.skeleton_starts_wide => {
+                self.skeleton_starts & (1u128 << b) != 0
+            }
+            _ => true,
         }
     }
 
@@ -176,7 +239,22 @@ impl LookalikeIndex {
             hashes, candidates, ..
         } = scratch;
         candidates.clear();
-        self.neighbours.candidates(token, hashes, candidates);
+        match &self.masks {
+            Some(masks) => {
+                let (mask, chars) = (char_mask(token), token.chars().count());
+                candidates.extend(
+                    masks
+                        .iter()
+                        .filter(|&&(m, c, _)| {
+                            c.abs_diff(chars) <= 1
+                                && (mask & !m).count_ones() <= 1
+                                && (m & !mask).count_ones() <= 1
+                        })
+                        .map(|&(_, _, id)| id),
+                );
+            }
+            None => self.neighbours.candidates(token, hashes, candidates),
+        }
         for &id in candidates.iter() {
             let brand = &self.brands[id as usize];
             if scope == Scope::Keywords && !brand.is_keyword {

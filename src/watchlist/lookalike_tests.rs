@@ -124,3 +124,94 @@ fn genuine_names_short_brands_and_unrelated_names_are_not_lookalikes() {
     );
     assert!(found.is_empty());
 }
+
+/// The shortcuts (character masks instead of deletion hashes for a few brands, the first byte of a skeleton before
+/// folding) rule out only tokens the full checks also reject: with them off, every name gets the same answer.
+#[test]
+fn shortcuts_change_no_answer() {
+    let fast = index();
+    assert!(fast.masks.is_some(), "few brands: masks are scanned");
+    assert!(fast.skeleton_starts != 0 && !fast.skeleton_starts_wide);
+    let mut slow = index();
+    slow.masks = None;
+    slow.skeleton_starts_wide = true;
+    let mut checked = 0;
+    for name in [
+        "exampel.com",
+        "examp1e.org",
+        "exarnple.net",
+        "example-login.com",
+        "www.example.co",
+        "xample.com",
+        "eexample.com",
+        "exmaple.com",
+        "paypa1-secure.com",
+        "paypall.net",
+        "paypl.org",
+        "aypal.org",
+        "papyal.com",
+        "login.paypai.com",
+        "rnicrosoft.com",
+        "microsft.com",
+        "abc.net",
+        "abd.net",
+        "google.com",
+        "mail.example.org",
+        "www.amazon.de",
+        "0example.com",
+        "m.example-bank.co.uk",
+        &puny("exаmple.com"),
+        &puny("pаypal.com"),
+        &puny("bücher.de"),
+    ] {
+        assert_eq!(imitated(&fast, name), imitated(&slow, name), "{name}");
+        checked += usize::from(!imitated(&slow, name).is_empty());
+    }
+    assert!(checked >= 15, "the list exercises look-alikes ({checked})");
+}
+
+/// Past `MASK_SCAN` typo brands the deletion hashes are used, with the same answers.
+#[test]
+fn many_brands_use_the_deletion_hashes() {
+    let mut brands: Vec<Brand> = (0..MASK_SCAN as u32 + 1)
+        .map(|i| {
+            brand(
+                i,
+                &format!("brand{i:03}"),
+                &format!("brand{i:03}.com"),
+                false,
+            )
+        })
+        .collect();
+    brands.push(brand(99, "paypal", "paypal", true));
+    let index = LookalikeIndex::build(brands, Default::default());
+    assert!(index.masks.is_none());
+    assert_eq!(imitated(&index, "brnad007.com"), [7]);
+    assert_eq!(imitated(&index, "paypa1.com"), [99]);
+    assert!(imitated(&index, "google.com").is_empty());
+}
+
+#[test]
+fn character_masks_keep_every_one_edit_neighbour() {
+    for (a, b) in [
+        ("paypal", "paypall"),
+        ("paypal", "paypl"),
+        ("paypal", "paypai"),
+        ("paypal", "papyal"),
+        ("pаypal", "paypal"), // Cyrillic а: a character outside a–z
+        ("example", "exampel"),
+        ("a-b_c9", "a-b_c8"),
+    ] {
+        assert_eq!(super::super::typo::edit_distance_at_most_one(a, b), Some(1));
+        let (ma, mb) = (char_mask(a), char_mask(b));
+        assert!(
+            (ma & !mb).count_ones() <= 1 && (mb & !ma).count_ones() <= 1,
+            "{a} {b}"
+        );
+    }
+    let (ma, mb) = (char_mask("google"), char_mask("paypal"));
+    assert!(
+        (ma & !mb).count_ones() > 1,
+        "unrelated tokens are ruled out"
+    );
+}

@@ -431,3 +431,58 @@ fn empty_bom_and_crlf_files() {
         ]
     );
 }
+
+/// Items that are a single label (a TLD, an intranet name) and wildcard names over one: the shortcut that skips
+/// names whose last two labels no item ends with must still let them through.
+#[test]
+fn single_label_items_and_wildcards_over_a_tld() {
+    let wl = list(
+        "internal lookalike=off\n=localhost\n*.corp\nexample.com lookalike=off\n=shop.example",
+    );
+    assert_eq!(
+        matches(
+            &wl,
+            &[
+                "a.b.internal",
+                "internal",
+                "localhost",
+                "x.corp",
+                "*.corp",
+                "a.internal.net"
+            ]
+        ),
+        [
+            m("internal", "a.b.internal", Domain),
+            m("internal", "internal", Domain),
+            m("=localhost", "localhost", Exact),
+            m("*.corp", "x.corp", Wildcard),
+            m("*.corp", "*.corp", Wildcard),
+        ]
+    );
+    // `*.com` covers example.com (one label under com); `*.example` covers the exact shop.example.
+    assert_eq!(
+        matches(&wl, &["*.com", "*.example", "www.example.org"]),
+        [
+            m("example.com", "*.com", Domain),
+            m("=shop.example", "*.example", Exact),
+        ]
+    );
+}
+
+/// A name repeated after normalization is matched once, in short lists (compared with the names before it) and
+/// in long ones (a set).
+#[test]
+fn repeated_names_match_once_in_short_and_long_lists() {
+    let wl = list("example.com lookalike=off");
+    let mut names: Vec<String> = vec!["www.example.com".into(), "WWW.example.com.".into()];
+    assert_eq!(list_matches(&wl, &names), 1);
+    names.extend((0..40).map(|i| format!("host{i}.other.org")));
+    names.push("Www.Example.Com".into());
+    names.push("api.example.com".into());
+    names.push("API.example.com.".into());
+    assert_eq!(list_matches(&wl, &names), 2, "www and api, once each");
+}
+
+fn list_matches(list: &Watchlist, names: &[String]) -> usize {
+    list.match_cert(&input(names)).len()
+}

@@ -140,19 +140,25 @@ pub fn edit_distance_at_most_one(a: &str, b: &str) -> Option<u8> {
     if a == b {
         return Some(0);
     }
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let (long, short) = if a.len() >= b.len() {
-        (&a, &b)
+    let one = if a.is_ascii() && b.is_ascii() {
+        within_one_edit(a.as_bytes(), b.as_bytes())
     } else {
-        (&b, &a)
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        within_one_edit(&a, &b)
     };
+    one.then_some(1)
+}
+
+/// Whether two different sequences are one change, insertion, deletion or swap of neighbours apart.
+fn within_one_edit<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
     let i = long
         .iter()
         .zip(short.iter())
         .take_while(|(x, y)| x == y)
         .count();
-    let one = match long.len() - short.len() {
+    match long.len() - short.len() {
         0 => {
             long[i + 1..] == short[i + 1..]
                 || (i + 1 < long.len()
@@ -162,8 +168,7 @@ pub fn edit_distance_at_most_one(a: &str, b: &str) -> Option<u8> {
         }
         1 => long[i + 1..] == short[i..],
         _ => false,
-    };
-    one.then_some(1)
+    }
 }
 
 #[cfg(test)]
