@@ -302,14 +302,13 @@ pub fn fold(s: &str) -> String {
 pub fn fold_into(s: &str, out: &mut String) {
     out.clear();
     if s.is_ascii() {
-        let table = ascii_fold_table();
+        let (table, single) = (ascii_fold_table(), ascii_fold_single());
         out.reserve(s.len());
         for b in s.bytes() {
-            let f = table[b as usize].as_str();
-            match f.as_bytes() {
-                // Most ASCII characters fold to one ASCII character: a byte push, not a string copy.
-                &[one] if one.is_ascii() => out.push(char::from(one)),
-                _ => out.push_str(f),
+            // Most ASCII characters fold to one ASCII character: a byte push, not a string copy.
+            match single[usize::from(b)] {
+                0 => out.push_str(&table[usize::from(b)]),
+                one => out.push(char::from(one)),
             }
         }
     } else {
@@ -326,6 +325,19 @@ fn full_fold(s: &str) -> String {
 }
 
 /// `full_fold` of each ASCII character, computed once: ASCII is what nearly every certificate name is made of.
+/// For each ASCII byte, the one ASCII byte it folds to, or 0 when its fold is something else (see
+/// [`ascii_fold_table`]).
+fn ascii_fold_single() -> &'static [u8; 128] {
+    static SINGLE: OnceLock<[u8; 128]> = OnceLock::new();
+    SINGLE.get_or_init(|| {
+        let table = ascii_fold_table();
+        std::array::from_fn(|b| match table[b].as_bytes() {
+            &[one] if one.is_ascii() && one != 0 => one,
+            _ => 0,
+        })
+    })
+}
+
 fn ascii_fold_table() -> &'static [String; 128] {
     static TABLE: OnceLock<[String; 128]> = OnceLock::new();
     TABLE.get_or_init(|| std::array::from_fn(|b| full_fold(&char::from(b as u8).to_string())))
