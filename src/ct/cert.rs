@@ -9,6 +9,7 @@
 //! used — and for an x509 entry, the certificate's own. This matches certspotter, whose `tbs_sha256` is the SHA-256
 //! of the leaf's TBS for precerts and of the certificate's TBS without the SCT list extension for certificates.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -512,11 +513,7 @@ impl UniqueNames {
 
 /// Lowercase (ASCII only: DNS names are ASCII, IDNs come as punycode) and drop one trailing root dot.
 fn normalize_dns_name(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    match lower.strip_suffix('.') {
-        Some(stripped) => stripped.to_string(),
-        None => lower,
-    }
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
 /// Does a (normalized) subject CN look like a host name, so that it names the site just like a SAN would?
@@ -615,16 +612,16 @@ fn decode_string(value: &Any<'_>) -> Option<String> {
     if value.header.class() != Class::Universal || value.header.tag().0 > 30 {
         return None;
     }
-    decode_directory_string(value.header.tag().0 as u8, value.data)
+    decode_directory_string(value.header.tag().0 as u8, value.data).map(Cow::into_owned)
 }
 
 /// [`decode_string`] from the identifier octet (universal, primitive) and content.
-fn decode_directory_string(tag: u8, data: &[u8]) -> Option<String> {
+fn decode_directory_string(tag: u8, data: &[u8]) -> Option<Cow<'_, str>> {
     match tag {
-        // UTF8String, NumericString, PrintableString, IA5String, VisibleString
-        12 | 18 | 19 | 22 | 26 => String::from_utf8(data.to_vec()).ok(),
+        // UTF8String, NumericString, PrintableString, IA5String, VisibleString: the bytes themselves.
+        12 | 18 | 19 | 22 | 26 => std::str::from_utf8(data).ok().map(Cow::Borrowed),
         // TeletexString: in practice Latin-1
-        20 => Some(data.iter().map(|&b| char::from(b)).collect()),
+        20 => Some(Cow::Owned(data.iter().map(|&b| char::from(b)).collect())),
         // BMPString: UTF-16BE
         30 if data.len().is_multiple_of(2) => {
             let units = data
@@ -633,12 +630,14 @@ fn decode_directory_string(tag: u8, data: &[u8]) -> Option<String> {
             char::decode_utf16(units)
                 .collect::<Result<String, _>>()
                 .ok()
+                .map(Cow::Owned)
         }
         // UniversalString: UTF-32BE
         28 if data.len().is_multiple_of(4) => data
             .chunks_exact(4)
             .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
+            .collect::<Option<String>>()
+            .map(Cow::Owned),
         _ => None,
     }
 }

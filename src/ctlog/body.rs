@@ -37,8 +37,12 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// An empty buffer with room for at least `capacity` bytes: the smallest idle one that fits, else the largest
-/// idle one (grown by the caller as it writes), else a new one.
+/// An empty buffer with room for at least `capacity` bytes: the smallest idle one that fits, else (size unknown,
+/// `capacity` 0) the largest idle one, grown by the caller as it writes, else a new one.
+///
+/// A known size that no idle buffer fits gets a new buffer rather than a grown one: growing an empty buffer copies
+/// its whole old capacity (the allocator does not know it is empty) into fresh pages. New pooled buffers are
+/// rounded up to [`ROUND`], so that the next answer of about the same size fits them.
 fn take(capacity: usize) -> Vec<u8> {
     let mut p = pool();
     let fits = p
@@ -49,26 +53,36 @@ fn take(capacity: usize) -> Vec<u8> {
         .min_by_key(|(_, b)| b.capacity())
         .map(|(i, _)| i);
     let pick = fits.or_else(|| {
-        p.free
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, b)| b.capacity())
-            .map(|(i, _)| i)
+        (capacity == 0)
+            .then(|| {
+                p.free
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(_, b)| b.capacity())
+                    .map(|(i, _)| i)
+            })
+            .flatten()
     });
     match pick {
         Some(i) => {
-            let mut b = p.free.swap_remove(i);
+            let b = p.free.swap_remove(i);
             p.bytes -= b.capacity();
-            drop(p);
-            b.reserve(capacity);
             b
         }
         None => {
             drop(p);
-            Vec::with_capacity(capacity)
+            let rounded = if (MIN_POOLED..=MAX_POOLED).contains(&capacity) {
+                capacity.next_multiple_of(ROUND)
+            } else {
+                capacity
+            };
+            Vec::with_capacity(rounded)
         }
     }
 }
+
+/// New pooled buffers are a multiple of this many bytes.
+const ROUND: usize = 256 * 1024;
 
 /// Give a buffer back: kept if it is of a size worth keeping and the pool has room, else freed.
 fn give(mut b: Vec<u8>) {
@@ -78,10 +92,28 @@ fn give(mut b: Vec<u8>) {
     }
     b.clear();
     let mut p = pool();
+    // A full pool makes room for a larger buffer by letting smaller ones go: what answers need now.
+    let mut evicted = Vec::new();
+    while p.bytes + cap > RETAINED_BYTES {
+        let Some((i, _)) = p
+            .free
+            .iter()
+            .enumerate()
+            .filter(|(_, idle)| idle.capacity() < cap)
+            .min_by_key(|(_, idle)| idle.capacity())
+        else {
+            break;
+        };
+        let idle = p.free.swap_remove(i);
+        p.bytes -= idle.capacity();
+        evicted.push(idle);
+    }
     if p.bytes + cap <= RETAINED_BYTES {
         p.bytes += cap;
         p.free.push(b);
     }
+    drop(p);
+    drop(evicted); // freed outside the lock
 }
 
 /// The capacity the pool holds now (for tests and `/metrics`-style diagnostics).
@@ -177,6 +209,31 @@ mod tests {
         drop(many);
         assert!(pooled_bytes() <= RETAINED_BYTES, "{}", pooled_bytes());
         assert!(pooled_bytes() >= RETAINED_BYTES - MAX_POOLED);
+    }
+
+    /// A known size that no idle buffer fits gets a new buffer, rounded up so that the next answer of about the
+    /// same size fits it; a full pool lets small buffers go for a larger one.
+    #[test]
+    fn new_buffers_are_rounded_and_larger_ones_displace_smaller_ones() {
+        let size = 3 * ROUND + 12_345;
+        let a = Body::with_capacity(size);
+        assert_eq!(a.0.capacity(), 4 * ROUND, "rounded up");
+        drop(a);
+        let b = Body::with_capacity(size + 1000);
+        assert_eq!(b.0.capacity(), 4 * ROUND, "the next answer of about that size fits it");
+        drop(b);
+
+        // Fill the pool with small buffers, then give back a larger one: it is kept.
+        let small: Vec<Body> = (0..RETAINED_BYTES / MIN_POOLED + 1)
+            .map(|_| Body::from(Vec::<u8>::with_capacity(MIN_POOLED)))
+            .collect();
+        drop(small);
+        let large = Body::from(Vec::<u8>::with_capacity(MAX_POOLED));
+        let ptr = large.as_ptr();
+        drop(large);
+        assert!(pooled_bytes() <= RETAINED_BYTES);
+        let again = Body::with_capacity(MAX_POOLED);
+        assert_eq!(again.as_ptr(), ptr, "the large buffer displaced small ones");
     }
 
     #[test]
