@@ -220,7 +220,11 @@ mod tests {
         assert_eq!(a.0.capacity(), 4 * ROUND, "rounded up");
         drop(a);
         let b = Body::with_capacity(size + 1000);
-        assert_eq!(b.0.capacity(), 4 * ROUND, "the next answer of about that size fits it");
+        assert_eq!(
+            b.0.capacity(),
+            4 * ROUND,
+            "the next answer of about that size fits it"
+        );
         drop(b);
 
         // Fill the pool with small buffers, then give back a larger one: it is kept.

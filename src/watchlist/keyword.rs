@@ -9,7 +9,7 @@
 
 use aho_corasick::AhoCorasick;
 
-use super::lookalike::{HOMOGLYPH_MIN_CHARS, fold};
+use super::lookalike::{HOMOGLYPH_MIN_CHARS, ascii_fold_table, fold};
 
 #[derive(Debug)]
 struct Entry {
@@ -24,7 +24,14 @@ pub struct KeywordIndex {
     automaton: Option<AhoCorasick>,
     /// Pattern i of the automaton (a distinct skeleton) belongs to the keywords `entries[i]`.
     entries: Vec<Vec<Entry>>,
+    /// With few skeletons (up to [`ASCII_NEEDS_MAX`]): for each, one set of ASCII bytes per character of it, the
+    /// bytes whose skeleton holds that character. An ASCII name whose bytes miss one set of every skeleton cannot
+    /// hold any skeleton in its own, and is neither folded nor scanned (see [`KeywordIndex::may_occur_in_ascii`]).
+    ascii_needs: Option<Vec<Vec<u128>>>,
 }
+
+/// Up to this many distinct skeletons, names are prefiltered by [`KeywordIndex::ascii_needs`].
+const ASCII_NEEDS_MAX: usize = 64;
 
 /// One hit: the item, and the brand if it is a look-alike rather than a plain match.
 pub type KeywordHit = (u32, Option<u32>);
@@ -49,12 +56,48 @@ impl KeywordIndex {
                 brand,
             });
         }
+        let ascii_needs = (patterns.len() <= ASCII_NEEDS_MAX).then(|| {
+            let table = ascii_fold_table();
+            patterns
+                .iter()
+                .map(|skeleton| {
+                    let mut chars: Vec<char> = skeleton.chars().collect();
+                    chars.sort_unstable();
+                    chars.dedup();
+                    chars
+                        .iter()
+                        .map(|&c| {
+                            (0..128u8)
+                                .filter(|&b| table[usize::from(b)].contains(c))
+                                .fold(0u128, |set, b| set | 1u128 << b)
+                        })
+                        .collect()
+                })
+                .collect()
+        });
         let automaton = (!patterns.is_empty()).then(|| {
             AhoCorasick::builder()
                 .build(&patterns)
                 .expect("keyword skeletons are short literals")
         });
-        KeywordIndex { automaton, entries }
+        KeywordIndex {
+            automaton,
+            entries,
+            ascii_needs,
+        }
+    }
+
+    /// False when the ASCII `name` cannot hold a keyword's skeleton in its own: some character of every skeleton
+    /// comes from no byte of the name (ASCII folds byte by byte). True when it may, or when there are too many
+    /// keywords to tell cheaply.
+    pub fn may_occur_in_ascii(&self, name: &str) -> bool {
+        let Some(needs) = &self.ascii_needs else {
+            return true;
+        };
+        let present = name.bytes().fold(0u128, |set, b| set | 1u128 << (b & 0x7f));
+        needs
+            .iter()
+            .any(|sets| sets.iter().all(|&set| present & set != 0))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -146,5 +189,53 @@ mod tests {
         let mut out = Vec::new();
         index.search("paypal.corn", "paypa1.com", "paypa1.com", false, &mut out);
         assert!(out.is_empty());
+    }
+
+    /// The ASCII prefilter only rules out names whose skeleton holds no keyword skeleton: every name with a hit
+    /// passes it, and it does rule out the unrelated ones.
+    #[test]
+    fn the_ascii_prefilter_keeps_every_name_with_a_hit() {
+        let index = KeywordIndex::build(vec![
+            (0, "paypal".into(), Some(10)),
+            (1, "microsoft".into(), Some(11)),
+            (2, "bücher".into(), None),
+            (3, "ab".into(), Some(13)),
+        ]);
+        let mut hits = 0;
+        for name in [
+            "login.paypal.example",
+            "paypa1-login.example",
+            "pavpal.example",
+            "rnicrosoft.example",
+            "microsoft.example",
+            "rn1crosoft.example",
+            "lab.example",
+            "a-b.example",
+            "bucher.de",
+            "www.google.com",
+            "mail.example.org",
+            "x.y.z",
+        ] {
+            let found = search(&index, name, name);
+            hits += usize::from(!found.is_empty());
+            if !found.is_empty() {
+                assert!(index.may_occur_in_ascii(name), "{name}: {found:?}");
+            }
+        }
+        assert!(hits >= 5, "{hits}");
+        assert!(!index.may_occur_in_ascii("www.google.com"));
+        assert!(!index.may_occur_in_ascii("x.y.z"));
+        // `bücher` folds to ASCII (`bucher`): an ASCII name may hold it. `例子` holds characters no ASCII byte
+        // folds to: it never makes an ASCII name pass.
+        assert!(index.may_occur_in_ascii("bucher.de"));
+        let unicode_only = KeywordIndex::build(vec![(2, "例子".into(), None)]);
+        assert!(!unicode_only.may_occur_in_ascii("xn--fsqu00a.example"));
+        // Many keywords: no prefilter, every name is scanned.
+        let many = KeywordIndex::build(
+            (0..=ASCII_NEEDS_MAX as u32)
+                .map(|i| (i, format!("kw{i}"), None))
+                .collect(),
+        );
+        assert!(many.may_occur_in_ascii("x.y.z"));
     }
 }

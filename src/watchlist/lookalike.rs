@@ -338,7 +338,7 @@ fn ascii_fold_single() -> &'static [u8; 128] {
     })
 }
 
-fn ascii_fold_table() -> &'static [String; 128] {
+pub(super) fn ascii_fold_table() -> &'static [String; 128] {
     static TABLE: OnceLock<[String; 128]> = OnceLock::new();
     TABLE.get_or_init(|| std::array::from_fn(|b| full_fold(&char::from(b as u8).to_string())))
 }

@@ -342,7 +342,9 @@ fn keyword_hits(
     scratch: &mut Scratch,
     hits: &mut Vec<Hit>,
 ) {
-    if index.keywords.is_empty() {
+    if index.keywords.is_empty()
+        || (unicode == name && name.is_ascii() && !index.keywords.may_occur_in_ascii(name))
+    {
         return;
     }
     let Scratch {
