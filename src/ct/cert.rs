@@ -436,12 +436,8 @@ fn names_of_tbs(tbs_der: &[u8]) -> Result<LeafNames, CertError> {
                 ips.push(ip.to_string());
                 return Ok(());
             }
-            // Nearly always the CN repeats a SAN: nothing to add, no need to look further (a short list is
-            // scanned; a long one is left to the set in `UniqueNames`).
-            let bare = cn.strip_suffix('.').unwrap_or(cn);
-            if dns.list.len() <= UniqueNames::SCAN
-                && dns.list.iter().any(|name| name.eq_ignore_ascii_case(bare))
-            {
+            // Nearly always the CN repeats a SAN: nothing to add, no need to look further.
+            if dns.holds_dns_name(cn) {
                 return Ok(());
             }
             let cn = normalize_dns_name(cn);
@@ -494,6 +490,13 @@ impl UniqueNames {
     /// Up to this many names a linear scan is cheaper than hashing (almost every certificate); beyond it, a set
     /// keeps a certificate with 100,000 names linear.
     const SCAN: usize = 16;
+
+    /// Whether a short list already holds `name` as [`normalize_dns_name`] would make it, without making it (a
+    /// long list answers false: `push` then settles it with the set).
+    fn holds_dns_name(&self, name: &str) -> bool {
+        let bare = name.strip_suffix('.').unwrap_or(name);
+        self.list.len() <= Self::SCAN && self.list.iter().any(|n| n.eq_ignore_ascii_case(bare))
+    }
 
     fn push(&mut self, value: String) {
         if self.list.len() < Self::SCAN {

@@ -101,6 +101,8 @@ impl LookalikeIndex {
         index
             .neighbours
             .reserve(brands.iter().map(|b| b.label.len() + 1).sum());
+        // Collected until there are too many for a scan to beat the deletion hashes.
+        let mut masks = Vec::new();
         for (id, brand) in brands.iter().enumerate() {
             let id = id as u32;
             let chars = brand.label.chars().count();
@@ -110,27 +112,21 @@ impl LookalikeIndex {
                     .neighbours
                     .insert(&brand.label, id, with_deletions, &mut hashes);
                 index.lengths |= length_bit(chars);
+                if masks.len() <= MASK_SCAN {
+                    masks.push((char_mask(&brand.label), chars, id));
+                }
             }
             // Keywords' homoglyphs are found inside labels by the keyword automaton (`keyword.rs`).
             if chars >= HOMOGLYPH_MIN_CHARS && !brand.is_keyword {
-                index.skeletons.insert(&fold(&brand.label), id);
+                let skeleton = fold(&brand.label);
+                match skeleton.as_bytes().first() {
+                    Some(&b) if b.is_ascii() => index.skeleton_starts |= 1u128 << b,
+                    _ => index.skeleton_starts_wide = true,
+                }
+                index.skeletons.insert(&skeleton, id);
             }
         }
-        let typo_brands: Vec<(u64, usize, u32)> = brands
-            .iter()
-            .enumerate()
-            .map(|(id, b)| (char_mask(&b.label), b.label.chars().count(), id as u32))
-            .filter(|&(_, chars, _)| chars >= EXACT_MIN_CHARS)
-            .collect();
-        if typo_brands.len() <= MASK_SCAN {
-            index.masks = Some(typo_brands);
-        }
-        for skeleton in index.skeletons.keys() {
-            match skeleton.as_bytes().first() {
-                Some(&b) if b.is_ascii() => index.skeleton_starts |= 1u128 << b,
-                _ => index.skeleton_starts_wide = true,
-            }
-        }
+        index.masks = (masks.len() <= MASK_SCAN).then_some(masks);
         index.brands = brands;
         index
     }

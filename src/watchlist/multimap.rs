@@ -43,11 +43,6 @@ impl MultiMap {
         })
     }
 
-    /// Every key, in no particular order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
-        self.heads.keys().map(|k| &**k)
-    }
-
     pub fn is_empty(&self) -> bool {
         self.heads.is_empty()
     }
