@@ -8,8 +8,8 @@
 //! (`scripts/bench-firehose.sh`), the arena kept ~370 MB resident for a heap that peaked near 90 MB. Blocks of
 //! [`LARGE`] bytes or more go to `malloc`, told at start-up ([`configure_libc_malloc`]) to serve them with their own
 //! `mmap`, so each is returned to the system when freed and resident memory follows what is live. Blocks up to
-//! [`RECYCLED_MAX`] come in power-of-two size classes, and a few freed ones per class stay mapped for the next
-//! allocation of their class (`recycled`): the HTTP client's read buffers are allocated about once per `recv`.
+//! [`RECYCLED_MAX`] come in power-of-two size classes, and freed ones (up to [`KEPT_BYTES`]) stay mapped for the
+//! next allocation of their class (`recycled`): the HTTP client's read buffers are allocated about once per `recv`.
 //!
 //! Sound because Rust passes `dealloc` and `realloc` the layout the block was allocated with: the size decides the
 //! allocator at every step, and a `realloc` that crosses [`LARGE`] moves the block from one to the other.
@@ -36,35 +36,41 @@ pub const RECYCLED_MAX: usize = 1024 * 1024;
 /// Size classes `LARGE << c` for `c < CLASSES`, up to [`RECYCLED_MAX`].
 const CLASSES: usize = (RECYCLED_MAX / LARGE).trailing_zeros() as usize + 1;
 
-/// Freed blocks kept per size class: at most `SLOTS * (64 KiB + 128 KiB + … + 1 MiB)` = ~7.8 MB stay resident
-/// while idle.
-const SLOTS: usize = 4;
+/// Freed blocks kept per size class, at most (and at most [`KEPT_BYTES`] in all).
+const SLOTS: usize = 16;
+
+/// The most bytes of freed blocks kept mapped for reuse, over all classes.
+pub const KEPT_BYTES: usize = 8 * 1024 * 1024;
 
 /// Freed large blocks of each size class, kept mapped for reuse.
 ///
 /// Why: the HTTP client's read buffer asks for a new block of a few hundred KB whenever the chunk it handed out
-/// last is still in use, i.e. about once per `recv`. As fresh `mmap`s, each cost a page fault and a zeroed page
-/// per 4 KiB written, then an `munmap` with TLB shootdowns: in `perf` of an RFC 6962 catch-up
-/// (`scripts/bench-cpu.sh`), ~20 % of the CPU. Serving such blocks from the C library's heap instead (a higher
-/// `mmap` threshold) saved that but kept the heap's high-water mark resident (peak RSS 144 MB instead of 113 MB in
-/// `scripts/bench-firehose.sh` at 10,000 entries/s); a handful of recycled blocks per class keeps most of the saving
-/// at a bounded cost. Lock-free (the allocator must not allocate or block): a slot is a pointer swapped in and out.
+/// last is still in use, i.e. about once per `recv`, and `get-entries` answers are read where they lie, in those
+/// chunks, until their entries are processed (`crate::ctlog::body::Chunks`). As fresh `mmap`s, each block cost a
+/// page fault and a zeroed page per 4 KiB written, then an `munmap` with TLB shootdowns: in `perf` of an RFC 6962
+/// catch-up (`scripts/bench-cpu.sh`), ~20 % of the CPU, and twice that once the answers were no longer copied out
+/// of the chunks (98,000 page faults for 131,072 entries; with up to 16 kept blocks per class, 9,000, and a quarter
+/// less CPU per entry). Serving such blocks from the C library's heap instead (a higher `mmap` threshold) kept the
+/// heap's high-water mark resident (peak RSS 144 MB instead of 113 MB in `scripts/bench-firehose.sh` at 10,000
+/// entries/s); kept blocks are bounded by [`KEPT_BYTES`] instead. Lock-free (the allocator must not allocate or
+/// block): a slot is a pointer swapped in and out, the byte count an atomic counter.
 mod recycled {
-    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-    use super::{CLASSES, LARGE, RECYCLED_MAX, SLOTS};
+    use super::{CLASSES, KEPT_BYTES, LARGE, RECYCLED_MAX, SLOTS};
 
-    /// Bytes at the start of a kept block that stay resident. A `recv` on loopback fills 100–500 KB of a read
-    /// buffer: with 64 KB resident, page faults behind it were a fifth of an RFC 6962 catch-up's CPU (`perf` of
-    /// `scripts/bench-cpu.sh`); 256 KB cut its CPU per entry by 10–15 % for +5 MB of peak RSS following 100 logs at
-    /// 10,000 entries/s (`scripts/bench-firehose.sh`: 119.8 MB instead of 114.4; fully resident blocks: 127 MB).
-    const RESIDENT: usize = 256 * 1024;
+    /// Bytes at the start of a kept block that stay resident; the rest of a larger block is given back. The HTTP
+    /// client's read buffers (up to ~400 KB) stay whole: a `recv` on a fast link fills all of one.
+    const RESIDENT: usize = 512 * 1024;
 
     #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
     #[allow(clippy::declare_interior_mutable_const)]
     const CLASS: [AtomicPtr<u8>; SLOTS] = [EMPTY; SLOTS];
     static FREE: [[AtomicPtr<u8>; SLOTS]; CLASSES] = [CLASS; CLASSES];
+
+    /// Bytes of the blocks in [`FREE`] (claimed before a block goes in, released after one comes out).
+    static KEPT: AtomicUsize = AtomicUsize::new(0);
 
     /// The class of a block of `size` bytes (`LARGE..=RECYCLED_MAX`), if it is in one.
     pub fn class_of(size: usize) -> Option<usize> {
@@ -78,12 +84,19 @@ mod recycled {
         LARGE << c
     }
 
+    /// Bytes of the blocks kept now.
+    #[cfg(test)]
+    pub fn kept_bytes() -> usize {
+        KEPT.load(Ordering::Relaxed)
+    }
+
     /// A kept block of class `c`, if there is one.
     pub fn take(c: usize) -> *mut u8 {
         for slot in &FREE[c] {
             if !slot.load(Ordering::Relaxed).is_null() {
                 let p = slot.swap(std::ptr::null_mut(), Ordering::Acquire);
                 if !p.is_null() {
+                    KEPT.fetch_sub(class_size(c), Ordering::Relaxed);
                     return p;
                 }
             }
@@ -91,22 +104,30 @@ mod recycled {
         std::ptr::null_mut()
     }
 
-    /// Keep a freed block of class `c`; false when every slot is taken (the caller frees it).
+    /// Keep a freed block of class `c`; false when every slot is taken or the kept bytes would pass
+    /// [`KEPT_BYTES`] (the caller frees it).
     ///
     /// Only its first [`RESIDENT`] bytes stay resident: the rest is given back (`MADV_DONTNEED`; it reads as zeros
-    /// and is faulted in again if written). A read buffer is mostly written at its start (one `recv` before the
-    /// client moves on to another block), and a block that carried every page a past user wrote would make each
-    /// idle connection's buffer fully resident: following 100 logs, that was +38 MB of RSS.
+    /// and is faulted in again if written).
     pub fn keep(c: usize, p: *mut u8) -> bool {
+        let size = class_size(c);
         if !FREE[c]
             .iter()
             .any(|slot| slot.load(Ordering::Relaxed).is_null())
         {
             return false;
         }
+        if KEPT
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |kept| {
+                (kept + size <= KEPT_BYTES).then_some(kept + size)
+            })
+            .is_err()
+        {
+            return false;
+        }
         let page = 4096;
         let from = (p as usize + RESIDENT).next_multiple_of(page);
-        let to = (p as usize + class_size(c)) / page * page;
+        let to = (p as usize + size) / page * page;
         if to > from {
             // SAFETY: [from, to) lies within the block, which is ours (freed by its user, not yet kept or freed),
             // and is whole pages of an anonymous private mapping or heap: DONTNEED only drops their contents.
@@ -114,7 +135,7 @@ mod recycled {
                 libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
             }
         }
-        FREE[c].iter().any(|slot| {
+        let kept = FREE[c].iter().any(|slot| {
             slot.compare_exchange(
                 std::ptr::null_mut(),
                 p,
@@ -122,7 +143,11 @@ mod recycled {
                 Ordering::Relaxed,
             )
             .is_ok()
-        })
+        });
+        if !kept {
+            KEPT.fetch_sub(size, Ordering::Relaxed);
+        }
+        kept
     }
 }
 
@@ -411,6 +436,27 @@ mod tests {
             assert!((0..layout.size()).step_by(4093).all(|i| *z.add(i) == 0));
             a.dealloc(z, layout);
         }
+    }
+
+    #[test]
+    fn kept_blocks_stay_within_their_byte_budget() {
+        let a = SplitAlloc;
+        // More 1 MiB blocks than the budget holds, freed at once: some are kept, up to the budget, and the rest
+        // go back to the system.
+        let layout = Layout::from_size_align(RECYCLED_MAX - 4096, 8).unwrap();
+        let blocks: Vec<*mut u8> = (0..KEPT_BYTES / RECYCLED_MAX + SLOTS)
+            .map(|_| unsafe { a.alloc(layout) })
+            .collect();
+        assert!(blocks.iter().all(|p| !p.is_null()));
+        for p in blocks {
+            unsafe { a.dealloc(p, layout) };
+            assert!(recycled::kept_bytes() <= KEPT_BYTES);
+        }
+        assert!(recycled::kept_bytes() >= RECYCLED_MAX, "some were kept");
+        // And come back before new ones are mapped.
+        let again = unsafe { a.alloc(layout) };
+        assert!(!again.is_null());
+        unsafe { a.dealloc(again, layout) };
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Response bodies in reused buffers.
+//! Response bodies: in reused buffers ([`Body`]), or in the chunks they arrived in ([`Chunks`], for `get-entries`
+//! answers, whose values are read where they lie).
 //!
-//! A `get-entries` answer or a data tile is 0.1–2 MB, read into one contiguous buffer and freed as soon as its
-//! entries are decoded and matched. Blocks that large come fresh from the kernel (see `crate::alloc`), so every
+//! A data tile or a proof is read into one contiguous buffer and freed as soon as its entries are decoded and
+//! matched. Blocks that large come fresh from the kernel (see `crate::alloc`), so every
 //! body used to cost a page fault and a zeroed page per 4 KiB written, then an `munmap`: in `perf` of a catch-up
 //! (`scripts/bench-cpu.sh`) about a quarter of the CPU went to the kernel's memory management. A [`Body`] is read
 //! into a buffer taken from a small process-wide pool and goes back to it when dropped, its pages still mapped.
@@ -11,6 +12,8 @@
 //! idle now, so resident memory still follows the load.
 
 use std::sync::Mutex;
+
+use bytes::Bytes;
 
 /// The most buffer capacity the pool keeps while no one uses it.
 pub const RETAINED_BYTES: usize = 12 * 1024 * 1024;
@@ -177,6 +180,107 @@ impl std::fmt::Debug for Body {
     }
 }
 
+/// What a response body is read into, chunk by chunk as the HTTP client hands them over: a [`Body`] (one pooled
+/// buffer, the chunks copied into it) or [`Chunks`] (the chunks themselves).
+pub trait Collect: Sized {
+    /// Empty, with room for `capacity` bytes where that means anything (0: unknown).
+    fn with_capacity(capacity: usize) -> Self;
+    fn push(&mut self, chunk: Bytes);
+    /// Bytes collected so far.
+    fn collected(&self) -> usize;
+}
+
+impl Collect for Body {
+    fn with_capacity(capacity: usize) -> Body {
+        Body::with_capacity(capacity)
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        self.extend_from_slice(&chunk);
+    }
+
+    fn collected(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// A response body as the HTTP client delivered it: its chunks (views of the client's read buffers), not copied
+/// together. For answers whose parts are read where they lie (`get-entries`, where the entries keep their
+/// `extra_data` as a view of the chunk it came in): copying a catch-up's bodies into one buffer each was ~6 % of
+/// its CPU (`perf` of `scripts/bench-cpu.sh`).
+#[derive(Clone, Default)]
+pub struct Chunks {
+    parts: Vec<Bytes>,
+    len: usize,
+}
+
+impl Chunks {
+    pub fn parts(&self) -> &[Bytes] {
+        &self.parts
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// All bytes in one piece: the chunk itself when there is one, else a copy into one pooled buffer.
+    pub fn into_contiguous(mut self) -> Bytes {
+        if self.parts.len() == 1 {
+            return self.parts.pop().unwrap_or_default();
+        }
+        let mut body = Body::with_capacity(self.len);
+        for part in &self.parts {
+            body.extend_from_slice(part);
+        }
+        Bytes::from_owner(body)
+    }
+}
+
+impl Collect for Chunks {
+    fn with_capacity(_: usize) -> Chunks {
+        Chunks::default()
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.len += chunk.len();
+            self.parts.push(chunk);
+        }
+    }
+
+    fn collected(&self) -> usize {
+        self.len
+    }
+}
+
+impl From<Vec<u8>> for Chunks {
+    fn from(v: Vec<u8>) -> Chunks {
+        let mut chunks = Chunks::default();
+        chunks.push(Bytes::from(v));
+        chunks
+    }
+}
+
+impl FromIterator<Bytes> for Chunks {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(parts: I) -> Chunks {
+        let mut chunks = Chunks::default();
+        for part in parts {
+            chunks.push(part);
+        }
+        chunks
+    }
+}
+
+impl std::fmt::Debug for Chunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Chunks({} bytes in {})", self.len, self.parts.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +342,26 @@ mod tests {
         assert!(pooled_bytes() <= RETAINED_BYTES);
         let again = Body::with_capacity(MAX_POOLED);
         assert_eq!(again.as_ptr(), ptr, "the large buffer displaced small ones");
+    }
+
+    #[test]
+    fn chunks_are_kept_as_they_came_and_joined_on_demand() {
+        let one = Chunks::from(b"abc".to_vec());
+        let ptr = one.parts()[0].as_ptr();
+        assert_eq!(
+            one.clone().into_contiguous().as_ptr(),
+            ptr,
+            "one chunk: no copy"
+        );
+        let parts = [&b"ab"[..], b"", b"cde", b"f"];
+        let many: Chunks = parts.iter().map(|p| Bytes::copy_from_slice(p)).collect();
+        assert_eq!(
+            (many.len(), many.parts().len()),
+            (6, 3),
+            "empty chunks are dropped"
+        );
+        assert_eq!(&many.into_contiguous()[..], b"abcdef");
+        assert!(Chunks::default().into_contiguous().is_empty());
     }
 
     #[test]

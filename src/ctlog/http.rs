@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::RngExt;
 use tokio::time::Instant;
 
-use super::body::Body;
+use super::body::{Body, Chunks, Collect};
 use super::counters::FetchCounters;
 use super::{Admission, LogError};
 
@@ -124,6 +124,23 @@ impl Fetcher {
         url: &str,
         admission: Option<&Admission>,
     ) -> Result<Body, LogError> {
+        self.get_admitted_into(url, admission).await
+    }
+
+    /// [`Fetcher::get_admitted`], the body left in the chunks it arrived in.
+    pub async fn get_admitted_chunks(
+        &self,
+        url: &str,
+        admission: Option<&Admission>,
+    ) -> Result<Chunks, LogError> {
+        self.get_admitted_into(url, admission).await
+    }
+
+    async fn get_admitted_into<C: Collect>(
+        &self,
+        url: &str,
+        admission: Option<&Admission>,
+    ) -> Result<C, LogError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -140,11 +157,13 @@ impl Fetcher {
                 a.wait_for_room().await;
             }
             self.counters.requests.fetch_add(1, Relaxed);
-            let err = match self.get_once(url, admission).await {
+            let err = match self.get_once::<C>(url, admission).await {
                 Ok(body) => {
-                    self.counters.bytes.fetch_add(body.len() as u64, Relaxed);
+                    self.counters
+                        .bytes
+                        .fetch_add(body.collected() as u64, Relaxed);
                     if let Some(b) = &self.bandwidth {
-                        b.consume(body.len());
+                        b.consume(body.collected());
                     }
                     return Ok(body);
                 }
@@ -198,11 +217,11 @@ impl Fetcher {
     }
 
     /// One attempt. On failure also returns the Retry-After the server asked for (429 / 503).
-    async fn get_once(
+    async fn get_once<C: Collect>(
         &self,
         url: &str,
         admission: Option<&Admission>,
-    ) -> Result<Body, (LogError, Option<Duration>)> {
+    ) -> Result<C, (LogError, Option<Duration>)> {
         let transport = |e: reqwest::Error| LogError::Transport {
             url: url.to_string(),
             message: error_chain(&e),
@@ -224,7 +243,7 @@ impl Fetcher {
                 .and_then(parse_retry_after);
             let retry_after =
                 retry_after.or((status.as_u16() == 429).then_some(self.policy.base_delay));
-            let body = read_limited(&mut resp, 4096, 0).await.unwrap_or_default();
+            let body: Body = read_limited(&mut resp, 4096, 0).await.unwrap_or_default();
             let body = String::from_utf8_lossy(&body).trim().to_string();
             return Err((
                 LogError::Status {
@@ -251,8 +270,8 @@ impl Fetcher {
         // Sized from Content-Length when the log sends it: growing a Vec by doubling would hold up to twice the
         // body while it is read.
         let capacity = resp.content_length().unwrap_or(0).min(limit as u64) as usize;
-        match read_limited(&mut resp, limit + 1, capacity).await {
-            Ok(body) if body.len() > limit => Err((
+        match read_limited::<C>(&mut resp, limit + 1, capacity).await {
+            Ok(body) if body.collected() > limit => Err((
                 LogError::TooLarge {
                     url: url.to_string(),
                     limit,
@@ -346,15 +365,15 @@ pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-async fn read_limited(
+async fn read_limited<C: Collect>(
     resp: &mut reqwest::Response,
     limit: usize,
     capacity: usize,
-) -> Result<Body, reqwest::Error> {
-    let mut body = Body::with_capacity(capacity);
+) -> Result<C, reqwest::Error> {
+    let mut body = C::with_capacity(capacity);
     while let Some(chunk) = resp.chunk().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() >= limit {
+        body.push(chunk);
+        if body.collected() >= limit {
             break;
         }
     }

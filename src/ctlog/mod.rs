@@ -60,17 +60,16 @@ impl RawEntry {
 
 /// RFC 6962 `extra_data` as served (base64 text), left where it arrived: most entries of the firehose never need
 /// it (only entries that match, are stored or are streamed read it), and it is the larger half of a `get-entries`
-/// answer, so it is not copied out per entry but kept as a range of the response body, which the entries of one
-/// answer share until they are processed.
+/// answer, so it is not copied out per entry but kept as a view of the response chunk it came in, which the
+/// entries of one answer share until they are processed.
 #[derive(Clone, Default)]
 pub enum ExtraData {
     /// None served (tiled logs).
     #[default]
     Empty,
-    /// `body[range]`.
-    InBody(Arc<Body>, std::ops::Range<usize>),
-    /// Its own copy (the JSON string had escapes, or a test built it).
-    Owned(Vec<u8>),
+    /// The base64 text: a view of the response (or its own copy when the JSON string had escapes or crossed
+    /// two chunks of the response).
+    Served(bytes::Bytes),
     /// A tiled log's chain, resolved from the TileLeaf's fingerprints (shared with every entry naming the same
     /// issuers), cut before `missing`, the first certificate the log does not serve.
     Chain {
@@ -84,8 +83,7 @@ impl ExtraData {
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             ExtraData::Empty | ExtraData::Chain { .. } => &[],
-            ExtraData::InBody(body, range) => &body[range.clone()],
-            ExtraData::Owned(v) => v,
+            ExtraData::Served(text) => text,
         }
     }
 

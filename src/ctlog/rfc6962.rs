@@ -2,10 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
 use serde::Deserialize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::body::Chunks;
 use super::http::Fetcher;
 use super::{Admission, Body, CtLog, ExtraData, LogError, RawEntry, TreeHead};
 use crate::ct::leaf::{self, MerkleLeaf};
@@ -81,77 +82,53 @@ impl Rfc6962Log {
             self.url,
             end - 1
         );
-        let body = self.fetcher.get_admitted(&url, admission).await?;
+        let body = self.fetcher.get_admitted_chunks(&url, admission).await?;
         decode_get_entries(body, start, end - start).map_err(|e| self.bad("get-entries", e))
     }
 }
 
 /// Decode a `get-entries` body asked for from `start`: at most `wanted` items (a log may answer fewer; extra ones
-/// are ignored), each leaf base64-decoded and decoded; `extra_data` stays as served, in the body, until
-/// [`ExtraData::complete`] (only entries that matter need it). A leaf that does not decode is kept with the reason in
-/// [`RawEntry::entry`], so the tailer can record it; only a body that is not the expected JSON, or a `leaf_input`
-/// that is not base64, is an error (the message names the entry index and field).
-pub fn decode_get_entries(body: Body, start: u64, wanted: u64) -> Result<Vec<RawEntry>, String> {
-    let body = Arc::new(body);
+/// are ignored), each leaf base64-decoded and decoded; `extra_data` stays as served, in the chunk of the body it
+/// arrived in, until [`ExtraData::complete`] (only entries that matter need it). A leaf that does not decode is kept
+/// with the reason in [`RawEntry::entry`], so the tailer can record it; only a body that is not the expected JSON,
+/// or a `leaf_input` that is not base64, is an error (the message names the entry index and field).
+pub fn decode_get_entries(body: Chunks, start: u64, wanted: u64) -> Result<Vec<RawEntry>, String> {
     let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
-    let mut items: Vec<(Text, Text)> = match scan_get_entries(&body) {
+    let mut items: Vec<(Bytes, Bytes)> = match scan_get_entries(body.parts()) {
         Some(items) => items,
-        None => parse_get_entries(&body)?,
+        None => parse_get_entries(body.into_contiguous())?,
     };
     items.truncate(wanted);
     // Every leaf is decoded into one buffer (from the pool of response buffers), which the entries share: no
     // allocation or copy per entry.
-    let decoded_len: usize = items
-        .iter()
-        .map(|(l, _)| l.bytes(&body).len() / 4 * 3 + 3)
-        .sum();
+    let decoded_len: usize = items.iter().map(|(l, _)| l.len() / 4 * 3 + 3).sum();
     let mut leaves = Body::with_capacity(decoded_len);
     let mut ends = Vec::with_capacity(items.len());
     for (i, (leaf_input, _)) in items.iter().enumerate() {
         B64_SIMD
-            .decode_vec(leaf_input.bytes(&body), leaves.as_mut_vec())
+            .decode_vec(leaf_input, leaves.as_mut_vec())
             .map_err(|e| format!("entry {}: leaf_input: {e}", start.saturating_add(i as u64)))?;
         ends.push(leaves.len());
     }
-    let leaves = bytes::Bytes::from_owner(leaves);
+    let leaves = Bytes::from_owner(leaves);
     let mut out = Vec::with_capacity(items.len());
     let mut begin = 0;
     for ((_, extra_data), end) in items.into_iter().zip(ends) {
         let leaf = leaves.slice(begin..end);
         begin = end;
         let entry = leaf::decode_rfc6962_leaf_bytes(&leaf).map_err(|e| e.to_string());
-        let extra_data = match extra_data {
-            Text::InBody(range) => ExtraData::InBody(body.clone(), range),
-            Text::Owned(s) => ExtraData::Owned(s.into_bytes()),
-        };
         out.push(RawEntry {
             leaf: MerkleLeaf::Whole(leaf),
-            extra_data,
+            extra_data: ExtraData::Served(extra_data),
             entry,
         });
     }
     Ok(out)
 }
 
-/// A JSON string value of a `get-entries` item: where its text is in the body, or (when the JSON escaped
-/// something) its unescaped copy.
-enum Text {
-    InBody(std::ops::Range<usize>),
-    Owned(String),
-}
-
-impl Text {
-    fn bytes<'a>(&'a self, body: &'a [u8]) -> &'a [u8] {
-        match self {
-            Text::InBody(r) => &body[r.clone()],
-            Text::Owned(s) => s.as_bytes(),
-        }
-    }
-}
-
-/// The general path: any JSON serde accepts (escapes, other fields, any order). Field values borrow from the body
-/// where they can.
-fn parse_get_entries(body: &[u8]) -> Result<Vec<(Text, Text)>, String> {
+/// The general path: any JSON serde accepts (escapes, other fields, any order). Field values are views of the
+/// body where they can be.
+fn parse_get_entries(body: Bytes) -> Result<Vec<(Bytes, Bytes)>, String> {
     #[derive(Deserialize)]
     struct Resp<'a> {
         #[serde(borrow)]
@@ -164,13 +141,10 @@ fn parse_get_entries(body: &[u8]) -> Result<Vec<(Text, Text)>, String> {
         #[serde(borrow)]
         extra_data: std::borrow::Cow<'a, str>,
     }
-    let resp: Resp = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let resp: Resp = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     let text = |c: std::borrow::Cow<'_, str>| match c {
-        std::borrow::Cow::Borrowed(s) => {
-            let at = s.as_ptr() as usize - body.as_ptr() as usize;
-            Text::InBody(at..at + s.len())
-        }
-        std::borrow::Cow::Owned(s) => Text::Owned(s),
+        std::borrow::Cow::Borrowed(s) => body.slice_ref(s.as_bytes()),
+        std::borrow::Cow::Owned(s) => Bytes::from(s),
     };
     Ok(resp
         .entries
@@ -181,14 +155,18 @@ fn parse_get_entries(body: &[u8]) -> Result<Vec<(Text, Text)>, String> {
 
 /// The fast path, for the answer every log sends: `{"entries":[{"leaf_input":"…","extra_data":"…"},…]}` with any
 /// whitespace between tokens, the two fields in either order, no escapes in their values and nothing else. It only
-/// finds where the values are (a SIMD search for each quote); anything else (an escape, another field, a duplicate,
-/// a number, trailing bytes) returns `None` and the body goes to [`parse_get_entries`], which accepts what JSON
-/// allows and names what is wrong. In `perf`, serde_json's string scanning was the largest user-space cost of a
-/// catch-up after base64 and SHA-256.
-fn scan_get_entries(body: &[u8]) -> Option<Vec<(Text, Text)>> {
-    let mut s = Scanner { b: body, i: 0 };
+/// finds where the values are (a SIMD search for each quote), across the chunks the body arrived in; anything else
+/// (an escape, another field, a duplicate, a number, trailing bytes) returns `None` and the body goes to
+/// [`parse_get_entries`], which accepts what JSON allows and names what is wrong. In `perf`, serde_json's string
+/// scanning was the largest user-space cost of a catch-up after base64 and SHA-256.
+fn scan_get_entries(parts: &[Bytes]) -> Option<Vec<(Bytes, Bytes)>> {
+    let mut s = Scanner {
+        parts,
+        part: 0,
+        i: 0,
+    };
     s.token(b'{')?;
-    if s.string()? != b"entries" {
+    if &s.string()?[..] != b"entries" {
         return None;
     }
     s.token(b':')?;
@@ -203,8 +181,8 @@ fn scan_get_entries(body: &[u8]) -> Option<Vec<(Text, Text)>> {
             loop {
                 let key = s.string()?;
                 s.token(b':')?;
-                let value = s.string_range()?;
-                match key {
+                let value = s.string()?;
+                match &key[..] {
                     b"leaf_input" if leaf.is_none() => leaf = Some(value),
                     b"extra_data" if extra.is_none() => extra = Some(value),
                     _ => return None,
@@ -215,7 +193,7 @@ fn scan_get_entries(body: &[u8]) -> Option<Vec<(Text, Text)>> {
                     _ => return None,
                 }
             }
-            items.push((Text::InBody(leaf?), Text::InBody(extra?)));
+            items.push((leaf?, extra?));
             match s.next()? {
                 b',' => continue,
                 b']' => break,
@@ -224,21 +202,24 @@ fn scan_get_entries(body: &[u8]) -> Option<Vec<(Text, Text)>> {
         }
     }
     s.token(b'}')?;
-    s.skip_ws();
-    (s.i == body.len()).then_some(items)
+    s.peek().is_none().then_some(items)
 }
 
-/// A cursor over JSON tokens for [`scan_get_entries`].
+/// A cursor over the JSON tokens of a body in chunks, for [`scan_get_entries`]: at byte `i` of `parts[part]`.
 struct Scanner<'a> {
-    b: &'a [u8],
+    parts: &'a [Bytes],
+    part: usize,
     i: usize,
 }
 
 impl<'a> Scanner<'a> {
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
-            self.i += 1;
+    /// The chunk the cursor is in, after moving past chunks it is at the end of (`None`: the body ended).
+    fn chunk(&mut self) -> Option<&'a Bytes> {
+        while self.i >= self.parts.get(self.part)?.len() {
+            self.part += 1;
+            self.i = 0;
         }
+        self.parts.get(self.part)
     }
 
     /// The next byte that is not whitespace (consumed).
@@ -250,29 +231,48 @@ impl<'a> Scanner<'a> {
 
     /// The next byte that is not whitespace (not consumed).
     fn peek(&mut self) -> Option<u8> {
-        self.skip_ws();
-        self.b.get(self.i).copied()
+        loop {
+            match self.chunk()?[self.i] {
+                b' ' | b'\t' | b'\n' | b'\r' => self.i += 1,
+                c => return Some(c),
+            }
+        }
     }
 
     fn token(&mut self, want: u8) -> Option<()> {
         (self.next()? == want).then_some(())
     }
 
-    /// A string without escapes: the range of its contents.
-    fn string_range(&mut self) -> Option<std::ops::Range<usize>> {
+    /// A string without escapes: its contents, a view of the chunk it lies in, or a copy of its pieces when it
+    /// crosses chunks (about one value per chunk of ~100-400 KB).
+    fn string(&mut self) -> Option<Bytes> {
         self.token(b'"')?;
+        let chunk = self.chunk()?;
         let from = self.i;
-        let len = memchr::memchr2(b'"', b'\\', &self.b[from..])?;
-        if self.b[from + len] != b'"' {
-            return None;
+        let rest = &chunk[from..];
+        if let Some(len) = memchr::memchr2(b'"', b'\\', rest) {
+            if rest[len] != b'"' {
+                return None;
+            }
+            let text = chunk.slice(from..from + len);
+            self.i = from + len + 1;
+            return Some(text);
         }
-        self.i = from + len + 1;
-        Some(from..from + len)
-    }
-
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let r = self.string_range()?;
-        Some(&self.b[r])
+        let mut pieces = rest.to_vec();
+        loop {
+            self.part += 1;
+            self.i = 0;
+            let chunk = self.parts.get(self.part)?;
+            match memchr::memchr2(b'"', b'\\', chunk) {
+                Some(len) if chunk[len] == b'"' => {
+                    pieces.extend_from_slice(&chunk[..len]);
+                    self.i = len + 1;
+                    return Some(Bytes::from(pieces));
+                }
+                Some(_) => return None,
+                None => pieces.extend_from_slice(chunk),
+            }
+        }
     }
 }
 
@@ -492,6 +492,62 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_body_in_chunks_decodes_as_in_one_piece_and_is_not_copied() {
+        let real = body();
+        let whole = fields(&real).unwrap();
+        for size in [7, 64, 1000, 4096, 65536, 400_000] {
+            let chunks: Chunks = real.chunks(size).map(Bytes::copy_from_slice).collect();
+            let entries = decode_get_entries(chunks.clone(), 0, 1000).unwrap();
+            let got: Fields = entries
+                .iter()
+                .map(|e| (e.leaf.to_vec(), e.extra_data.as_bytes().to_vec()))
+                .collect();
+            assert!(got == whole, "chunks of {size} bytes");
+            // Values inside one chunk are views of it; only the few that cross a chunk boundary are copies.
+            let inside = |text: &[u8]| {
+                chunks
+                    .parts()
+                    .iter()
+                    .any(|p| p.as_ptr_range().contains(&text.as_ptr()))
+            };
+            let views = entries
+                .iter()
+                .filter(|e| inside(e.extra_data.as_bytes()))
+                .count();
+            if size >= 65536 {
+                assert!(views >= entries.len() * 9 / 10, "{size}: {views} views");
+            }
+        }
+        // A body cut anywhere in its tokens, or ending early, is still read or refused exactly as in one piece.
+        let text = String::from_utf8(real).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (l0, e0) = (
+            v["entries"][0]["leaf_input"].as_str().unwrap(),
+            v["entries"][0]["extra_data"].as_str().unwrap(),
+        );
+        let small = format!(
+            " {{ \"entries\" : [ {{ \"leaf_input\" : \"{l0}\" , \"extra_data\" : \"{e0}\" }} ] }} "
+        );
+        for cut in 0..=small.len() {
+            let (a, b) = small.as_bytes().split_at(cut);
+            let two: Chunks = [a, b].into_iter().map(Bytes::copy_from_slice).collect();
+            assert!(scan_get_entries(two.parts()).is_some(), "cut at {cut}");
+            assert_eq!(
+                fields(small.as_bytes()).unwrap(),
+                decode_get_entries(two, 0, 10)
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e.leaf.to_vec(), e.extra_data.as_bytes().to_vec()))
+                    .collect::<Fields>()
+            );
+            let short: Chunks = [a].into_iter().map(Bytes::copy_from_slice).collect();
+            if cut < small.trim_end().len() {
+                assert!(decode_get_entries(short, 0, 10).is_err(), "ends at {cut}");
+            }
+        }
+    }
+
     /// (leaf_input, extra_data) of each item.
     type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -507,17 +563,15 @@ mod tests {
     #[test]
     fn the_fast_scan_reads_real_answers_and_agrees_with_serde_on_every_other_shape() {
         let real = body();
-        assert!(
-            scan_get_entries(&real).is_some(),
-            "a real answer takes the fast path"
-        );
+        let scan = |body: &[u8]| scan_get_entries(&[Bytes::copy_from_slice(body)]);
+        assert!(scan(&real).is_some(), "a real answer takes the fast path");
         let want = fields(&real).unwrap();
         assert_eq!(want.len(), 256);
         // The general path alone gives the same.
-        let general = parse_get_entries(&real).unwrap();
+        let general = parse_get_entries(Bytes::from(real.clone())).unwrap();
         for (i, (leaf, extra)) in general.iter().enumerate() {
-            assert_eq!(B64.decode(leaf.bytes(&real)).unwrap(), want[i].0);
-            assert_eq!(extra.bytes(&real), &want[i].1[..]);
+            assert_eq!(B64.decode(leaf).unwrap(), want[i].0);
+            assert_eq!(extra, &want[i].1[..]);
         }
 
         let text = String::from_utf8(real).unwrap();
@@ -534,7 +588,7 @@ mod tests {
         let spaced = format!(
             " {{ \"entries\" :\n[ {{\"extra_data\":\"{e0}\" , \"leaf_input\" : \"{l0}\"}} ,\t{{ \"leaf_input\":\"{l1}\",\"extra_data\":\"{e1}\" }} ] }}\r\n"
         );
-        assert!(scan_get_entries(spaced.as_bytes()).is_some());
+        assert!(scan(spaced.as_bytes()).is_some());
         assert_eq!(fields(spaced.as_bytes()).unwrap(), want[..2].to_vec());
         // Escaped slashes, an unknown field, another top-level field: the general path, same answer.
         let escaped = format!(
@@ -542,7 +596,7 @@ mod tests {
             l0.replace('/', "\\/"),
             e0.replace('/', "\\/")
         );
-        assert!(scan_get_entries(escaped.as_bytes()).is_none());
+        assert!(scan(escaped.as_bytes()).is_none());
         assert_eq!(fields(escaped.as_bytes()).unwrap(), want[..2].to_vec());
         assert_eq!(two("{\"entries\":[]}".into()), Ok(0));
         // What is not a get-entries answer is an error, named by serde.
@@ -560,7 +614,7 @@ mod tests {
         ] {
             let err = two(bad.clone()).unwrap_err();
             assert!(
-                !err.is_empty() && scan_get_entries(bad.as_bytes()).is_none(),
+                !err.is_empty() && scan(bad.as_bytes()).is_none(),
                 "{bad:.80}: {err}"
             );
         }

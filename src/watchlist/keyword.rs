@@ -27,7 +27,34 @@ pub struct KeywordIndex {
     /// With few skeletons (up to [`ASCII_NEEDS_MAX`]): for each, one set of ASCII bytes per character of it, the
     /// bytes whose skeleton holds that character. An ASCII name whose bytes miss one set of every skeleton cannot
     /// hold any skeleton in its own, and is neither folded nor scanned (see [`KeywordIndex::may_occur_in_ascii`]).
-    ascii_needs: Option<Vec<Vec<u128>>>,
+    ascii_needs: Option<Vec<Vec<u64>>>,
+}
+
+/// Each byte's bit in a 64-bit byte set: the bytes host names are made of (`a`–`z`, `0`–`9`, `-`, `.`, `_`, `*`)
+/// have one each, every other byte shares the last one. Sets built with it are supersets of the exact sets, which
+/// is all a prefilter needs, and a name's set is one table lookup per byte.
+static BYTE_BITS: [u64; 256] = {
+    let mut bits = [1u64 << 63; 256];
+    let mut i = 0;
+    while i < 26 {
+        bits[b'a' as usize + i] = 1 << i;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 10 {
+        bits[b'0' as usize + i] = 1 << (26 + i);
+        i += 1;
+    }
+    bits[b'-' as usize] = 1 << 36;
+    bits[b'.' as usize] = 1 << 37;
+    bits[b'_' as usize] = 1 << 38;
+    bits[b'*' as usize] = 1 << 39;
+    bits
+};
+
+/// The [`BYTE_BITS`] set of the bytes of `s`.
+fn byte_set(s: &[u8]) -> u64 {
+    s.iter().fold(0, |set, &b| set | BYTE_BITS[usize::from(b)])
 }
 
 /// Up to this many distinct skeletons, names are prefiltered by [`KeywordIndex::ascii_needs`].
@@ -67,9 +94,10 @@ impl KeywordIndex {
                     chars
                         .iter()
                         .map(|&c| {
-                            (0..128u8)
+                            let bytes: Vec<u8> = (0..128u8)
                                 .filter(|&b| table[usize::from(b)].contains(c))
-                                .fold(0u128, |set, b| set | 1u128 << b)
+                                .collect();
+                            byte_set(&bytes)
                         })
                         .collect()
                 })
@@ -94,7 +122,7 @@ impl KeywordIndex {
         let Some(needs) = &self.ascii_needs else {
             return true;
         };
-        let present = name.bytes().fold(0u128, |set, b| set | 1u128 << (b & 0x7f));
+        let present = byte_set(name.as_bytes());
         needs
             .iter()
             .any(|sets| sets.iter().all(|&set| present & set != 0))
@@ -228,6 +256,10 @@ mod tests {
         // `bücher` folds to ASCII (`bucher`): an ASCII name may hold it. `例子` holds characters no ASCII byte
         // folds to: it never makes an ASCII name pass.
         assert!(index.may_occur_in_ascii("bucher.de"));
+        // Bytes outside host names share one bit of the set: a name of them passes wherever one of them may fold
+        // into a skeleton (an upper-case name, before normalisation), never the other way round.
+        assert!(index.may_occur_in_ascii("LOGIN.PAYPAL.EXAMPLE"));
+        assert!(!search(&index, "LOGIN.PAYPAL.EXAMPLE", "LOGIN.PAYPAL.EXAMPLE").is_empty());
         let unicode_only = KeywordIndex::build(vec![(2, "例子".into(), None)]);
         assert!(!unicode_only.may_occur_in_ascii("xn--fsqu00a.example"));
         // Many keywords: no prefilter, every name is scanned.

@@ -21,7 +21,7 @@
 use std::sync::OnceLock;
 
 use super::multimap::MultiMap;
-use super::name::{SuffixSplit, label_to_unicode};
+use super::name::{SuffixSplit, label_to_unicode, labels};
 use super::typo::{Hashes, TypoIndex, edit_distance_at_most_one};
 
 const TYPO_MIN_CHARS: usize = 5;
@@ -165,7 +165,7 @@ impl LookalikeIndex {
             return;
         };
         let last = head.bytes().filter(|&b| b == b'.').count();
-        for (i, label) in head.split('.').enumerate() {
+        for (i, label) in labels(head).enumerate() {
             // Domain brands are compared with the registrable label only: `mail.com` as a brand must not make every
             // `mail.<anything>` a look-alike. Keywords are looked for in every label.
             let scope = if i == last {
@@ -175,7 +175,8 @@ impl LookalikeIndex {
             };
             let label = label_to_unicode(label);
             self.check_token(&label, scope, scratch, found);
-            if label.contains('-') {
+            // A plain loop: labels are too short for a SIMD search's set-up to pay.
+            if label.bytes().any(|b| b == b'-') {
                 for part in label.split('-').filter(|p| !p.is_empty()) {
                     self.check_token(part, scope, scratch, found);
                 }
@@ -299,12 +300,14 @@ pub fn fold_into(s: &str, out: &mut String) {
     out.clear();
     if s.is_ascii() {
         let (table, single) = (ascii_fold_table(), ascii_fold_single());
+        // SAFETY: only whole UTF-8 sequences are appended: single ASCII bytes and the bytes of whole strings.
+        let out = unsafe { out.as_mut_vec() };
         out.reserve(s.len());
         for b in s.bytes() {
             // Most ASCII characters fold to one ASCII character: a byte push, not a string copy.
             match single[usize::from(b)] {
-                0 => out.push_str(&table[usize::from(b)]),
-                one => out.push(char::from(one)),
+                0 => out.extend_from_slice(table[usize::from(b)].as_bytes()),
+                one => out.push(one),
             }
         }
     } else {
