@@ -49,10 +49,11 @@ pub const KEPT_BYTES: usize = 8 * 1024 * 1024;
 /// chunks, until their entries are processed (`crate::ctlog::body::Chunks`). As fresh `mmap`s, each block cost a
 /// page fault and a zeroed page per 4 KiB written, then an `munmap` with TLB shootdowns: in `perf` of an RFC 6962
 /// catch-up (`scripts/bench-cpu.sh`), ~20 % of the CPU, and twice that once the answers were no longer copied out
-/// of the chunks (98,000 page faults for 131,072 entries; with up to 16 kept blocks per class, 9,000, and a quarter
-/// less CPU per entry). Serving such blocks from the C library's heap instead (a higher `mmap` threshold) kept the
-/// heap's high-water mark resident (peak RSS 144 MB instead of 113 MB in `scripts/bench-firehose.sh` at 10,000
-/// entries/s); kept blocks are bounded by [`KEPT_BYTES`] instead. Lock-free (the allocator must not allocate or
+/// of the chunks (98,000 page faults for 131,072 entries; with up to [`KEPT_BYTES`] of kept blocks, 19,000, and a
+/// quarter less CPU per entry than with 4 blocks per class and copied answers). Serving such blocks from the C
+/// library's heap instead (a higher `mmap` threshold) kept the heap's high-water mark resident (peak RSS 144 MB
+/// instead of 113 MB in `scripts/bench-firehose.sh` at 10,000 entries/s); kept blocks are bounded by
+/// [`KEPT_BYTES`] instead (119 MB peak there). Lock-free (the allocator must not allocate or
 /// block): a slot is a pointer swapped in and out, the byte count an atomic counter.
 mod recycled {
     use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
