@@ -186,6 +186,8 @@ pub trait Collect: Sized {
     /// Empty, with room for `capacity` bytes where that means anything (0: unknown).
     fn with_capacity(capacity: usize) -> Self;
     fn push(&mut self, chunk: Bytes);
+    /// The last chunk was pushed.
+    fn finish(&mut self) {}
     /// Bytes collected so far.
     fn collected(&self) -> usize;
 }
@@ -208,14 +210,25 @@ impl Collect for Body {
 /// together. For answers whose parts are read where they lie (`get-entries`, where the entries keep their
 /// `extra_data` as a view of the chunk it came in): copying a catch-up's bodies into one buffer each was ~6 % of
 /// its CPU (`perf` of `scripts/bench-cpu.sh`).
+///
+/// Chunks under [`SMALL_CHUNK`] bytes are copied together instead: a server sending a body in tiny pieces (HTTP
+/// chunked encoding allows one byte each) must not make every byte a part of its own, 32 bytes of bookkeeping
+/// that also keeps the client's read buffer alive.
 #[derive(Clone, Default)]
 pub struct Chunks {
     parts: Vec<Bytes>,
+    /// Small chunks copied together, not yet a part.
+    small: Vec<u8>,
     len: usize,
 }
 
+/// Chunks smaller than this are copied together (see [`Chunks`]); a fast link delivers 16–400 KB per read.
+pub const SMALL_CHUNK: usize = 8 * 1024;
+
 impl Chunks {
+    /// The body's parts in order (each non-empty).
     pub fn parts(&self) -> &[Bytes] {
+        debug_assert!(self.small.is_empty(), "Collect::finish was called");
         &self.parts
     }
 
@@ -229,6 +242,7 @@ impl Chunks {
 
     /// All bytes in one piece: the chunk itself when there is one, else a copy into one pooled buffer.
     pub fn into_contiguous(mut self) -> Bytes {
+        self.finish();
         if self.parts.len() == 1 {
             return self.parts.pop().unwrap_or_default();
         }
@@ -238,6 +252,14 @@ impl Chunks {
         }
         Bytes::from_owner(body)
     }
+
+    /// The small chunks copied together so far become a part.
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.parts
+                .push(Bytes::from(std::mem::take(&mut self.small)));
+        }
+    }
 }
 
 impl Collect for Chunks {
@@ -246,10 +268,23 @@ impl Collect for Chunks {
     }
 
     fn push(&mut self, chunk: Bytes) {
-        if !chunk.is_empty() {
-            self.len += chunk.len();
+        if chunk.is_empty() {
+            return;
+        }
+        self.len += chunk.len();
+        if chunk.len() < SMALL_CHUNK {
+            self.small.extend_from_slice(&chunk);
+            if self.small.len() >= 8 * SMALL_CHUNK {
+                self.flush_small();
+            }
+        } else {
+            self.flush_small();
             self.parts.push(chunk);
         }
+    }
+
+    fn finish(&mut self) {
+        self.flush_small();
     }
 
     fn collected(&self) -> usize {
@@ -259,17 +294,17 @@ impl Collect for Chunks {
 
 impl From<Vec<u8>> for Chunks {
     fn from(v: Vec<u8>) -> Chunks {
-        let mut chunks = Chunks::default();
-        chunks.push(Bytes::from(v));
-        chunks
+        std::iter::once(Bytes::from(v)).collect()
     }
 }
 
+/// The parts exactly as given (empty ones dropped), however small: for tests that cut a body at chosen places.
 impl FromIterator<Bytes> for Chunks {
     fn from_iter<I: IntoIterator<Item = Bytes>>(parts: I) -> Chunks {
         let mut chunks = Chunks::default();
-        for part in parts {
-            chunks.push(part);
+        for part in parts.into_iter().filter(|p| !p.is_empty()) {
+            chunks.len += part.len();
+            chunks.parts.push(part);
         }
         chunks
     }
@@ -362,6 +397,36 @@ mod tests {
         );
         assert_eq!(&many.into_contiguous()[..], b"abcdef");
         assert!(Chunks::default().into_contiguous().is_empty());
+    }
+
+    #[test]
+    fn tiny_chunks_are_copied_together_and_large_ones_kept() {
+        let mut body = Chunks::with_capacity(0);
+        let large = Bytes::from(vec![b'x'; SMALL_CHUNK]);
+        for i in 0..100_000u32 {
+            body.push(Bytes::copy_from_slice(&[i as u8]));
+        }
+        body.push(large.clone());
+        body.push(Bytes::from_static(b"tail"));
+        body.finish();
+        assert_eq!(body.len(), 100_000 + SMALL_CHUNK + 4);
+        // 100,000 one-byte chunks: a few parts of 64 KB, not 100,000 parts.
+        assert!(
+            body.parts().len() <= 100_000 / (8 * SMALL_CHUNK) + 3,
+            "{body:?}"
+        );
+        assert!(
+            body.parts().iter().any(|p| p.as_ptr() == large.as_ptr()),
+            "a large chunk is kept, not copied"
+        );
+        let joined = body.into_contiguous();
+        assert!(
+            joined[..100_000]
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == i as u8)
+        );
+        assert!(joined.ends_with(b"xtail"));
     }
 
     #[test]

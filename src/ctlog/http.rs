@@ -377,6 +377,7 @@ async fn read_limited<C: Collect>(
             break;
         }
     }
+    body.finish();
     Ok(body)
 }
 
@@ -506,6 +507,61 @@ mod tests {
     #[tokio::test]
     async fn a_slow_log_is_asked_at_once_and_its_answer_waits_for_room() {
         assert!(sent_while_the_budget_is_full(ANSWERS_SOON + Duration::from_millis(200)).await);
+    }
+
+    /// A server that answers one request with `body` in HTTP chunked encoding, `piece` bytes per chunk, each
+    /// written (flushed) on its own.
+    async fn chunked_server(body: Vec<u8>, piece: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/ct/v1/get-entries",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            conn.write_all(head).await.unwrap();
+            let mut out = Vec::new();
+            for part in body.chunks(piece) {
+                out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                out.extend_from_slice(part);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            // Small writes, so that the client's reads see the chunks one at a time as far as it can.
+            for write in out.chunks(4096) {
+                conn.write_all(write).await.unwrap();
+                conn.flush().await.unwrap();
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_in_tiny_http_chunks_is_read_whole_in_few_parts() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rfc6962/navigli2025h2-converted-from-tiles/get-entries_start-0_end-255.json"
+        ))
+        .unwrap();
+        let url = chunked_server(body.clone(), 1).await;
+        let fetcher = Fetcher::new(build_client().unwrap(), RetryPolicy::default());
+        let chunks = fetcher.get_admitted_chunks(&url, None).await.unwrap();
+        assert_eq!(chunks.len(), body.len());
+        // One part per byte would be 32 bytes of bookkeeping per byte of the answer.
+        assert!(
+            chunks.parts().len() * 8 * 1024 < body.len() * 2,
+            "{chunks:?}"
+        );
+        let entries = crate::ctlog::rfc6962::decode_get_entries(chunks, 0, 256).unwrap();
+        assert_eq!(entries.len(), 256);
+        assert!(entries.iter().all(|e| e.entry.is_ok()));
     }
 
     #[test]
