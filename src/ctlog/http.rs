@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::RngExt;
 use tokio::time::Instant;
 
-use super::body::{Body, Chunks, Collect};
+use super::body::{Body, Collect};
 use super::counters::FetchCounters;
 use super::{Admission, LogError};
 
@@ -119,24 +119,9 @@ impl Fetcher {
     /// that waits for room is not free (its connection has read up to a buffer's worth of the body, ~400 KB), and
     /// waiting before asking costs such a log nothing. A slow log is asked at once: by the time it answers, the
     /// budget has moved on, and asking late would add the wait to its seconds of latency (the busiest logs).
-    pub async fn get_admitted(
-        &self,
-        url: &str,
-        admission: Option<&Admission>,
-    ) -> Result<Body, LogError> {
-        self.get_admitted_into(url, admission).await
-    }
-
-    /// [`Fetcher::get_admitted`], the body left in the chunks it arrived in.
-    pub async fn get_admitted_chunks(
-        &self,
-        url: &str,
-        admission: Option<&Admission>,
-    ) -> Result<Chunks, LogError> {
-        self.get_admitted_into(url, admission).await
-    }
-
-    async fn get_admitted_into<C: Collect>(
+    ///
+    /// The body is read into `C`: one pooled [`Body`], or the [`super::body::Chunks`] it arrived in.
+    pub async fn get_admitted<C: Collect>(
         &self,
         url: &str,
         admission: Option<&Admission>,
@@ -430,6 +415,7 @@ pub fn build_client() -> Result<reqwest::Client, reqwest::Error> {
 mod tests {
     use super::*;
     use crate::ctlog::InflightBudget;
+    use crate::ctlog::body::Chunks;
     use crate::ctlog::budget::ENTRY_BYTES_ESTIMATE;
     use std::sync::atomic::AtomicUsize;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -475,7 +461,10 @@ mod tests {
         // One answer teaches the fetcher how fast this log is.
         let first = Admission::new(&budget, 256);
         assert_eq!(
-            &*fetcher.get_admitted(&url, Some(&first)).await.unwrap(),
+            &*fetcher
+                .get_admitted::<Body>(&url, Some(&first))
+                .await
+                .unwrap(),
             b"ok"
         );
         drop(first);
@@ -485,7 +474,7 @@ mod tests {
             tokio::spawn(async move {
                 let a = Admission::new(&budget, 256);
                 fetcher
-                    .get_admitted(&url, Some(&a))
+                    .get_admitted::<Body>(&url, Some(&a))
                     .await
                     .map(|b| b.to_vec())
             })
@@ -552,7 +541,7 @@ mod tests {
         .unwrap();
         let url = chunked_server(body.clone(), 1).await;
         let fetcher = Fetcher::new(build_client().unwrap(), RetryPolicy::default());
-        let chunks = fetcher.get_admitted_chunks(&url, None).await.unwrap();
+        let chunks: Chunks = fetcher.get_admitted(&url, None).await.unwrap();
         assert_eq!(chunks.len(), body.len());
         // One part per byte would be 32 bytes of bookkeeping per byte of the answer.
         assert!(

@@ -82,7 +82,7 @@ impl Rfc6962Log {
             self.url,
             end - 1
         );
-        let body = self.fetcher.get_admitted_chunks(&url, admission).await?;
+        let body = self.fetcher.get_admitted(&url, admission).await?;
         decode_get_entries(body, start, end - start).map_err(|e| self.bad("get-entries", e))
     }
 }
@@ -247,30 +247,28 @@ impl<'a> Scanner<'a> {
     /// crosses chunks (about one value per chunk of ~100-400 KB).
     fn string(&mut self) -> Option<Bytes> {
         self.token(b'"')?;
-        let chunk = self.chunk()?;
-        let from = self.i;
-        let rest = &chunk[from..];
-        if let Some(len) = memchr::memchr2(b'"', b'\\', rest) {
-            if rest[len] != b'"' {
-                return None;
-            }
-            let text = chunk.slice(from..from + len);
-            self.i = from + len + 1;
-            return Some(text);
-        }
-        let mut pieces = rest.to_vec();
+        // The pieces of a string that crosses chunks; `None` while it lies in one.
+        let mut pieces: Option<Vec<u8>> = None;
         loop {
-            self.part += 1;
-            self.i = 0;
-            let chunk = self.parts.get(self.part)?;
-            match memchr::memchr2(b'"', b'\\', chunk) {
-                Some(len) if chunk[len] == b'"' => {
-                    pieces.extend_from_slice(&chunk[..len]);
-                    self.i = len + 1;
-                    return Some(Bytes::from(pieces));
+            let chunk = self.chunk()?;
+            let from = self.i;
+            let rest = &chunk[from..];
+            match memchr::memchr2(b'"', b'\\', rest) {
+                Some(len) if rest[len] == b'"' => {
+                    self.i = from + len + 1;
+                    return Some(match pieces {
+                        None => chunk.slice(from..from + len),
+                        Some(mut pieces) => {
+                            pieces.extend_from_slice(&rest[..len]);
+                            Bytes::from(pieces)
+                        }
+                    });
                 }
                 Some(_) => return None,
-                None => pieces.extend_from_slice(chunk),
+                None => {
+                    pieces.get_or_insert_default().extend_from_slice(rest);
+                    self.i = chunk.len();
+                }
             }
         }
     }

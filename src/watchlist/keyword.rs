@@ -94,10 +94,9 @@ impl KeywordIndex {
                     chars
                         .iter()
                         .map(|&c| {
-                            let bytes: Vec<u8> = (0..128u8)
+                            (0..128u8)
                                 .filter(|&b| table[usize::from(b)].contains(c))
-                                .collect();
-                            byte_set(&bytes)
+                                .fold(0, |set, b| set | BYTE_BITS[usize::from(b)])
                         })
                         .collect()
                 })
